@@ -1,0 +1,173 @@
+"""Corrupt-image check step: every image decodes fully, is 32x32 RGB, has a known label.
+
+Runs before training. Good images are copied to the clean output with a
+rewritten ``.lst``; bad ones are copied, untouched, to ``quarantine/<split>/``
+and listed in ``quarantine/report.json`` with the reason. Nothing is dropped
+silently: files on disk that no manifest lists, and manifest lines whose file
+is missing, are reported too. The step fails (exit 1, message on stderr) when
+the bad share exceeds ``--max-bad-fraction``; otherwise training proceeds on
+the clean set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from processing.imaging import INPUT_SIZE, ImageError, validate_training_image
+from processing.manifest import LstEntry, ManifestError, find_lst, read_classes, read_lst, write_classes, write_lst
+from processing.progress import Progress
+
+DEFAULT_INPUT = "/opt/ml/processing/input"
+DEFAULT_OUTPUT = "/opt/ml/processing/output"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+REPORT_FILE = "report.json"
+
+
+@dataclass(frozen=True)
+class BadFile:
+    file: str  # <split>/<relative path>
+    split: str
+    reason: str  # short code, e.g. "truncated"
+    detail: str
+
+
+class CheckFailed(RuntimeError):
+    """Too many bad files: the message says how many and the limit."""
+
+
+def _check_entry(folder: Path, entry: LstEntry, classes: Sequence[str], size: int) -> BadFile | None:
+    split = folder.name
+    where = f"{split}/{entry.path}"
+    if not 0 <= entry.label < len(classes):
+        return BadFile(where, split, "unknown_label",
+                       f"label {entry.label} is not in classes.json ({len(classes)} classes)")
+    path = folder / entry.path
+    if not path.is_file():
+        return BadFile(where, split, "missing_file", "listed in the manifest but not on disk")
+    try:
+        validate_training_image(path.read_bytes(), size=size)
+    except ImageError as exc:
+        return BadFile(where, split, exc.reason, exc.message)
+    return None
+
+
+def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
+                progress: Progress) -> tuple[int, list[BadFile]]:
+    """Check one split folder; returns (images examined, bad files)."""
+    classes = read_classes(folder)
+    lst = find_lst(folder)
+    entries = read_lst(lst)
+    listed = {e.path for e in entries}
+    bad: list[BadFile] = []
+    good: list[LstEntry] = []
+    for entry in entries:
+        problem = _check_entry(folder, entry, classes, size)
+        if problem is None:
+            target = clean / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / entry.path, target)
+            good.append(LstEntry(len(good), entry.label, entry.path))
+        else:
+            bad.append(problem)
+            if problem.reason != "missing_file":
+                _quarantine(folder / entry.path, quarantine / folder.name / entry.path)
+        progress.advance()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+        relative = path.relative_to(folder).as_posix()
+        if relative not in listed:
+            bad.append(BadFile(f"{folder.name}/{relative}", folder.name, "unlisted",
+                               "image file on disk that no manifest line labels"))
+            _quarantine(path, quarantine / folder.name / relative)
+    clean.mkdir(parents=True, exist_ok=True)
+    write_lst(clean / lst.name, good)
+    write_classes(clean, classes)
+    return len(entries) + sum(1 for b in bad if b.reason == "unlisted"), bad
+
+
+def _quarantine(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_fraction: float = 0.05,
+              size: int = INPUT_SIZE) -> dict:
+    """Check every split; writes the report, raises :class:`CheckFailed` past the limit."""
+    total = 0
+    bad: list[BadFile] = []
+    counts = {}
+    planned = sum(len(read_lst(find_lst(folder))) for folder in inputs.values())
+    progress = Progress("check images", planned)
+    for split, folder in inputs.items():
+        examined, split_bad = check_split(Path(folder), Path(output) / split, Path(quarantine), size, progress)
+        total += examined
+        bad.extend(split_bad)
+        counts[split] = {"examined": examined, "bad": len(split_bad)}
+    fraction = len(bad) / total if total else 1.0
+    report = {
+        "examined": total,
+        "bad": len(bad),
+        "bad_fraction": round(fraction, 6),
+        "max_bad_fraction": max_bad_fraction,
+        "passed": fraction <= max_bad_fraction and total > 0,
+        "splits": counts,
+        "reasons": {reason: sum(1 for b in bad if b.reason == reason) for reason in sorted({b.reason for b in bad})},
+        "files": [asdict(b) for b in bad],
+    }
+    Path(quarantine).mkdir(parents=True, exist_ok=True)
+    (Path(quarantine) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for item in bad:
+        print(f"check: quarantined {item.file}: {item.reason}: {item.detail}", flush=True)
+    print(f"check: {len(bad)} of {total} files bad ({fraction:.2%}), limit {max_bad_fraction:.2%}", flush=True)
+    if total == 0:
+        raise CheckFailed("no images to check: the manifests are empty")
+    if not report["passed"]:
+        raise CheckFailed(
+            f"{len(bad)} of {total} images are bad ({fraction:.2%}), more than the allowed "
+            f"{max_bad_fraction:.2%}; see {Path(quarantine) / REPORT_FILE} (reasons: {report['reasons']})"
+        )
+    return report
+
+
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        add_help=add_help,
+        prog="check.py",
+        description="Corrupt-image check: quarantine images that do not decode fully, are not "
+                    f"{INPUT_SIZE}x{INPUT_SIZE} RGB, are constant, or have no known label.",
+    )
+    parser.add_argument("--input", default=DEFAULT_INPUT,
+                        help="folder holding one sub-folder per split (train/, validation/, test/)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="clean splits are written here (default: %(default)s)")
+    parser.add_argument("--quarantine", default=None,
+                        help="bad files and report.json (default: <output>/quarantine)")
+    parser.add_argument("--splits", nargs="+", default=["train", "validation", "test"])
+    parser.add_argument("--max-bad-fraction", type=float, default=0.05,
+                        help="fail the step when more than this share of images is bad")
+    parser.add_argument("--image-size", type=int, default=INPUT_SIZE)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.input)
+    inputs = {split: root / split for split in args.splits}
+    quarantine = Path(args.quarantine) if args.quarantine else Path(args.output) / "quarantine"
+    try:
+        run_check(inputs, Path(args.output), quarantine, args.max_bad_fraction, args.image_size)
+    except (CheckFailed, ManifestError, FileNotFoundError) as exc:
+        print(f"check failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

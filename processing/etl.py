@@ -1,0 +1,191 @@
+"""ETL step: CIFAR-100 archive -> per-split PNG folders with ``.lst`` manifests.
+
+Runs as a SageMaker processing job (``python3 etl.py`` with the archive under
+``/opt/ml/processing/input/data``) or locally with any paths. Output layout::
+
+    <output>/train/<class>/<cifar filename>.png   + train.lst, classes.json
+    <output>/validation/...                       (carved from CIFAR's train split)
+    <output>/test/...                             (CIFAR's own test split)
+    <output>/meta/classes.json, manifest.json     (counts, source, label mapping)
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from processing import cifar
+from processing.imaging import encode_png
+from processing.manifest import LstEntry, write_classes, write_lst
+from processing.progress import Progress
+
+DEFAULT_INPUT = "/opt/ml/processing/input/data"
+DEFAULT_OUTPUT = "/opt/ml/processing/output"
+DEFAULT_CLASSES = ("bicycle", "motorcycle")
+SPLITS = ("train", "validation", "test")
+
+
+class EtlError(ValueError):
+    """A user-facing ETL failure (unknown class, bad archive); printed without a traceback."""
+
+
+def resolve_classes(names: Sequence[str], fine_label_names: Sequence[str]) -> list[int]:
+    """Class names -> CIFAR fine label ids, with a suggestion for a misspelt name."""
+    ids = []
+    for name in names:
+        if name not in fine_label_names:
+            close = difflib.get_close_matches(name, fine_label_names, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise EtlError(f"class {name!r} is not a CIFAR-100 fine label{hint}")
+        ids.append(fine_label_names.index(name))
+    if len(set(ids)) != len(ids):
+        raise EtlError(f"classes repeat: {list(names)}")
+    return ids
+
+
+def split_validation(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation rows: the same fraction of every class, chosen by ``seed``."""
+    if not 0.0 <= fraction < 1.0:
+        raise EtlError(f"validation fraction must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        take = int(round(len(rows) * fraction))
+        mask[rng.choice(rows, size=take, replace=False)] = True
+    return mask
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    candidate, stem, n = name, name.rsplit(".", 1)[0], 1
+    while candidate in taken:
+        candidate, n = f"{stem}_dup{n}.png", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def write_split(folder: Path, split: str, images: np.ndarray, labels: Sequence[int],
+                filenames: Sequence[str], classes: Sequence[str], progress: Progress) -> dict[str, int]:
+    """Write PNGs under ``folder/<class>/`` plus ``<split>.lst``; returns the count per class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in classes:
+        (folder / name).mkdir(exist_ok=True)
+    entries, taken, counts = [], set(), {name: 0 for name in classes}
+    for index, (pixels, label, filename) in enumerate(zip(images, labels, filenames, strict=True)):
+        class_name = classes[label]
+        relative = f"{class_name}/{_unique_name(Path(filename).name, taken)}"
+        (folder / relative).write_bytes(encode_png(pixels))
+        entries.append(LstEntry(index, int(label), relative))
+        counts[class_name] += 1
+        progress.advance()
+    write_lst(folder / f"{split}.lst", entries)
+    write_classes(folder, classes)
+    return counts
+
+
+def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
+            validation_fraction: float = 0.2, seed: int = 0, cache_dir: Path | None = None,
+            md5: str | None = None) -> dict:
+    """Extract, filter and write the dataset; returns the manifest it also writes to ``meta/``."""
+    output = Path(output)
+    cache_dir = Path(cache_dir) if cache_dir else output / ".cache"
+    if md5 is None and source == cifar.CIFAR100_URL:
+        md5 = cifar.CIFAR100_MD5
+    download_progress = Progress("download bytes", 0, every=5.0)
+
+    def on_bytes(done: int, total: int) -> None:
+        download_progress.total = total
+        download_progress.advance(done - download_progress.done)
+
+    try:
+        archive_path = cifar.locate_archive(source, cache_dir, md5=md5, progress=on_bytes)
+        archive = cifar.read_archive(archive_path)
+    except (cifar.CifarFormatError, cifar.ChecksumError, FileNotFoundError) as exc:
+        raise EtlError(str(exc)) from exc
+    fine_ids = resolve_classes(classes, archive.fine_label_names)
+    print(f"etl: {archive_path} -> classes {dict(zip(classes, fine_ids, strict=True))}", flush=True)
+
+    selected = {}
+    for split in (archive.train, archive.test):
+        keep = np.isin(split.fine_labels, fine_ids)
+        labels = np.array([fine_ids.index(v) for v in split.fine_labels[keep]], dtype=np.int64)
+        names = [f for f, k in zip(split.filenames, keep, strict=True) if k]
+        selected[split.name] = (split.images[keep], labels, names)
+    if any(len(labels) == 0 for _, labels, _ in selected.values()):
+        raise EtlError(f"no images of {list(classes)} in {archive_path}")
+
+    images, labels, names = selected["train"]
+    is_val = split_validation(labels, validation_fraction, seed)
+    parts = {
+        "train": (images[~is_val], labels[~is_val], [n for n, v in zip(names, is_val, strict=True) if not v]),
+        "validation": (images[is_val], labels[is_val], [n for n, v in zip(names, is_val, strict=True) if v]),
+        "test": selected["test"],
+    }
+    progress = Progress("etl images written", sum(len(p[1]) for p in parts.values()))
+    counts = {split: write_split(output / split, split, *parts[split], classes, progress) for split in SPLITS}
+    manifest = {
+        "source": str(source),
+        "archive": archive_path.name,
+        "archive_md5": cifar.md5_of(archive_path),
+        "classes": list(classes),
+        "cifar_fine_labels": dict(zip(classes, fine_ids, strict=True)),
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "counts": counts,
+        "totals": {split: sum(c.values()) for split, c in counts.items()},
+        "image_size": [32, 32, 3],
+    }
+    meta = output / "meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    write_classes(meta, classes)
+    (meta / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    print(f"etl: wrote {manifest['totals']} to {output}", flush=True)
+    return manifest
+
+
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        add_help=add_help,
+        prog="etl.py",
+        description="CIFAR-100 -> 32x32 PNG folders with .lst manifests (SageMaker processing job).",
+        epilog="Example: python -m processing.etl --input cifar-100-python.tar.gz --output data/ "
+               "--classes bicycle motorcycle",
+    )
+    parser.add_argument("--input", default=DEFAULT_INPUT,
+                        help="archive path, a folder holding it, or an http(s) URL to download "
+                             "(MD5-checked, cached). Default: %(default)s")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="output root. Default: %(default)s")
+    parser.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES),
+                        help="CIFAR-100 fine class names; their order is the model's output order")
+    parser.add_argument("--validation-fraction", type=float, default=0.2,
+                        help="share of each class's train images held out for validation")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    parser.add_argument("--cache-dir", default=None, help="download cache (default: <output>/.cache)")
+    parser.add_argument("--md5", default=None,
+                        help="expected archive MD5 (checked automatically for the official URL)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    classes = [c for item in args.classes for c in item.split(",") if c]
+    try:
+        run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
+                Path(args.cache_dir) if args.cache_dir else None, args.md5)
+    except EtlError as exc:
+        print(f"etl failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The one place that decides how bytes become model input.
+
+ETL, the corrupt-image check, training, evaluation and the serving handler all
+call these functions, so an image can never be read one way in training and
+another way in production. The module imports only numpy and Pillow: it ships
+inside every step bundle and inside the model artifact's ``code/`` folder.
+
+Decoding is defensive because the same code faces hostile uploads at the
+endpoint: the header is inspected before any pixel is decoded (so a
+decompression bomb costs nothing), then the whole image is decoded (so a
+truncated file fails here rather than inside a training batch).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+#: Side of the square image the model sees.
+INPUT_SIZE = 32
+#: Per-channel mean and standard deviation of CIFAR-100 training images, in RGB order.
+MEAN = (0.5071, 0.4865, 0.4409)
+STD = (0.2673, 0.2564, 0.2762)
+#: Images declaring more pixels than this are refused before decoding.
+MAX_PIXELS = 40_000_000
+
+
+class ImageError(ValueError):
+    """Raised when bytes cannot become a model input; ``reason`` is a short code."""
+
+    reason = "invalid_image"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotAnImageError(ImageError):
+    reason = "not_an_image"
+
+
+class TruncatedImageError(ImageError):
+    reason = "truncated"
+
+
+class DecompressionBombError(ImageError):
+    reason = "decompression_bomb"
+
+
+class WrongSizeError(ImageError):
+    reason = "wrong_size"
+
+
+class WrongModeError(ImageError):
+    reason = "wrong_mode"
+
+
+class ConstantImageError(ImageError):
+    reason = "constant_image"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says about an image, read without decoding pixels."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+
+
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS, expected_size: int | None = None) -> Image.Image:
+    """Open and fully decode ``data``, refusing bombs (and, if given, wrong sizes) before decoding.
+
+    Raises:
+        ImageError: a subclass naming why the bytes are unusable.
+    """
+    if not data:
+        raise NotAnImageError("empty payload: 0 bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DecompressionBombError(f"decompression bomb refused: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise NotAnImageError("not an image: no known image format in the bytes") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise NotAnImageError(f"not an image: {exc}") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise NotAnImageError(f"not an image: header declares {width}x{height}")
+    if width * height > max_pixels:
+        raise DecompressionBombError(
+            f"decompression bomb refused: header declares {width}x{height} = "
+            f"{width * height:,} pixels, the limit is {max_pixels:,}"
+        )
+    if expected_size is not None and (width, height) != (expected_size, expected_size):
+        raise WrongSizeError(f"wrong size {width}x{height}, expected {expected_size}x{expected_size}")
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise TruncatedImageError(f"image does not decode fully (truncated or corrupt): {exc}") from exc
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert palette, grey and alpha images to RGB (alpha composited on white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def fit_to_input(image: Image.Image, size: int = INPUT_SIZE) -> Image.Image:
+    """Resize so the short side is ``size``, then centre-crop to a square.
+
+    This is the documented, single way any photo becomes model input: aspect
+    ratio is kept (no squashing) and the centre of the picture is kept.
+    """
+    image = to_rgb(image)
+    width, height = image.size
+    if (width, height) == (size, size):
+        return image
+    scale = size / min(width, height)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    image = image.resize((new_w, new_h), Image.BICUBIC, reducing_gap=3.0)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def normalize(pixels: np.ndarray) -> np.ndarray:
+    """Map HxWx3 uint8 pixels to the 3xHxW float32 tensor layout the network takes."""
+    array = pixels.astype(np.float32) / 255.0
+    array = (array - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def preprocess(data: bytes, size: int = INPUT_SIZE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Bytes of any supported format and size -> one normalised 3xSxS float32 array."""
+    image = fit_to_input(open_image(data, max_pixels=max_pixels), size)
+    return normalize(np.asarray(image, dtype=np.uint8))
+
+
+def validate_training_image(data: bytes, size: int = INPUT_SIZE, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Check a prepared dataset image: decodes fully, exact size, RGB, not constant.
+
+    Stricter than :func:`preprocess`: a prepared training set must already be
+    at the input size, so any deviation means the ETL or the storage broke.
+    """
+    image = open_image(data, max_pixels=max_pixels, expected_size=size)
+    info = ImageInfo(image.format or "unknown", image.width, image.height, image.mode)
+    if image.mode != "RGB":
+        raise WrongModeError(f"mode {image.mode}, expected RGB")
+    extrema = image.getextrema()
+    if all(low == high for low, high in extrema):
+        raise ConstantImageError(f"constant image: every pixel is {tuple(low for low, _ in extrema)}")
+    return info
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """HxWx3 uint8 array -> PNG bytes (lossless, so training sees what ETL wrote)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()

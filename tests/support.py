@@ -1,0 +1,57 @@
+"""Builders for test inputs: hostile image bytes and tiny datasets."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from processing.imaging import encode_png
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid-looking greyscale PNG whose header declares ``width x height``; a few KB on disk."""
+    row = b"\x00" + b"\x00" * width
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(min(height, 64))) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def random_png(size: int = 32, seed: int = 0, mode: str = "RGB") -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    if mode == "RGB":
+        return encode_png(pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").convert(mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def truncated_png(seed: int = 0) -> bytes:
+    data = random_png(seed=seed)
+    return data[: len(data) // 2]
+
+
+def constant_png(value: int = 128) -> bytes:
+    return encode_png(np.full((32, 32, 3), value, dtype=np.uint8))
+
+
+def jpeg_bytes(size: tuple[int, int] = (64, 48), seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+import pytest
+
+from scones import cli
+
+
+def test_help_teaches_the_first_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "scones demo" in out and "scones data synth" in out
+
+
+def test_a_bare_group_prints_its_commands(capsys):
+    assert cli.main(["data"]) == 2
+    out = capsys.readouterr().out
+    assert "synth" in out and "etl" in out and "check" in out
+
+
+def test_step_commands_default_to_the_workspace(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path))
+    assert cli.main(["data", "synth", "--train-per-class", "5", "--test-per-class", "2"]) == 0
+    assert "SYNTHETIC" in capsys.readouterr().out
+    assert cli.main(["data", "etl"]) == 0
+    assert (tmp_path / "steps" / "etl" / "train" / "train.lst").exists()
+    assert cli.main(["data", "check"]) == 0
+    assert (tmp_path / "steps" / "clean" / "quarantine" / "report.json").exists()
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "scones.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "scones" in result.stdout

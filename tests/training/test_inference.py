@@ -1,0 +1,61 @@
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from scones.artifacts import unpack_model
+from tests import support
+from training import inference
+
+
+@pytest.fixture(scope="module")
+def model(trained_model, tmp_path_factory):
+    return inference.model_fn(str(unpack_model(trained_model, tmp_path_factory.mktemp("serve"))))
+
+
+def _invoke(model, body, content_type="image/png"):
+    return json.loads(inference.output_fn(inference.predict_fn(inference.input_fn(body, content_type), model))[0])
+
+
+def test_single_image_returns_probabilities_in_class_order(model):
+    probabilities = _invoke(model, support.random_png())
+    assert len(probabilities) == len(model.classes) == 2
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_json_batch_returns_one_list_per_image(model):
+    images = [support.random_png(seed=i) for i in range(3)]
+    body = json.dumps({"instances": [base64.b64encode(i).decode() for i in images]})
+    batch = _invoke(model, body, "application/json")
+    assert len(batch) == 3
+    for image, row in zip(images, batch):
+        assert row == pytest.approx(_invoke(model, image), abs=1e-6)
+
+
+def test_jpeg_of_any_size_is_accepted(model):
+    assert len(_invoke(model, support.jpeg_bytes((300, 200)), "image/jpeg")) == 2
+
+
+@pytest.mark.parametrize("body, content_type, error, status", [
+    (b"abc", "text/csv", inference.UnsupportedContentType, 415),
+    (b"not an image", "image/png", inference.InvalidImage, 400),
+    (support.truncated_png(), "application/x-image", inference.InvalidImage, 400),
+    (support.bomb_png(20000, 20000), "image/png", inference.InvalidImage, 400),
+    (b"\0" * (6 * 1024 * 1024 + 1), "image/png", inference.PayloadTooLarge, 413),
+    (b"{not json", "application/json", inference.InvalidJson, 400),
+    (b'{"instances": "x"}', "application/json", inference.InvalidJson, 400),
+    (b'{"instances": ["***"]}', "application/json", inference.InvalidJson, 400),
+    (b'{"instances": []}', "application/json", inference.InvalidJson, 400),
+])
+def test_bad_requests_get_a_4xx_error_with_a_message(body, content_type, error, status):
+    with pytest.raises(error) as caught:
+        inference.input_fn(body, content_type)
+    assert caught.value.status == status
+    assert json.loads(caught.value.to_json())["message"]
+
+
+def test_predict_files_matches_single_requests(model, tmp_path):
+    paths = [support.write(tmp_path / f"{i}.png", support.random_png(seed=i)) for i in range(2)]
+    batch = inference.predict_files(model, paths)
+    np.testing.assert_allclose(batch[1], _invoke(model, paths[1].read_bytes()), atol=1e-6)

@@ -1,0 +1,211 @@
+"""Serving handler in SageMaker's PyTorch inference-toolkit shape.
+
+``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` are what SageMaker's
+PyTorch serving container calls; the local endpoint and the evaluation step
+call the very same functions, so the probabilities users see in production
+are the ones the evaluation measured.
+
+Accepted bodies: one image (``image/png``, ``image/jpeg``, ``application/x-image``)
+or a JSON batch (``application/json``): ``{"instances": ["<base64>", ...]}``, a
+bare list of base64 strings, or items shaped ``{"b64": ...}`` / ``{"image_data": ...}``.
+The reply is JSON probabilities in ``classes.json`` order: ``[0.91, 0.09]`` for
+one image, one such list per image for a batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from processing.imaging import INPUT_SIZE, MAX_PIXELS, ImageError, preprocess
+
+#: SageMaker real-time endpoints refuse request bodies over 6 MB.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_BATCH = 1024
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "application/x-image", "image/webp"})
+JSON_TYPE = "application/json"
+
+
+class InferenceError(ValueError):
+    """A request the model cannot answer; ``status`` is the HTTP status to reply with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> bytes:
+        return json.dumps({"error": self.code, "message": self.message}).encode()
+
+
+class UnsupportedContentType(InferenceError):
+    status, code = 415, "unsupported_content_type"
+
+
+class PayloadTooLarge(InferenceError):
+    status, code = 413, "payload_too_large"
+
+
+class InvalidImage(InferenceError):
+    status, code = 400, "invalid_image"
+
+
+class InvalidJson(InferenceError):
+    status, code = 400, "invalid_json"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Preprocessed inputs and whether the caller sent one image (reply: one flat list)."""
+
+    array: np.ndarray
+    single: bool
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # N x C, rows sum to 1
+    single: bool
+
+
+class LoadedModel:
+    """A model artifact folder loaded for inference (ONNX Runtime when available, else TorchScript)."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None):
+        self.model_dir = Path(model_dir)
+        self.classes: list[str] = json.loads((self.model_dir / "classes.json").read_text(encoding="utf-8"))
+        info_path = self.model_dir / "model_info.json"
+        self.info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+        self.input_size = int(self.info.get("input_size", INPUT_SIZE))
+        threads = threads or int(os.environ.get("SCONES_INFERENCE_THREADS", "0")) or None
+        self.backend, self._run = self._load(threads)
+
+    def _load(self, threads: int | None):
+        onnx_path = self.model_dir / "model.onnx"
+        if onnx_path.exists() and os.environ.get("SCONES_INFERENCE_BACKEND", "onnx") == "onnx":
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                ort = None
+            if ort is not None:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+                name = session.get_inputs()[0].name
+                return "onnxruntime", lambda batch: session.run(None, {name: batch})[0]
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        module = torch.jit.load(str(self.model_dir / "model.pt"), map_location="cpu").eval()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(batch)).numpy()
+
+        return "torchscript", run
+
+    def predict(self, array: np.ndarray) -> np.ndarray:
+        """N x 3 x S x S float32 -> N x C probabilities (softmax over the network's logits)."""
+        logits = np.asarray(self._run(np.ascontiguousarray(array, dtype=np.float32)), dtype=np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    return LoadedModel(Path(model_dir))
+
+
+def _base_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _decode_image(data: bytes, where: str = "body") -> np.ndarray:
+    try:
+        return preprocess(data, max_pixels=MAX_PIXELS)
+    except ImageError as exc:
+        raise InvalidImage(f"{where}: {exc.message}") from exc
+
+
+def _batch_items(document: object) -> list:
+    if isinstance(document, dict):
+        if "instances" in document:
+            document = document["instances"]
+        elif "image_data" in document or "b64" in document:
+            return [document]
+        else:
+            raise InvalidJson('JSON body must be {"instances": [...]} or a list of base64 images')
+    if not isinstance(document, list):
+        raise InvalidJson(f"JSON batch must be a list, got {type(document).__name__}")
+    return document
+
+
+def _item_bytes(item: object, index: int) -> bytes:
+    if isinstance(item, dict):
+        item = item.get("b64", item.get("image_data"))
+    if not isinstance(item, str) or not item:
+        raise InvalidJson(f"instances[{index}]: expected a base64 string")
+    try:
+        return base64.b64decode(item, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidJson(f"instances[{index}]: not valid base64 ({exc})") from exc
+
+
+def input_fn(request_body: bytes | str, content_type: str = "application/x-image") -> Batch:
+    """Request bytes -> a :class:`Batch`; raises :class:`InferenceError` with a 4xx status."""
+    body = request_body.encode() if isinstance(request_body, str) else bytes(request_body or b"")
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(f"payload is {len(body):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,} (6 MB)")
+    kind = _base_type(content_type)
+    if kind in IMAGE_TYPES:
+        return Batch(_decode_image(body)[None], single=True)
+    if kind == JSON_TYPE:
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidJson(f"body is not valid JSON ({exc})") from exc
+        items = _batch_items(document)
+        if not items:
+            raise InvalidJson("empty batch: send at least one image")
+        if len(items) > MAX_BATCH:
+            raise PayloadTooLarge(f"batch of {len(items)} images; the limit is {MAX_BATCH}")
+        arrays = [_decode_image(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)]
+        return Batch(np.stack(arrays), single=isinstance(document, dict) and "instances" not in document)
+    raise UnsupportedContentType(
+        f"content type {content_type!r} is not supported; send one of "
+        f"{sorted(IMAGE_TYPES | {JSON_TYPE})}"
+    )
+
+
+def predict_fn(data: Batch, model: LoadedModel) -> Prediction:
+    return Prediction(model.predict(data.array), data.single)
+
+
+def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, str]:
+    """Probabilities as JSON: a flat list for one image, a list of lists for a batch."""
+    kind = _base_type(accept)
+    if kind not in ("", "*/*", JSON_TYPE):
+        raise UnsupportedContentType(f"accept type {accept!r} is not supported; use {JSON_TYPE}")
+    rows = [[round(float(p), 6) for p in row] for row in prediction.probabilities]
+    return json.dumps(rows[0] if prediction.single else rows).encode(), JSON_TYPE
+
+
+def predict_files(model: LoadedModel, paths: Sequence[Path], batch_size: int = 256) -> np.ndarray:
+    """Probabilities for image files, batched: what evaluation and bulk scoring use."""
+    out = []
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        array = np.stack([_decode_image(Path(p).read_bytes(), str(p)) for p in chunk])
+        out.append(model.predict(array))
+    return np.concatenate(out) if out else np.zeros((0, len(model.classes)), np.float32)
