@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("demo", "data", "steps")
+COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry")
 
 DESCRIPTION = """\
 scones-mlops: CIFAR-100 bicycle-vs-motorcycle classification on SageMaker,
@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `scones ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

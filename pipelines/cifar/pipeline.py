@@ -1,0 +1,248 @@
+"""CIFAR-100 bicycle-vs-motorcycle training pipeline.
+
+::
+
+    EtlCifar -> CheckImages -> TrainModel -> EvaluateModel -> CheckAccuracy
+                                                                |-- accuracy >= threshold: RegisterModel
+                                                                '-- else: AccuracyBelowThreshold (Fail)
+
+- EtlCifar: CIFAR-100 archive -> filtered 32x32 PNG splits with ``.lst`` manifests.
+- CheckImages: quarantines corrupt images; fails past ``MaxBadImageFraction``.
+- TrainModel: PyTorch script mode (``training/train.py``).
+- EvaluateModel: ``evaluation.json`` in SageMaker's model-quality shape (a PropertyFile).
+- RegisterModel: a package in the Model Package Group, ``PendingManualApproval`` by default,
+  with ``ModelMetrics`` pointing at ``evaluation.json``.
+
+The same definition runs in SageMaker (``scones pipeline upsert/start``, or the seed-code
+``run-pipeline``) and on this machine (``scones pipeline run``, no Docker). Building it makes no
+network call: step code is referenced by ``s3://`` URI (see :mod:`pipelines.step_code`).
+"""
+
+from __future__ import annotations
+
+import boto3
+from sagemaker.inputs import TrainingInput
+from sagemaker.model import Model
+from sagemaker.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+from sagemaker.pytorch import PyTorch
+from sagemaker.workflow.condition_step import ConditionStep
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.workflow.fail_step import FailStep
+from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.model_step import ModelStep
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_context import PipelineSession
+from sagemaker.workflow.properties import PropertyFile
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+
+from pipelines.sdk import disable_sdk_telemetry, quiet_sdk_logs
+from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, StepCode, build_step_code
+from processing.evaluate import ACCURACY_JSON_PATH, EVALUATION_FILE
+from training.train import METRIC_DEFINITIONS
+
+#: Used when no role is given: a local run needs none, and SageMaker will reject it loudly.
+LOCAL_ROLE = "arn:aws:iam::000000000000:role/scones-local-execution"
+LOCAL_BUCKET = "scones-local"
+FRAMEWORK_VERSION, PY_VERSION = "2.6.0", "py312"
+PROPERTY_FILE = "EvaluationReport"
+
+
+class OfflinePipelineSession(PipelineSession):
+    """A pipeline session that makes no AWS call while a definition is rendered.
+
+    The SDK's ``default_bucket()`` checks (and may create) the bucket through S3
+    the first time it is asked; here the bucket is configuration, and the code
+    upload before an upsert is what meets S3 first, with a clear error if the
+    bucket is missing.
+    """
+
+    def default_bucket(self) -> str:
+        return self._default_bucket_name_override
+
+
+def get_session(region: str, default_bucket: str, offline: bool = False) -> PipelineSession:
+    """A pipeline session; ``offline`` gives it placeholder credentials so nothing is looked up.
+
+    botocore resolves credentials when a client is made, trying the instance
+    metadata service among others; a local run or an offline render needs none.
+    """
+    disable_sdk_telemetry()
+    quiet_sdk_logs()
+    if offline:
+        boto_session = boto3.Session(region_name=region, aws_access_key_id="scones-offline",
+                                     aws_secret_access_key="scones-offline")  # noqa: S106 - placeholder
+    else:
+        boto_session = boto3.Session(region_name=region)
+    return OfflinePipelineSession(boto_session=boto_session, default_bucket=default_bucket)
+
+
+def get_step_code(default_bucket: str | None = None, base_job_prefix: str = "scones") -> StepCode:
+    """The packaged step code the pipeline refers to; upload it before upserting or running."""
+    return build_step_code(default_bucket or LOCAL_BUCKET, base_job_prefix)
+
+
+def get_pipeline(
+    region: str = "us-east-1",
+    sagemaker_project_arn: str | None = None,
+    role: str | None = None,
+    default_bucket: str | None = None,
+    model_package_group_name: str = "SconesModels",
+    pipeline_name: str = "SconesPipeline",
+    base_job_prefix: str = "scones",
+    processing_instance_type: str = "ml.m5.xlarge",
+    training_instance_type: str = "ml.m5.xlarge",
+    sagemaker_session: PipelineSession | None = None,
+) -> Pipeline:
+    """Build the pipeline; every argument has a default so a bare call renders a definition."""
+    bucket = default_bucket or LOCAL_BUCKET
+    role = role or LOCAL_ROLE
+    session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
+    code = get_step_code(bucket, base_job_prefix)
+    prefix = f"s3://{bucket}/{base_job_prefix}"
+    cache = CacheConfig(enable_caching=True, expire_after="P30D")
+
+    input_data = ParameterString("InputDataUrl", default_value=f"{prefix}/data/cifar-100-python.tar.gz")
+    classes = ParameterString("Classes", default_value="bicycle,motorcycle")
+    processing_type = ParameterString("ProcessingInstanceType", default_value=processing_instance_type)
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    training_type = ParameterString("TrainingInstanceType", default_value=training_instance_type)
+    training_count = ParameterInteger("TrainingInstanceCount", default_value=1)
+    epochs = ParameterInteger("Epochs", default_value=10)
+    learning_rate = ParameterFloat("LearningRate", default_value=0.01)
+    batch_size = ParameterInteger("BatchSize", default_value=64)
+    max_bad_fraction = ParameterFloat("MaxBadImageFraction", default_value=0.05)
+    accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=0.8)
+    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
+
+    image = _image(region, "training", processing_instance_type)  # has numpy, Pillow, torch
+
+    def processor(name: str) -> ScriptProcessor:
+        return ScriptProcessor(image_uri=image, command=["python3"], role=role, instance_type=processing_type,
+                               instance_count=processing_count, base_job_name=f"{base_job_prefix}-{name}",
+                               sagemaker_session=session)
+
+    step_etl = ProcessingStep(
+        name="EtlCifar",
+        step_args=processor("etl").run(
+            code=code.uri("etl.pyz"),
+            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input/data")],
+            outputs=[ProcessingOutput(output_name=split, source=f"/opt/ml/processing/output/{split}")
+                     for split in ("train", "validation", "test", "meta")],
+            arguments=["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output",
+                       "--classes", classes],
+        ),
+        cache_config=cache,
+    )
+
+    splits = ("train", "validation", "test")
+    step_check = ProcessingStep(
+        name="CheckImages",
+        step_args=processor("check").run(
+            code=code.uri("check.pyz"),
+            inputs=[ProcessingInput(source=step_etl.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri,
+                                    destination=f"/opt/ml/processing/input/{split}") for split in splits],
+            outputs=[ProcessingOutput(output_name=name, source=f"/opt/ml/processing/output/{name}")
+                     for name in (*splits, "quarantine")],
+            arguments=["--input", "/opt/ml/processing/input", "--output", "/opt/ml/processing/output",
+                       "--max-bad-fraction", max_bad_fraction.to_string()],
+        ),
+        cache_config=cache,
+    )
+
+    estimator = PyTorch(
+        entry_point=TRAINING_PROGRAM,
+        source_dir=code.uri(TRAINING_SOURCE),
+        framework_version=FRAMEWORK_VERSION,
+        py_version=PY_VERSION,
+        role=role,
+        instance_type=training_type,
+        instance_count=training_count,
+        hyperparameters={"epochs": epochs, "learning-rate": learning_rate, "batch-size": batch_size, "seed": 0},
+        metric_definitions=METRIC_DEFINITIONS,
+        output_path=f"{prefix}/models",
+        code_location=f"{prefix}/code",
+        base_job_name=f"{base_job_prefix}-train",
+        sagemaker_session=session,
+        disable_profiler=True,
+    )
+    clean = step_check.properties.ProcessingOutputConfig.Outputs
+    step_train = TrainingStep(
+        name="TrainModel",
+        step_args=estimator.fit({
+            "train": TrainingInput(clean["train"].S3Output.S3Uri),
+            "validation": TrainingInput(clean["validation"].S3Output.S3Uri),
+        }),
+        cache_config=cache,
+    )
+
+    evaluation_report = PropertyFile(name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
+    step_eval = ProcessingStep(
+        name="EvaluateModel",
+        step_args=processor("eval").run(
+            code=code.uri("evaluate.pyz"),
+            inputs=[
+                ProcessingInput(source=step_train.properties.ModelArtifacts.S3ModelArtifacts,
+                                destination="/opt/ml/processing/model"),
+                ProcessingInput(source=clean["test"].S3Output.S3Uri, destination="/opt/ml/processing/test"),
+            ],
+            outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
+            arguments=["--model", "/opt/ml/processing/model", "--test", "/opt/ml/processing/test",
+                       "--output", "/opt/ml/processing/evaluation"],
+        ),
+        property_files=[evaluation_report],
+        cache_config=cache,
+    )
+
+    evaluation_uri = Join(on="/", values=[
+        step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE])
+    model = Model(
+        image_uri=_image(region, "inference", "ml.m5.large"),
+        model_data=step_train.properties.ModelArtifacts.S3ModelArtifacts,
+        role=role,
+        env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+        sagemaker_session=session,
+    )
+    step_register = ModelStep(
+        name="RegisterModel",
+        step_args=model.register(
+            content_types=["image/png", "image/jpeg", "application/x-image", "application/json"],
+            response_types=["application/json"],
+            inference_instances=["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge"],
+            transform_instances=["ml.m5.xlarge"],
+            model_package_group_name=model_package_group_name,
+            approval_status=approval_status,
+            model_metrics=ModelMetrics(model_statistics=MetricsSource(
+                content_type="application/json", s3_uri=evaluation_uri)),
+            description="CIFAR-100 image classifier trained by the scones pipeline",
+        ),
+    )
+
+    accuracy = JsonGet(step_name=step_eval.name, property_file=evaluation_report, json_path=ACCURACY_JSON_PATH)
+    step_fail = FailStep(
+        name="AccuracyBelowThreshold",
+        error_message=Join(on=" ", values=["Model accuracy", accuracy, "is below the threshold",
+                                           accuracy_threshold, "- not registered."]),
+    )
+    step_condition = ConditionStep(
+        name="CheckAccuracy",
+        conditions=[ConditionGreaterThanOrEqualTo(left=accuracy, right=accuracy_threshold)],
+        if_steps=[step_register],
+        else_steps=[step_fail],
+    )
+
+    return Pipeline(
+        name=pipeline_name,
+        parameters=[input_data, classes, processing_type, processing_count, training_type, training_count,
+                    epochs, learning_rate, batch_size, max_bad_fraction, accuracy_threshold, approval_status],
+        steps=[step_etl, step_check, step_train, step_eval, step_condition],
+        sagemaker_session=session,
+    )
+
+
+def _image(region: str, scope: str, instance_type: str) -> str:
+    from sagemaker import image_uris
+
+    return image_uris.retrieve("pytorch", region, version=FRAMEWORK_VERSION, py_version=PY_VERSION,
+                               instance_type=instance_type, image_scope=scope)

@@ -1,0 +1,220 @@
+"""Processing and training jobs as subprocesses with SageMaker's container conventions.
+
+A :class:`Sandbox` is a folder that stands in for the container's filesystem:
+``/opt/ml/...`` inside the job is ``<sandbox>/opt/ml/...`` here, and every
+argument, entry point and environment value naming ``/opt/ml`` is rewritten
+the same way. No root, mounts or Docker; the job runs with this machine's
+Python instead of the image's (the ``ImageUri`` is recorded, not pulled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scones.artifacts import pack_model_dir
+from scones.errors import StepFailed, Unsupported
+from scones.store import ArtifactStore
+
+CONTAINER_ROOT = "/opt/ml"
+PYTHON_NAMES = {"python", "python3", "python3.11", "python3.12"}
+LOG_TAIL_LINES = 25
+
+
+class JobFailed(StepFailed):
+    """A job exited non-zero; carries the tail of its log."""
+
+    def __init__(self, message: str, log_tail: list[str]):
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+@dataclass
+class Sandbox:
+    root: Path
+
+    def host_path(self, container_path: str) -> Path:
+        return self.root / container_path.lstrip("/")
+
+    def rewrite(self, value: str) -> str:
+        """Map ``/opt/ml/...`` (alone or after ``--flag=``) onto the sandbox."""
+        if not isinstance(value, str):
+            return value
+        return re.sub(r"(^|=)(/opt/ml(?=/|$))", lambda m: m.group(1) + str(self.root) + m.group(2), value)
+
+
+def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Path,
+               echo: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
+    """Run a job, teeing its merged output to ``log_path``; returns (exit code, log tail)."""
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", bufsize=1)
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            tail.append(line.rstrip("\n"))
+            if echo:
+                echo(line.rstrip("\n"))
+        code = process.wait()
+    return code, list(tail)
+
+
+def _job_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _command(entrypoint: list[str], sandbox: Sandbox) -> list[str]:
+    first = entrypoint[0]
+    return [sys.executable if first in PYTHON_NAMES else sandbox.rewrite(first),
+            *(sandbox.rewrite(a) for a in entrypoint[1:])]
+
+
+def _download(store: ArtifactStore, uri: str, folder: Path, what: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not store.download(uri, folder):
+        raise StepFailed(f"ClientError: {what}: no S3 objects found under {uri}")
+
+
+def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
+                       echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a resolved CreateProcessingJob request; returns DescribeProcessingJob-shaped properties."""
+    sandbox = Sandbox(job_dir / "container")
+    for item in arguments.get("ProcessingInputs", []):
+        source = item.get("S3Input")
+        if source is None:
+            raise Unsupported(f"processing input {item.get('InputName')}: only S3Input is supported locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise Unsupported(f"processing input {item['InputName']}: S3DataType {source['S3DataType']}")
+        _download(store, source["S3Uri"], sandbox.host_path(source["LocalPath"]), f"input {item['InputName']}")
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        sandbox.host_path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    app = arguments["AppSpecification"]
+    entrypoint = app.get("ContainerEntrypoint")
+    if not entrypoint:
+        raise Unsupported("processing jobs without ContainerEntrypoint (image default command) cannot run locally")
+    command = _command(list(entrypoint) + list(app.get("ContainerArguments", [])), sandbox)
+    env = _job_env({k: sandbox.rewrite(str(v)) for k, v in arguments.get("Environment", {}).items()})
+    started = time.time()
+    code, tail = run_logged(command, env, sandbox.root, job_dir / "job.log", echo)
+    if code != 0:
+        raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}", tail)
+    for item in outputs:
+        store.upload(sandbox.host_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    return {
+        "ProcessingJobName": job_name,
+        "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{job_name.lower()}",
+        "ProcessingJobStatus": "Completed",
+        "ExitMessage": "",
+        "ProcessingInputs": arguments.get("ProcessingInputs", []),
+        "ProcessingOutputConfig": arguments.get("ProcessingOutputConfig", {}),
+        "AppSpecification": app,
+        "ProcessingStartTime": started,
+        "ProcessingEndTime": time.time(),
+    }
+
+
+def _decode_hyperparameter(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def parse_metrics(log_path: Path, definitions: list[dict]) -> list[dict]:
+    """The last value each metric-definition regex finds in the log, as SageMaker reports them."""
+    latest: dict[str, float] = {}
+    patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            for name, pattern in patterns:
+                match = pattern.search(line)
+                if match:
+                    try:
+                        latest[name] = float(match.group(1))
+                    except (ValueError, IndexError):
+                        continue
+    now = time.time()
+    return [{"MetricName": name, "Value": value, "Timestamp": now} for name, value in latest.items()]
+
+
+def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
+                     echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a resolved CreateTrainingJob request the way SageMaker's training toolkit would."""
+    sandbox = Sandbox(job_dir / "container")
+    hyperparameters = {k: _decode_hyperparameter(v) for k, v in arguments.get("HyperParameters", {}).items()}
+    program = hyperparameters.get("sagemaker_program")
+    submit = hyperparameters.get("sagemaker_submit_directory")
+    if not program or not submit:
+        raise Unsupported("only script-mode training (sagemaker_program + sagemaker_submit_directory) runs locally")
+    code_dir = sandbox.host_path("/opt/ml/code")
+    code_dir.mkdir(parents=True, exist_ok=True)
+    archive = job_dir / "sourcedir.tar.gz"
+    archive.write_bytes(store.get_bytes(submit))
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(code_dir, filter="data")
+    user = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+    channels = {}
+    for channel in arguments.get("InputDataConfig", []):
+        name = channel["ChannelName"]
+        source = channel["DataSource"]["S3DataSource"]
+        folder = sandbox.host_path(f"/opt/ml/input/data/{name}")
+        _download(store, source["S3Uri"], folder, f"channel {name}")
+        channels[name] = folder
+    model_dir = sandbox.host_path("/opt/ml/model")
+    output_data = sandbox.host_path("/opt/ml/output/data")
+    config_dir = sandbox.host_path("/opt/ml/input/config")
+    for folder in (model_dir, output_data, config_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
+    (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    args = [item for key in sorted(user) for item in (f"--{key}", str(user[key]))]
+    env = {
+        "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_data),
+        "SM_OUTPUT_DIR": str(sandbox.host_path("/opt/ml/output")), "SM_INPUT_DIR": str(sandbox.host_path("/opt/ml/input")),
+        "SM_INPUT_CONFIG_DIR": str(config_dir), "SM_CHANNELS": json.dumps(sorted(channels)),
+        "SM_HPS": json.dumps(user), "SM_USER_ARGS": json.dumps(args), "SM_MODULE_NAME": Path(program).stem,
+        "SM_MODULE_DIR": submit, "SM_HOSTS": json.dumps(["algo-1"]), "SM_CURRENT_HOST": "algo-1",
+        "SM_NUM_CPUS": str(os.cpu_count() or 1), "SM_NUM_GPUS": "0", "SM_LOG_LEVEL": "20",
+        **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
+        **{f"SM_HP_{key.upper().replace('-', '_')}": str(value) for key, value in user.items()},
+        **{k: sandbox.rewrite(str(v)) for k, v in arguments.get("Environment", {}).items()},
+    }
+    started = time.time()
+    code, tail = run_logged([sys.executable, program, *args], _job_env(env), code_dir, job_dir / "job.log", echo)
+    if code != 0:
+        raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}", tail)
+    base = arguments["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    model_uri = f"{base}/{job_name}/output/model.tar.gz"
+    store.put_file(pack_model_dir(model_dir, job_dir / "model.tar.gz"), model_uri)
+    if any(output_data.iterdir()):
+        store.put_file(pack_model_dir(output_data, job_dir / "output.tar.gz"), f"{base}/{job_name}/output/output.tar.gz")
+    metrics = parse_metrics(job_dir / "job.log", arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", []))
+    return {
+        "TrainingJobName": job_name,
+        "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name.lower()}",
+        "TrainingJobStatus": "Completed",
+        "SecondaryStatus": "Completed",
+        "HyperParameters": arguments.get("HyperParameters", {}),
+        "AlgorithmSpecification": arguments.get("AlgorithmSpecification", {}),
+        "ModelArtifacts": {"S3ModelArtifacts": model_uri},
+        "OutputDataConfig": arguments["OutputDataConfig"],
+        "FinalMetricDataList": metrics,
+        "TrainingStartTime": started,
+        "TrainingEndTime": time.time(),
+    }

@@ -1,0 +1,84 @@
+"""Execution and step records: what a local run did, kept as JSON for status views.
+
+Shaped after ``DescribePipelineExecution`` / ``ListPipelineExecutionSteps`` so
+the CLI and the dashboard show local and SageMaker runs the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+EXECUTING, SUCCEEDED, FAILED, NOT_EXECUTED = "Executing", "Succeeded", "Failed", "NotExecuted"
+
+
+@dataclass
+class StepRecord:
+    name: str
+    type: str
+    status: str = "Pending"
+    started: float | None = None
+    ended: float | None = None
+    failure_reason: str = ""
+    summary: str = ""
+    cached_from: str = ""
+    log_path: str = ""
+    log_tail: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.started is None or self.ended is None else self.ended - self.started
+
+
+@dataclass
+class ExecutionRecord:
+    pipeline_name: str
+    execution_id: str
+    arn: str
+    parameters: dict[str, Any]
+    status: str = EXECUTING
+    started: float = 0.0
+    ended: float | None = None
+    failure_reason: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    folder: str = ""
+
+    def step(self, name: str) -> StepRecord:
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    def save(self) -> None:
+        """Write atomically, so a reader polling the file never sees half a record."""
+        folder = Path(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".execution-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(self), handle, indent=1, default=str)
+        os.replace(tmp, folder / "execution.json")
+
+    @classmethod
+    def load(cls, path: Path) -> ExecutionRecord:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+def list_executions(runs_dir: Path, pipeline_name: str | None = None) -> list[ExecutionRecord]:
+    """Local executions, newest first."""
+    records = []
+    for path in Path(runs_dir).glob("*/*/execution.json"):
+        try:
+            record = ExecutionRecord.load(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        if pipeline_name is None or record.pipeline_name == pipeline_name:
+            records.append(record)
+    return sorted(records, key=lambda r: r.started, reverse=True)

@@ -1,0 +1,164 @@
+"""Model registry: one interface, a local (SQLite) and a SageMaker Model Registry backend.
+
+The backend is chosen by URI (``sqlite:///path/registry.db`` or ``sagemaker://``),
+through a small table of lazily imported builders. Both return the project's
+own :class:`ModelVersion`, never boto3 dicts or SQLite rows, and raise
+:mod:`scones.errors` types with the same wording.
+
+Approving or rejecting emits an event shaped like EventBridge's
+"SageMaker Model Package State Change" to every subscriber; in AWS, SageMaker
+itself also publishes it to EventBridge, where the deployer listens.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scones.errors import InvalidInput, NotFound
+
+PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+STATUSES = (PENDING, APPROVED, REJECTED)
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+EVENT_SOURCE = "aws.sagemaker"
+
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One model package: a version of a model in a group."""
+
+    group: str
+    version: int
+    arn: str
+    status: str
+    model_data_url: str
+    image: str
+    created: str  # ISO 8601, UTC
+    metrics: dict[str, Any] = field(default_factory=dict)  # the evaluation.json document
+    description: str = ""
+    approval_description: str = ""
+    pipeline_execution: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float | None:
+        value = self.metrics.get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
+        return float(value) if value is not None else None
+
+
+class ModelRegistry(abc.ABC):
+    """What the pipeline, the CLI and the deployer need from a model registry."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    @abc.abstractmethod
+    def create_group(self, group: str, description: str = "") -> None:
+        """Create a Model Package Group; a no-op when it exists."""
+
+    @abc.abstractmethod
+    def list_groups(self) -> list[str]:
+        """Names of all groups, sorted."""
+
+    @abc.abstractmethod
+    def register(self, group: str, model_data_url: str, image: str, metrics: dict | None = None,
+                 status: str = PENDING, description: str = "", pipeline_execution: str = "",
+                 environment: dict[str, str] | None = None) -> ModelVersion:
+        """Add the next version to ``group`` (created if missing). Versions never repeat."""
+
+    @abc.abstractmethod
+    def list_versions(self, group: str) -> list[ModelVersion]:
+        """All versions of ``group``, oldest first. Raises NotFound for an unknown group."""
+
+    @abc.abstractmethod
+    def get_version(self, group: str, version: int) -> ModelVersion:
+        """One version. Raises NotFound naming the versions that do exist."""
+
+    @abc.abstractmethod
+    def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
+        """Persist a status change; return the updated version."""
+
+    # Shared behaviour, written once against the interface -------------------------------
+
+    def set_status(self, group: str, version: int, status: str, reason: str = "") -> ModelVersion:
+        """Change the approval status and notify subscribers (also when unchanged: idempotent consumers)."""
+        if status not in STATUSES:
+            raise InvalidInput(f"status must be one of {STATUSES}, got {status!r}")
+        updated = self._set_status(group, int(version), status, reason)
+        self._emit(state_change_event(updated))
+        return updated
+
+    def approve(self, group: str, version: int, reason: str = "") -> ModelVersion:
+        return self.set_status(group, version, APPROVED, reason)
+
+    def reject(self, group: str, version: int, reason: str = "") -> ModelVersion:
+        return self.set_status(group, version, REJECTED, reason)
+
+    def latest_approved(self, group: str) -> ModelVersion | None:
+        approved = [v for v in self.list_versions(group) if v.status == APPROVED]
+        return approved[-1] if approved else None
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    @staticmethod
+    def _missing_version(group: str, version: int, existing: list[int]) -> NotFound:
+        have = ", ".join(map(str, existing)) or "none"
+        return NotFound(f"model package group {group!r} has no version {version} (versions: {have})")
+
+
+def state_change_event(version: ModelVersion, region: str = "us-east-1", account: str = "000000000000") -> Event:
+    """The EventBridge event SageMaker sends when a model package's status changes."""
+    if version.arn.startswith("arn:aws:sagemaker:"):
+        _, _, _, region, account, _ = version.arn.split(":", 5)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": EVENT_DETAIL_TYPE,
+        "source": EVENT_SOURCE,
+        "account": account,
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [version.arn],
+        "detail": {
+            "ModelPackageGroupName": version.group,
+            "ModelPackageVersion": version.version,
+            "ModelPackageArn": version.arn,
+            "ModelPackageDescription": version.description,
+            "CreationTime": version.created,
+            "InferenceSpecification": {"Containers": [
+                {"Image": version.image, "ModelDataUrl": version.model_data_url, "Environment": version.environment}]},
+            "ModelApprovalStatus": version.status,
+            "ApprovalDescription": version.approval_description,
+            "ModelPackageStatus": "Completed",
+        },
+    }
+
+
+def package_arn(group: str, version: int, region: str = "us-east-1", account: str = "000000000000") -> str:
+    return f"arn:aws:sagemaker:{region}:{account}:model-package/{group.lower()}/{version}"
+
+
+_BACKENDS = {"sqlite": "scones.registry.local:SqliteRegistry",
+             "sagemaker": "scones.registry.sagemaker:SageMakerRegistry"}
+
+
+def open_registry(uri: str, **kwargs) -> ModelRegistry:
+    """``sqlite:///path/registry.db`` -> local; ``sagemaker://`` -> SageMaker (optional ``client=``)."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in _BACKENDS:
+        raise InvalidInput(f"unknown registry {uri!r}; use one of: sqlite:///path/registry.db, sagemaker://")
+    module, name = _BACKENDS[scheme].split(":")
+    return getattr(importlib.import_module(module), name).from_uri(uri, **kwargs)

@@ -1,0 +1,126 @@
+"""SageMaker Model Registry backend (boto3; clients may be injected for tests)."""
+
+from __future__ import annotations
+
+import json
+
+from scones.errors import InvalidInput, NotFound, SconesError
+from scones.registry import PENDING, ModelRegistry, ModelVersion
+from scones.uris import S3Uri
+
+
+class SageMakerRegistry(ModelRegistry):
+    def __init__(self, client=None, s3_client=None, region: str | None = None):
+        super().__init__()
+        import boto3
+
+        self.client = client or boto3.client("sagemaker", region_name=region)
+        self.s3 = s3_client or boto3.client("s3", region_name=self.client.meta.region_name)
+
+    @classmethod
+    def from_uri(cls, uri: str, client=None, s3_client=None) -> SageMakerRegistry:
+        region = uri[len("sagemaker://"):].strip("/") or None
+        return cls(client, s3_client, region)
+
+    def _call(self, what: str, method, **kwargs):
+        from botocore.exceptions import ClientError
+
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            if "does not exist" in message or "not found" in message.lower() or "Could not find" in message:
+                raise NotFound(f"{what}: {message}") from exc
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise InvalidInput(f"{what}: {message}") from exc
+            raise SconesError(f"{what} failed: {message}") from exc
+
+    def create_group(self, group: str, description: str = "") -> None:
+        if group in self.list_groups():
+            return
+        self._call(f"create model package group {group!r}", self.client.create_model_package_group,
+                   ModelPackageGroupName=group, ModelPackageGroupDescription=description or group)
+
+    def list_groups(self) -> list[str]:
+        names = []
+        for page in self.client.get_paginator("list_model_package_groups").paginate():
+            names.extend(item["ModelPackageGroupName"] for item in page["ModelPackageGroupSummaryList"])
+        return sorted(names)
+
+    def _require_group(self, group: str) -> None:
+        if group not in self.list_groups():
+            raise NotFound(f"no model package group {group!r} (groups: {', '.join(self.list_groups()) or 'none'})")
+
+    def register(self, group, model_data_url, image, metrics=None, status=PENDING, description="",
+                 pipeline_execution="", environment=None) -> ModelVersion:
+        self.create_group(group)
+        accuracy = (metrics or {}).get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
+        kwargs = {
+            "ModelPackageGroupName": group,
+            "ModelPackageDescription": description or "registered by scones",
+            "ModelApprovalStatus": status,
+            "InferenceSpecification": {
+                "Containers": [{"Image": image, "ModelDataUrl": model_data_url, "Environment": environment or {}}],
+                "SupportedContentTypes": ["image/png", "image/jpeg", "application/x-image", "application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        }
+        if accuracy is not None:
+            kwargs["CustomerMetadataProperties"] = {"accuracy": str(accuracy)}
+        if pipeline_execution:
+            kwargs["MetadataProperties"] = {"GeneratedBy": pipeline_execution}
+        response = self._call(f"register a version in {group!r}", self.client.create_model_package, **kwargs)
+        return self._describe(response["ModelPackageArn"])
+
+    def _metrics(self, description: dict) -> dict:
+        statistics = description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+        if statistics.get("S3Uri"):
+            try:
+                uri = S3Uri.parse(statistics["S3Uri"])
+                body = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
+                return json.loads(body)
+            except Exception:  # noqa: BLE001 - metrics are informative; a missing report must not hide the version
+                pass
+        accuracy = description.get("CustomerMetadataProperties", {}).get("accuracy")
+        if accuracy is None:
+            return {}
+        return {"multiclass_classification_metrics": {"accuracy": {"value": float(accuracy)}}}
+
+    def _describe(self, arn: str) -> ModelVersion:
+        d = self._call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
+        container = d.get("InferenceSpecification", {}).get("Containers", [{}])[0]
+        created = d.get("CreationTime")
+        return ModelVersion(
+            group=d["ModelPackageGroupName"], version=int(d["ModelPackageVersion"]), arn=d["ModelPackageArn"],
+            status=d.get("ModelApprovalStatus", PENDING), model_data_url=container.get("ModelDataUrl", ""),
+            image=container.get("Image", ""), created=created.isoformat() if hasattr(created, "isoformat")
+            else str(created or ""), metrics=self._metrics(d), description=d.get("ModelPackageDescription", ""),
+            approval_description=d.get("ApprovalDescription", ""),
+            pipeline_execution=d.get("MetadataProperties", {}).get("GeneratedBy", ""),
+            environment=container.get("Environment", {}),
+        )
+
+    def _arns(self, group: str) -> list[str]:
+        self._require_group(group)
+        arns = []
+        for page in self.client.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending"):
+            arns.extend(item["ModelPackageArn"] for item in page["ModelPackageSummaryList"])
+        return arns
+
+    def list_versions(self, group: str) -> list[ModelVersion]:
+        return sorted((self._describe(arn) for arn in self._arns(group)), key=lambda v: v.version)
+
+    def get_version(self, group: str, version: int) -> ModelVersion:
+        by_version = {int(arn.rsplit("/", 1)[-1]): arn for arn in self._arns(group)}
+        if int(version) not in by_version:
+            raise self._missing_version(group, int(version), sorted(by_version))
+        return self._describe(by_version[int(version)])
+
+    def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
+        arn = self.get_version(group, version).arn
+        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        if reason:
+            kwargs["ApprovalDescription"] = reason
+        self._call(f"update {arn}", self.client.update_model_package, **kwargs)
+        return self._describe(arn)

@@ -1,0 +1,84 @@
+"""Artifact store: where ``s3://`` URIs live -- S3 itself, or a local folder.
+
+One interface, two implementations chosen by URI (``file:///path`` or
+``s3://``), imported lazily. The local pipeline engine, the deployer and the
+CLI speak only this interface, so the same code path serves both worlds.
+
+Prefix semantics follow SageMaker's ``S3Prefix`` inputs, restricted to whole
+path segments: ``s3://b/data/train`` covers ``data/train`` itself and
+``data/train/...``, never ``data/train2/...``.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import importlib
+from pathlib import Path
+
+from scones.errors import InvalidInput
+
+
+class ArtifactStore(abc.ABC):
+    """Objects addressed by ``s3://bucket/key``."""
+
+    @abc.abstractmethod
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        """Write one object, replacing any previous one."""
+
+    @abc.abstractmethod
+    def get_bytes(self, uri: str) -> bytes:
+        """Read one object. Raises :class:`scones.errors.NotFound`."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """``(uri, size)`` of every object under ``prefix`` (see module docstring), sorted."""
+
+    @abc.abstractmethod
+    def download(self, prefix: str, folder: Path) -> list[Path]:
+        """Copy every object under ``prefix`` into ``folder``, keeping relative paths.
+
+        An object whose key *is* the prefix lands as ``folder/<basename>``, as
+        SageMaker does for ``S3Prefix`` inputs naming a single object.
+        """
+
+    @abc.abstractmethod
+    def upload(self, folder: Path, prefix: str) -> list[str]:
+        """Copy every file under ``folder`` to ``prefix/<relative path>``; returns the URIs."""
+
+    def exists(self, uri: str) -> bool:
+        return any(item == uri for item, _ in self.list(uri))
+
+    def fingerprint(self, prefix: str) -> str:
+        """A digest of every object under ``prefix`` (names and contents): equal digests, equal data."""
+        digest = hashlib.sha256()
+        for uri, size in self.list(prefix):
+            digest.update(f"{uri[len(prefix):]}\0{size}\0".encode())
+            digest.update(hashlib.sha256(self.get_bytes(uri)).digest())
+        return digest.hexdigest()
+
+    def put_file(self, path: Path, uri: str) -> None:
+        self.put_bytes(uri, Path(path).read_bytes())
+
+
+def relative_key(key: str, prefix_key: str) -> str | None:
+    """Where ``key`` lands under ``prefix_key``, or None when it is outside it."""
+    if key == prefix_key:
+        return key.rsplit("/", 1)[-1]
+    base = prefix_key.rstrip("/") + "/"
+    if prefix_key == "" or key.startswith(base):
+        return key[len(base):] if prefix_key else key
+    return None
+
+
+_BACKENDS = {"file": "scones.store.local:LocalStore", "s3": "scones.store.s3:S3Store"}
+
+
+def open_store(uri: str, **kwargs) -> ArtifactStore:
+    """``file:///abs/path`` -> local folder store; ``s3://`` -> S3 (optional ``client=``)."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in _BACKENDS:
+        raise InvalidInput(f"unknown artifact store {uri!r}; use one of: file:///path, s3://")
+    module, name = _BACKENDS[scheme].split(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.from_uri(uri, **kwargs)
