@@ -27,6 +27,7 @@ TEST_REQUIRES = [
     "pytest>=8",
     "pytest-xdist>=3.5",
     "ruff>=0.6",
+    "pyyaml>=6",
 ]
 
 setup(

@@ -59,8 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         (getattr(args, "group_parser", None) or parser).print_help()
         return 2
+    from scones.errors import SconesError
+
     try:
         return int(handler(args) or 0)
+    except SconesError as exc:
+        print(f"scones: {exc.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+# Tests never touch AWS or the network: fake credentials (moto's convention), no instance
+# metadata lookups, one region.
+os.environ.update({
+    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+})
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
 
 TINY_TRAIN_PER_CLASS = 60
 TINY_TEST_PER_CLASS = 20
@@ -50,3 +62,40 @@ def trained_model(tiny_etl, tmp_path_factory) -> Path:
     train(tiny_etl / "train", tiny_etl / "validation", root / "model", epochs=6, learning_rate=0.02,
           batch_size=32, seed=0, log=lambda line: None)
     return pack_model_dir(root / "model", root / "model.tar.gz")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail any connection that leaves this machine, and record every AWS API call attempted."""
+    import socket
+
+    import botocore.client
+
+    attempts: list = []
+    real_connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")):
+            return real_connect(sock, address)
+        attempts.append(address)
+        raise OSError(f"test blocked a network connection to {address}")
+
+    def guarded_api_call(client, operation, params):
+        attempts.append(operation)
+        raise AssertionError(f"test blocked an AWS API call: {operation}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", guarded_api_call)
+    return attempts
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A private SCONES_HOME with default (local) backends."""
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path / "home"))
+    for name in ("SCONES_REGISTRY", "SCONES_STORE", "SCONES_MODEL_GROUP"):
+        monkeypatch.delenv(name, raising=False)
+    from scones.settings import Settings
+
+    return Settings.from_env()

@@ -86,6 +86,7 @@ def get_step_code(default_bucket: str | None = None, base_job_prefix: str = "sco
 def get_pipeline(
     region: str = "us-east-1",
     sagemaker_project_arn: str | None = None,
+    sagemaker_project_name: str | None = None,
     role: str | None = None,
     default_bucket: str | None = None,
     model_package_group_name: str = "SconesModels",

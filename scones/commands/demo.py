@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
-from scones.workspace import Workspace
+from scones.settings import Settings
 
 
 def register(subparsers) -> None:
     demo = subparsers.add_parser(
         "demo", help="run the whole local story end to end",
-        description="Synthesise data if needed, then ETL -> corrupt-image check -> train -> evaluate, "
-                    "all on this machine. Outputs go under $SCONES_HOME (default ./.scones).",
+        description="Run the SageMaker pipeline locally (ETL -> check -> train -> evaluate -> register), "
+                    "approve the new model version in the local registry as an approver would, and show "
+                    "the result. Outputs go under $SCONES_HOME (default ./.scones).",
         epilog="Example: scones demo --epochs 5",
     )
     demo.add_argument("--epochs", type=int, default=10)
@@ -28,41 +27,32 @@ def _stage(title: str) -> float:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from processing import check, etl, evaluate
-    from processing.synth import write_synthetic_archive
-    from scones.artifacts import pack_model_dir
-    from training import train
+    from scones.engine.local_run import run_local_pipeline
 
-    ws = Workspace.from_env()
+    settings = Settings.from_env()
+    store, registry, group = settings.store(), settings.registry(), settings.model_group
     timings = {}
-    if not ws.synthetic_archive.exists():
-        started = _stage("synthesise CIFAR-100 (SYNTHETIC images, real archive format)")
-        write_synthetic_archive(ws.synthetic_archive)
-        timings["synth"] = time.monotonic() - started
-    steps = ws.steps
-    plan = [
-        ("etl", lambda: etl.main(["--input", str(ws.data), "--output", str(steps / "etl")])),
-        ("check", lambda: check.main(["--input", str(steps / "etl"), "--output", str(steps / "clean")])),
-        ("train", lambda: train.main(["--train", str(steps / "clean/train"),
-                                      "--validation", str(steps / "clean/validation"),
-                                      "--model-dir", str(steps / "model"),
-                                      "--output-data-dir", str(steps / "training-output"),
-                                      "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate)])),
-        ("evaluate", lambda: evaluate.main(["--model", str(pack_model_dir(steps / "model", steps / "model.tar.gz")),
-                                            "--test", str(steps / "clean/test"),
-                                            "--output", str(steps / "evaluation")])),
-    ]
-    for name, step in plan:
-        started = _stage(name)
-        code = step()
-        timings[name] = time.monotonic() - started
-        if code != 0:
-            print(f"\ndemo stopped: step {name} failed (exit {code})")
-            return code
-    report = json.loads(Path(steps / "evaluation" / evaluate.EVALUATION_FILE).read_text())
-    accuracy = evaluate.read_json_path(report)
+
+    started = _stage("1. pipeline: ETL -> corrupt-image check -> train -> evaluate -> register (local engine)")
+    record = run_local_pipeline(store, registry, settings.workspace.runs, settings.workspace.data,
+                                parameters={"Epochs": args.epochs, "LearningRate": args.learning_rate})
+    timings["pipeline"] = time.monotonic() - started
+    if record.status != "Succeeded":
+        print(f"\ndemo stopped: the pipeline {record.status.lower()}: {record.failure_reason}")
+        return 1
+    registered = record.step("RegisterModel-RegisterModel").properties
+
+    started = _stage("2. registry: the new version waits for an approver")
+    version = registry.get_version(group, registered["ModelPackageVersion"])
+    approved = registry.latest_approved(group)
+    print(f"  {group}/{version.version}: {version.status}, accuracy {version.accuracy:.4f}"
+          + (f" (live: v{approved.version}, accuracy {approved.accuracy:.4f})" if approved else " (nothing live yet)"))
+    version = registry.approve(group, version.version, "approved by scones demo")
+    print(f"  approved: {group}/{version.version} is now {version.status}")
+    timings["approve"] = time.monotonic() - started
+
     print("\n== summary")
     for name, seconds in timings.items():
         print(f"  {name:<10} {seconds:6.2f} s")
-    print(f"  test accuracy {accuracy:.4f}; evaluation.json at {steps / 'evaluation'}")
+    print(f"  see: scones pipeline status | scones registry list | records under {settings.workspace.root}")
     return 0

@@ -201,7 +201,8 @@ class LocalPipelineExecutor:
         execution_vars = {
             "PipelineExecutionId": execution_id, "PipelineExecutionArn": arn, "PipelineName": pipeline_name,
             "PipelineArn": arn.split("/execution/")[0],
-            "StartDateTime": dt.datetime.now(dt.UTC).isoformat(), "CurrentDateTime": dt.datetime.now(dt.UTC).isoformat(),
+            "StartDateTime": dt.datetime.now(dt.UTC).isoformat(),
+            "CurrentDateTime": dt.datetime.now(dt.UTC).isoformat(),
         }
         ctx = _Context(record, definition, None, folder, {n.name: n for n in nodes})  # type: ignore[arg-type]
         ctx.resolver = Resolver(values, execution_vars, lambda name: self._properties(ctx, name),
@@ -316,7 +317,7 @@ class LocalPipelineExecutor:
     def _cached(self, ctx: _Context, node: StepNode, key: str, outputs: list[str]) -> dict | None:
         config = node.definition.get("CacheConfig", {})
         path = self._cache_path(ctx, key)
-        if not (self.use_cache and config.get("Enabled") and path.exists()):
+        if not path.exists():
             return None
         entry = json.loads(path.read_text(encoding="utf-8"))
         if time.time() - entry["created"] > _expiry_seconds(config.get("ExpireAfter", "")):
@@ -328,9 +329,10 @@ class LocalPipelineExecutor:
 
     def _run_job(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord,
                  runner: Callable, input_uris: list[str], output_uris: list[str]) -> dict:
-        key = self._cache_key(ctx, node, arguments, input_uris)
+        caching = self.use_cache and node.definition.get("CacheConfig", {}).get("Enabled", False)
+        key = self._cache_key(ctx, node, arguments, input_uris) if caching else ""
         exec_id = ctx.record.execution_id
-        entry = self._cached(ctx, node, key, [u.replace(exec_id, "{exec}") for u in output_uris])
+        entry = self._cached(ctx, node, key, [u.replace(exec_id, "{exec}") for u in output_uris]) if caching else None
         if entry is not None:
             step.cached_from = entry["execution_id"]
             return entry["properties"]
@@ -338,7 +340,7 @@ class LocalPipelineExecutor:
         step.log_path = str(job_dir / "job.log")
         echo = (lambda line: self.reporter.log_line(step, line)) if self.echo_logs else None
         properties = runner(self.store, self._job_name(ctx, node), arguments, job_dir, echo)
-        if node.definition.get("CacheConfig", {}).get("Enabled"):
+        if caching:
             path = self._cache_path(ctx, key)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"execution_id": exec_id, "created": time.time(), "properties": properties}),

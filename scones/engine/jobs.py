@@ -186,7 +186,8 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     args = [item for key in sorted(user) for item in (f"--{key}", str(user[key]))]
     env = {
         "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_data),
-        "SM_OUTPUT_DIR": str(sandbox.host_path("/opt/ml/output")), "SM_INPUT_DIR": str(sandbox.host_path("/opt/ml/input")),
+        "SM_OUTPUT_DIR": str(sandbox.host_path("/opt/ml/output")),
+        "SM_INPUT_DIR": str(sandbox.host_path("/opt/ml/input")),
         "SM_INPUT_CONFIG_DIR": str(config_dir), "SM_CHANNELS": json.dumps(sorted(channels)),
         "SM_HPS": json.dumps(user), "SM_USER_ARGS": json.dumps(args), "SM_MODULE_NAME": Path(program).stem,
         "SM_MODULE_DIR": submit, "SM_HOSTS": json.dumps(["algo-1"]), "SM_CURRENT_HOST": "algo-1",
@@ -203,8 +204,10 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     model_uri = f"{base}/{job_name}/output/model.tar.gz"
     store.put_file(pack_model_dir(model_dir, job_dir / "model.tar.gz"), model_uri)
     if any(output_data.iterdir()):
-        store.put_file(pack_model_dir(output_data, job_dir / "output.tar.gz"), f"{base}/{job_name}/output/output.tar.gz")
-    metrics = parse_metrics(job_dir / "job.log", arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", []))
+        store.put_file(pack_model_dir(output_data, job_dir / "output.tar.gz"),
+                       f"{base}/{job_name}/output/output.tar.gz")
+    definitions = arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+    metrics = parse_metrics(job_dir / "job.log", definitions)
     return {
         "TrainingJobName": job_name,
         "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name.lower()}",

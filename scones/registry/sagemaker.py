@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from scones.errors import InvalidInput, NotFound, SconesError
 from scones.registry import PENDING, ModelRegistry, ModelVersion
 from scones.uris import S3Uri
+
+logger = logging.getLogger(__name__)
 
 
 class SageMakerRegistry(ModelRegistry):
@@ -75,12 +78,14 @@ class SageMakerRegistry(ModelRegistry):
     def _metrics(self, description: dict) -> dict:
         statistics = description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
         if statistics.get("S3Uri"):
+            from botocore.exceptions import BotoCoreError, ClientError
+
             try:
                 uri = S3Uri.parse(statistics["S3Uri"])
-                body = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
-                return json.loads(body)
-            except Exception:  # noqa: BLE001 - metrics are informative; a missing report must not hide the version
-                pass
+                return json.loads(self.s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read())
+            except (BotoCoreError, ClientError, ValueError, SconesError) as exc:
+                # metrics are informative: a missing report must not hide the version itself
+                logger.warning("metrics of %s unreadable: %s", description.get("ModelPackageArn"), exc)
         accuracy = description.get("CustomerMetadataProperties", {}).get("accuracy")
         if accuracy is None:
             return {}

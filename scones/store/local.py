@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -10,6 +11,23 @@ from pathlib import Path
 from scones.errors import NotFound
 from scones.store import ArtifactStore, relative_key
 from scones.uris import S3Uri
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link when possible (a 1,200-image dataset moves in milliseconds), else copy.
+
+    Objects are immutable here -- every write goes to a new file that replaces
+    the old one with ``os.replace`` -- so a link is as safe as a copy while the
+    job treats its inputs as read-only, as SageMaker's File mode expects.
+    """
+    tmp = target.with_name(f".put-{target.name}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 class LocalStore(ArtifactStore):
@@ -62,7 +80,7 @@ class LocalStore(ArtifactStore):
         for key, path in self._walk(prefix):
             target = Path(folder) / relative_key(key, prefix_key)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            _link_or_copy(path, target)
             written.append(target)
         return written
 
@@ -73,7 +91,7 @@ class LocalStore(ArtifactStore):
             uri = str(base.join(path.relative_to(folder).as_posix()))
             target = self.path_of(uri)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            _link_or_copy(path, target)
             uris.append(uri)
         return uris
 

@@ -1,0 +1,77 @@
+"""The real pipeline definition, run locally end to end on a tiny synthetic archive."""
+
+import json
+
+import pytest
+
+from scones import cli
+from scones.registry import PENDING
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture
+def env(home, monkeypatch):
+    monkeypatch.setenv("SCONES_HOME", str(home))
+    for name in ("SCONES_REGISTRY", "SCONES_STORE", "SCONES_MODEL_GROUP"):
+        monkeypatch.delenv(name, raising=False)
+    from scones.settings import Settings
+
+    return Settings.from_env()
+
+
+def test_run_registers_version_1_pending_with_its_accuracy(env, tiny_archive, capsys):
+    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "LearningRate=0.02"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for step in ("EtlCifar", "CheckImages", "TrainModel", "EvaluateModel", "CheckAccuracy"):
+        assert step in out
+    versions = env.registry().list_versions("SconesModels")
+    assert [(v.version, v.status) for v in versions] == [(1, PENDING)]
+    assert versions[0].accuracy >= 0.8
+    model = versions[0].model_data_url
+    assert model.endswith("/output/model.tar.gz") and env.store().exists(model)
+    evaluation = versions[0].metrics["multiclass_classification_metrics"]
+    assert set(evaluation["confusion_matrix"]) == {"bicycle", "motorcycle"}
+
+
+def test_threshold_above_one_fires_the_fail_step_and_registers_nothing(env, tiny_archive, capsys):
+    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "LearningRate=0.02",
+                     "-p", "AccuracyThreshold=1.01"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "is below the threshold 1.01 - not registered." in out
+    assert "cached from" in out, "unchanged steps reuse the first run's outputs"
+    assert [v.version for v in env.registry().list_versions("SconesModels")] == [1]
+
+
+def test_status_shows_the_latest_execution(env, capsys):
+    assert cli.main(["pipeline", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "AccuracyBelowThreshold" in out and "Failed" in out
+
+
+def test_registry_cli_approves_and_reports_unknown_versions(env, capsys):
+    assert cli.main(["registry", "approve", "1", "--reason", "looks right"]) == 0
+    assert "SconesModels/1 is now Approved" in capsys.readouterr().out
+    assert cli.main(["registry", "reject", "9"]) == 1
+    assert "has no version 9 (versions: 1)" in capsys.readouterr().err
+    assert cli.main(["registry", "describe", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["approval_description"] == "looks right"
+
+
+def test_a_broken_archive_fails_the_etl_step_and_shows_its_log_tail(env, tmp_path, capsys):
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"this is not a tarball")
+    assert cli.main(["pipeline", "run", "--input", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "EtlCifar" in out and "Failed" in out
+    assert "etl failed:" in out and "not a readable tar archive" in out, "the log tail explains the failure"
+
+
+def test_a_missing_input_file_is_a_clear_error(env, tmp_path, capsys):
+    assert cli.main(["pipeline", "run", "--input", str(tmp_path / "missing.tar.gz")]) == 1
+    assert "input not found" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""The AWS path against moto: code staged in S3, pipeline created, started, described."""
+
+import datetime as dt
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from scones import pipeline_service
+
+ROLE = "arn:aws:iam::123456789012:role/SconesPipelineRole"
+KWARGS = {"region": "us-east-1", "role": ROLE, "default_bucket": "scones-bucket", "pipeline_name": "SconesAws",
+          "model_package_group_name": "SconesModels", "base_job_prefix": "scones"}
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="scones-bucket")
+        yield boto3.client("sagemaker", region_name="us-east-1")
+
+
+def test_run_pipeline_seed_code_command_line(aws, capsys):
+    from pipelines import run_pipeline
+
+    code = run_pipeline.main(["--module-name", "pipelines.cifar.pipeline", "--role-arn", ROLE,
+                              "--tags", '[{"Key": "sagemaker:project-name", "Value": "scones"}]',
+                              "--kwargs", json.dumps(KWARGS), "--poll-seconds", "0"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    pipeline = aws.describe_pipeline(PipelineName="SconesAws")
+    definition = json.loads(pipeline["PipelineDefinition"])
+    assert {s["Name"] for s in definition["Steps"]} >= {"EtlCifar", "TrainModel", "CheckAccuracy"}
+    assert pipeline["RoleArn"] == ROLE
+    executions = aws.list_pipeline_executions(PipelineName="SconesAws")["PipelineExecutionSummaries"]
+    assert len(executions) == 1
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-bucket")["Contents"]]
+    assert {k.rsplit("/", 1)[-1] for k in keys} == {"etl.pyz", "check.pyz", "evaluate.pyz", "sourcedir.tar.gz"}
+    assert "step code staged" in out and "Succeeded" in out
+
+
+def test_upsert_twice_updates_in_place(aws):
+    from pipelines._utils import get_pipeline_driver, get_step_code
+
+    pipeline = get_pipeline_driver("pipelines.cifar.pipeline", KWARGS)
+    code = get_step_code("pipelines.cifar.pipeline", KWARGS)
+    first = pipeline_service.upsert(pipeline, ROLE, code)
+    second = pipeline_service.upsert(pipeline, ROLE, code, description="v2")
+    assert first == second
+    assert aws.describe_pipeline(PipelineName="SconesAws")["PipelineDescription"] == "v2"
+
+
+def test_start_passes_parameters_and_describe_reports_status(aws):
+    from pipelines._utils import get_pipeline_driver
+
+    pipeline = get_pipeline_driver("pipelines.cifar.pipeline", KWARGS)
+    pipeline_service.upsert(pipeline, ROLE)
+    arn = pipeline_service.start(aws, "SconesAws", {"Epochs": 3, "AccuracyThreshold": 0.9})
+    status = pipeline_service.describe(aws, arn)
+    assert status.status == "Succeeded"
+    parameters = aws.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in parameters} == {"Epochs": "3", "AccuracyThreshold": "0.9"}
+
+
+def test_wait_prints_each_step_as_its_status_changes():
+    """moto has no ListPipelineExecutionSteps: botocore's Stubber stands in for that call only."""
+    import io
+
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/abc"
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with Stubber(client) as stub:
+        for status, steps in (
+            ("Executing", [{"StepName": "EtlCifar", "StepStatus": "Executing", "StartTime": start}]),
+            ("Failed", [{"StepName": "EtlCifar", "StepStatus": "Succeeded", "StartTime": start,
+                         "EndTime": start + dt.timedelta(seconds=42)},
+                        {"StepName": "CheckImages", "StepStatus": "Failed", "StartTime": start,
+                         "EndTime": start + dt.timedelta(seconds=50), "FailureReason": "too many bad images"}]),
+        ):
+            stub.add_response("describe_pipeline_execution",
+                              {"PipelineExecutionArn": arn, "PipelineExecutionStatus": status,
+                               **({"FailureReason": "Step CheckImages failed"} if status == "Failed" else {})})
+            stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps})
+        out = io.StringIO()
+        result = pipeline_service.wait(client, arn, poll_seconds=0, stream=out, sleep=lambda s: None)
+    lines = out.getvalue().splitlines()
+    assert result.status == "Failed"
+    assert lines[0].split()[:2] == ["EtlCifar", "Executing"]
+    assert "42.0 s" in lines[1] and "too many bad images" in lines[2]
+    assert lines[-1] == "execution abc Failed: Step CheckImages failed"
+
+
+def test_buildspec_command_runs_against_moto(aws, monkeypatch, capsys):
+    """The exact run-pipeline line of buildspec.yml, with CodeBuild's variables filled in."""
+    import os
+    import shlex
+
+    import yaml
+
+    from pipelines import run_pipeline
+
+    spec = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "..", "buildspec.yml")))
+    line = next(c for c in spec["phases"]["build"]["commands"] if "run-pipeline" in c)
+    env = {"SAGEMAKER_PROJECT_NAME": "scones", "SAGEMAKER_PROJECT_ID": "p-123", "SAGEMAKER_PROJECT_ARN":
+           "arn:aws:sagemaker:us-east-1:123456789012:project/scones", "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE,
+           "ARTIFACT_BUCKET": "scones-bucket", "AWS_REGION": "us-east-1",
+           "SAGEMAKER_PROJECT_NAME_ID": "scones-p-123"}
+    expanded = line
+    for name, value in env.items():
+        expanded = expanded.replace("${" + name + "}", value)
+    argv = shlex.split(expanded.replace("\\\n", " "))
+    assert argv[0] == "run-pipeline"
+    assert run_pipeline.main(argv[1:] + ["--poll-seconds", "0"]) == 0, capsys.readouterr().out
+    assert aws.describe_pipeline(PipelineName="scones-p-123")["PipelineStatus"] == "Active"
+    groups = json.loads(aws.describe_pipeline(PipelineName="scones-p-123")["PipelineDefinition"])
+    assert "scones-p-123" in json.dumps(groups)

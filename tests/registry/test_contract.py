@@ -1,0 +1,113 @@
+"""One suite, both registry backends: local SQLite and SageMaker (against moto)."""
+
+import concurrent.futures
+import multiprocessing
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from scones.errors import NotFound
+from scones.registry import APPROVED, EVENT_DETAIL_TYPE, PENDING, REJECTED, open_registry
+from scones.registry.local import SqliteRegistry
+
+METRICS = {"multiclass_classification_metrics": {"accuracy": {"value": 0.91, "standard_deviation": 0.01}}}
+
+
+@pytest.fixture(params=["sqlite", "sagemaker"])
+def registry(request, tmp_path):
+    if request.param == "sqlite":
+        yield open_registry(f"sqlite:///{tmp_path}/registry.db")
+        return
+    with mock_aws():
+        yield open_registry("sagemaker://us-east-1", client=boto3.client("sagemaker", region_name="us-east-1"),
+                            s3_client=boto3.client("s3", region_name="us-east-1"))
+
+
+def _register(registry, n=1, group="Scones"):
+    return [registry.register(group, f"s3://bkt/model-{i}.tar.gz", "image:1", METRICS) for i in range(n)]
+
+
+def test_register_numbers_versions_and_keeps_metrics(registry):
+    first, second = _register(registry, 2)
+    assert (first.version, second.version) == (1, 2)
+    assert first.status == PENDING and first.accuracy == pytest.approx(0.91)
+    assert registry.list_groups() == ["Scones"]
+    assert [v.model_data_url for v in registry.list_versions("Scones")] == [
+        "s3://bkt/model-0.tar.gz", "s3://bkt/model-1.tar.gz"]
+    assert registry.get_version("Scones", 2).arn.endswith("/2")
+
+
+def test_approve_and_reject_with_reason_emit_state_change_events(registry):
+    _register(registry, 2)
+    events = []
+    registry.subscribe(events.append)
+    approved = registry.approve("Scones", 1, "good enough")
+    rejected = registry.reject("Scones", 2, "misses mopeds")
+    assert (approved.status, rejected.status) == (APPROVED, REJECTED)
+    assert registry.get_version("Scones", 2).approval_description == "misses mopeds"
+    assert [e["detail"]["ModelApprovalStatus"] for e in events] == [APPROVED, REJECTED]
+    event = events[0]
+    assert event["detail-type"] == EVENT_DETAIL_TYPE and event["source"] == "aws.sagemaker"
+    assert event["detail"]["ModelPackageGroupName"] == "Scones"
+    assert event["detail"]["ModelPackageVersion"] == 1
+    assert event["resources"] == [approved.arn]
+    assert event["detail"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == "s3://bkt/model-0.tar.gz"
+
+
+def test_latest_approved(registry):
+    _register(registry, 3)
+    assert registry.latest_approved("Scones") is None
+    registry.approve("Scones", 1)
+    registry.approve("Scones", 2)
+    registry.reject("Scones", 2)
+    assert registry.latest_approved("Scones").version == 1
+
+
+def test_unknown_version_and_group_are_clear_errors(registry):
+    _register(registry, 2)
+    with pytest.raises(NotFound, match=r"has no version 7 \(versions: 1, 2\)"):
+        registry.approve("Scones", 7)
+    with pytest.raises(NotFound, match="no model package group 'Nope'"):
+        registry.list_versions("Nope")
+
+
+def test_invalid_status_is_refused(registry):
+    from scones.errors import InvalidInput
+
+    _register(registry)
+    with pytest.raises(InvalidInput, match="status must be one of"):
+        registry.set_status("Scones", 1, "Maybe")
+
+
+def _register_many(path, count):
+    registry = SqliteRegistry(path)
+    return [registry.register("Scones", "s3://bkt/m.tar.gz", "img").version for _ in range(count)]
+
+
+def test_concurrent_registrations_never_share_a_version(tmp_path):
+    path = tmp_path / "registry.db"
+    SqliteRegistry(path)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=context) as pool:
+        results = list(pool.map(_register_many, [path] * 4, [10] * 4))
+    versions = [v for batch in results for v in batch]
+    assert sorted(versions) == list(range(1, 41))
+
+
+def test_local_events_can_be_followed_from_another_process(tmp_path):
+    writer = SqliteRegistry(tmp_path / "r.db")
+    reader = SqliteRegistry(tmp_path / "r.db")
+    start = reader.last_event_id()
+    writer.register("G", "s3://bkt/m.tar.gz", "img")
+    writer.approve("G", 1)
+    events = reader.events_since(start)
+    assert [e["detail"]["ModelApprovalStatus"] for _, e in events] == [APPROVED]
+    assert reader.events_since(events[-1][0]) == []
+
+
+def test_unknown_registry_scheme_lists_the_valid_ones():
+    from scones.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="sqlite:///path/registry.db, sagemaker://"):
+        open_registry("mlflow://x")
