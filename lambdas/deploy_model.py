@@ -1,0 +1,41 @@
+"""Lambda: EventBridge "SageMaker Model Package State Change" -> redeploy the endpoint.
+
+Environment: ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_S3_URI``,
+optional ``MODEL_PACKAGE_GROUP`` (ignore other groups), ``INSTANCE_TYPE``,
+``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+_deployer = None
+
+
+def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=None):
+    from scones.deploy import Deployer
+    from scones.deploy.sagemaker import EndpointSettings, SageMakerEndpointBackend
+    from scones.registry.sagemaker import SageMakerRegistry
+
+    env = os.environ
+    settings = EndpointSettings(
+        endpoint_name=env["ENDPOINT_NAME"],
+        execution_role_arn=env["EXECUTION_ROLE_ARN"],
+        capture_s3_uri=env["CAPTURE_S3_URI"],
+        instance_type=env.get("INSTANCE_TYPE", "ml.m5.large"),
+        rollback_alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
+    )
+    registry = SageMakerRegistry(sagemaker_client, s3_client)
+    backend = SageMakerEndpointBackend(settings, registry, sagemaker_client, autoscaling_client)
+    return Deployer(registry, backend, env.get("MODEL_PACKAGE_GROUP") or None)
+
+
+def handler(event, context=None):
+    """Returns the decision (deployed, rolled_back, already_live, ignored, no_rollback_target)."""
+    global _deployer
+    if _deployer is None:
+        _deployer = build_deployer()
+    decision = _deployer.handle(event).to_dict()
+    print(json.dumps({"event_id": event.get("id") if isinstance(event, dict) else None, **decision}))
+    return decision

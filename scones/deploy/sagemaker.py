@@ -1,0 +1,158 @@
+"""SageMaker endpoint backend: Model from the package, EndpointConfig with data capture,
+create or blue/green update, target-tracking autoscaling.
+
+Names are derived from the endpoint and the package version, so a retried or
+duplicated event finds what an earlier attempt created instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from scones.deploy import EndpointBackend
+from scones.errors import SconesError
+from scones.registry import ModelRegistry, ModelVersion
+
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    endpoint_name: str
+    execution_role_arn: str
+    capture_s3_uri: str
+    instance_type: str = "ml.m5.large"
+    initial_instance_count: int = 1
+    min_capacity: int = 1
+    max_capacity: int = 3
+    invocations_per_instance: float = 25.0
+    scale_out_cooldown: int = 180
+    scale_in_cooldown: int = 300
+    rollback_alarms: tuple[str, ...] = field(default=())
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        return self.rollback_alarms or (f"{self.endpoint_name}-invocation-5xx-errors",)
+
+
+def _name(*parts: str) -> str:
+    """SageMaker resource names: alphanumerics and hyphens, at most 63 characters."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", "-".join(parts))[:63].strip("-")
+
+
+class SageMakerEndpointBackend(EndpointBackend):
+    def __init__(self, settings: EndpointSettings, registry: ModelRegistry, client=None, autoscaling=None):
+        import boto3
+
+        self.settings = settings
+        self.registry = registry
+        self.client = client or boto3.client("sagemaker")
+        self.autoscaling = autoscaling or boto3.client("application-autoscaling",
+                                                       region_name=self.client.meta.region_name)
+
+    def _call(self, what: str, method, **kwargs):
+        from botocore.exceptions import ClientError
+
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            raise SconesError(f"{what} failed: {exc.response.get('Error', {}).get('Message', exc)}") from exc
+
+    def _endpoint(self) -> dict | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.describe_endpoint(EndpointName=self.settings.endpoint_name)
+        except ClientError as exc:
+            if "Could not find" in str(exc) or "does not exist" in str(exc):
+                return None
+            raise SconesError(f"describe endpoint {self.settings.endpoint_name} failed: {exc}") from exc
+
+    def live_version(self) -> ModelVersion | None:
+        endpoint = self._endpoint()
+        if endpoint is None:
+            return None
+        config = self._call("describe endpoint config", self.client.describe_endpoint_config,
+                            EndpointConfigName=endpoint["EndpointConfigName"])
+        model = self._call("describe model", self.client.describe_model,
+                           ModelName=config["ProductionVariants"][0]["ModelName"])
+        containers = model.get("Containers") or [model.get("PrimaryContainer", {})]
+        arn = containers[0].get("ModelPackageName", "")
+        if not arn:
+            return None
+        group_slug, version = arn.rsplit("/", 2)[-2:]
+        for group in self.registry.list_groups():
+            if group.lower() == group_slug:
+                return self.registry.get_version(group, int(version))
+        return None
+
+    def deploy(self, version: ModelVersion) -> None:
+        s = self.settings
+        model_name = _name(s.endpoint_name, f"v{version.version}")
+        config_name = _name(s.endpoint_name, f"v{version.version}", "config")
+        if not self._exists(self.client.describe_model, ModelName=model_name):
+            self._call("create model", self.client.create_model, ModelName=model_name,
+                       PrimaryContainer={"ModelPackageName": version.arn}, ExecutionRoleArn=s.execution_role_arn,
+                       Tags=[{"Key": "scones:model-package", "Value": version.arn}])
+        if not self._exists(self.client.describe_endpoint_config, EndpointConfigName=config_name):
+            self._call("create endpoint config", self.client.create_endpoint_config,
+                       EndpointConfigName=config_name, ProductionVariants=[{
+                           "VariantName": VARIANT, "ModelName": model_name, "InstanceType": s.instance_type,
+                           "InitialInstanceCount": s.initial_instance_count}],
+                       DataCaptureConfig=self.data_capture_config())
+        if self._endpoint() is None:
+            self._call("create endpoint", self.client.create_endpoint, EndpointName=s.endpoint_name,
+                       EndpointConfigName=config_name)
+        else:
+            self._call("update endpoint", self.client.update_endpoint, EndpointName=s.endpoint_name,
+                       EndpointConfigName=config_name, RetainAllVariantProperties=False,
+                       DeploymentConfig=self.deployment_config())
+        self.register_autoscaling()
+
+    def data_capture_config(self) -> dict:
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": self.settings.capture_s3_uri,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        }
+
+    def deployment_config(self) -> dict:
+        """Blue/green: the new fleet takes all traffic at once after baking; alarms roll it back."""
+        return {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+                "TerminationWaitInSeconds": 300,
+                "MaximumExecutionTimeoutInSeconds": 3600,
+            },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in self.settings.alarms]},
+        }
+
+    def register_autoscaling(self) -> None:
+        s = self.settings
+        resource = f"endpoint/{s.endpoint_name}/variant/{VARIANT}"
+        dimension = "sagemaker:variant:DesiredInstanceCount"
+        self._call("register scalable target", self.autoscaling.register_scalable_target,
+                   ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dimension,
+                   MinCapacity=s.min_capacity, MaxCapacity=s.max_capacity)
+        self._call("put scaling policy", self.autoscaling.put_scaling_policy,
+                   PolicyName=_name(s.endpoint_name, "invocations-target"), ServiceNamespace="sagemaker",
+                   ResourceId=resource, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+                   TargetTrackingScalingPolicyConfiguration={
+                       "TargetValue": s.invocations_per_instance,
+                       "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                       "ScaleOutCooldown": s.scale_out_cooldown,
+                       "ScaleInCooldown": s.scale_in_cooldown,
+                   })
+
+    @staticmethod
+    def _exists(method, **kwargs) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            method(**kwargs)
+            return True
+        except ClientError:
+            return False

@@ -1,0 +1,93 @@
+"""Data capture in SageMaker's format: JSON Lines, one object per request, hourly folders.
+
+``<root>/<endpoint>/<variant>/YYYY/MM/DD/HH/<minute-second>-<uuid>.jsonl``, each line::
+
+    {"captureData": {"endpointInput": {"observedContentType", "mode": "INPUT", "data", "encoding"},
+                     "endpointOutput": {"observedContentType", "mode": "OUTPUT", "data", "encoding"}},
+     "eventMetadata": {"eventId", "inferenceTime", "inferenceId"}, "eventVersion": "0"}
+
+Writing happens on a background thread, so a request never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import queue
+import threading
+import uuid
+from pathlib import Path
+
+JSON_TYPES = ("application/json",)
+
+
+def _encode(data: bytes, content_type: str) -> tuple[str, str]:
+    if content_type.split(";")[0].strip().lower() in JSON_TYPES:
+        try:
+            return data.decode("utf-8"), "JSON"
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(data).decode("ascii"), "BASE64"
+
+
+def capture_record(input_type: str, body: bytes, output_type: str, output: bytes,
+                   when: dt.datetime, metadata: dict | None = None) -> dict:
+    input_data, input_encoding = _encode(body, input_type)
+    output_data, output_encoding = _encode(output, output_type)
+    return {
+        "captureData": {
+            "endpointInput": {"observedContentType": input_type, "mode": "INPUT", "data": input_data,
+                              "encoding": input_encoding},
+            "endpointOutput": {"observedContentType": output_type, "mode": "OUTPUT", "data": output_data,
+                               "encoding": output_encoding},
+        },
+        "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                          **(metadata or {})},
+        "eventVersion": "0",
+    }
+
+
+class CaptureWriter:
+    def __init__(self, root: Path, endpoint: str, variant: str = "AllTraffic"):
+        self.folder = Path(root) / endpoint / variant
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
+        self._thread.start()
+
+    def record(self, input_type: str, body: bytes, output_type: str, output: bytes, **metadata) -> None:
+        self._queue.put((dt.datetime.now(dt.UTC), input_type, body, output_type, output, metadata))
+
+    def _path(self, when: dt.datetime) -> Path:
+        hour = self.folder / when.strftime("%Y/%m/%d/%H")
+        hour.mkdir(parents=True, exist_ok=True)
+        return hour / f"{when.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl"
+
+    def _run(self) -> None:
+        current_hour, handle = None, None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            when, input_type, body, output_type, output, metadata = item
+            if when.strftime("%Y%m%d%H") != current_hour:
+                if handle:
+                    handle.close()
+                current_hour, handle = when.strftime("%Y%m%d%H"), open(self._path(when), "a", encoding="utf-8")
+            line = json.dumps(capture_record(input_type, body, output_type, output, when, metadata))
+            handle.write(line + "\n")
+            if self._queue.empty():
+                handle.flush()
+            self._queue.task_done()
+        if handle:
+            handle.close()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything recorded so far is on disk."""
+        done = threading.Event()
+        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)

@@ -1,0 +1,104 @@
+"""Wiring for ``scones endpoint serve``: server + deployer + registry watcher, from settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from scones.deploy import Deployer
+from scones.serving.capture import CaptureWriter
+from scones.serving.server import EndpointServer, LocalEndpointBackend, ModelLoader, RegistryWatcher
+from scones.settings import Settings
+
+DEFAULT_ENDPOINT = "scones-endpoint"
+CAPTURE_URI = "s3://scones-local/scones/datacapture"
+
+
+def state_file(settings: Settings, endpoint: str) -> Path:
+    return settings.workspace.root / "endpoints" / endpoint / "state.json"
+
+
+def capture_root(settings: Settings) -> Path:
+    """Capture lands where the local store keeps ``CAPTURE_URI``, as SageMaker writes to S3."""
+    store = settings.store()
+    if hasattr(store, "path_of"):
+        return store.path_of(CAPTURE_URI)
+    return settings.workspace.root / "datacapture"
+
+
+def read_state(settings: Settings, endpoint: str = DEFAULT_ENDPOINT) -> dict | None:
+    path = state_file(settings, endpoint)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str = "127.0.0.1", port: int = 8080,
+                 threads: int | None = None, capture: bool = True, log=print) -> tuple[EndpointServer, RegistryWatcher]:
+    registry = settings.registry()
+    writer = CaptureWriter(capture_root(settings), endpoint) if capture else None
+    server = EndpointServer((host, port), endpoint, writer, state_file(settings, endpoint))
+    loader = ModelLoader(settings.store(), settings.workspace.root / "endpoints" / endpoint / "models", threads)
+    deployer = Deployer(registry, LocalEndpointBackend(server, loader, log), settings.model_group)
+    registry.create_group(settings.model_group)
+    decision = deployer.sync(settings.model_group)
+    if decision.action == "ignored":
+        log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval (scones registry approve N)")
+    server.write_state()
+    watcher = RegistryWatcher(registry, deployer, log=log)
+    return server, watcher
+
+
+def serve(settings: Settings, endpoint: str, host: str, port: int, threads: int | None, capture: bool) -> int:
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    server, watcher = build_server(settings, endpoint, host, port, threads, capture, log)
+    watcher.start()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    log(f"endpoint {endpoint} serving on {server.url} (pid {os.getpid()}): GET /ping, POST /invocations, "
+        f"POST /endpoints/{endpoint}/invocations; capture -> {server.capture.folder if server.capture else 'off'}")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+        server.server_close()
+        if server.capture:
+            server.capture.close()
+        path = state_file(settings, endpoint)
+        state = server.status() | {"status": "Stopped"}
+        path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        log(f"endpoint {endpoint} stopped")
+    return 0
+
+
+def wait_until_live(settings: Settings, endpoint: str, version: int | None = None, timeout: float = 60.0,
+                    process=None) -> dict:
+    """Poll the state file until the endpoint serves (``version``, if given); raises on timeout."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"endpoint process exited with code {process.returncode}")
+        state = read_state(settings, endpoint)
+        if state and state.get("status") == "InService":
+            try:
+                with urllib.request.urlopen(f"{state['url']}/scones/status", timeout=2) as response:  # noqa: S310
+                    live = json.loads(response.read())
+            except OSError:
+                live = None
+            if live and live["live"] and (version is None or live["live"]["version"] == version):
+                return live
+        time.sleep(0.1)
+    raise TimeoutError(f"endpoint {endpoint} did not serve version {version} within {timeout:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(serve(Settings.from_env(), DEFAULT_ENDPOINT, "127.0.0.1", 8080, None, True))

@@ -1,0 +1,291 @@
+"""The local endpoint: a real HTTP server on SageMaker's two contracts.
+
+- The container contract: ``GET /ping``, ``POST /invocations`` (what SageMaker
+  sends a model container).
+- The Runtime API: ``POST /endpoints/{name}/invocations``, so boto3's
+  ``sagemaker-runtime`` client with ``endpoint_url`` set calls it unchanged
+  (errors come back as ``ClientError`` with the handler's code and message).
+
+Requests run the model artifact's own handler (``training.inference``), and
+every answered request is captured in SageMaker's data-capture format.
+
+Zero-downtime redeploys: a new version is downloaded, loaded and checked on a
+probe image *beside* the live one, then swapped in with one reference
+assignment. A request reads the reference once, so in-flight requests finish
+on the model they started with. A version that fails its check never goes
+live. The swap is driven by :class:`scones.deploy.Deployer` -- the same rules
+as the AWS deployer Lambda -- fed by the local registry's event table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from scones.deploy import Deployer, EndpointBackend
+from scones.errors import SconesError
+from scones.registry import ModelRegistry, ModelVersion
+from scones.serving.capture import CaptureWriter
+from scones.store import ArtifactStore
+from training import inference
+
+_RUNTIME_PATH = re.compile(r"^/endpoints/([A-Za-z0-9\-]{1,63})/invocations$")
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    version: ModelVersion
+    model: inference.LoadedModel
+    since: str
+
+
+class ModelLoader:
+    """Model package -> loaded, checked model (download, unpack, probe)."""
+
+    def __init__(self, store: ArtifactStore, cache_dir: Path, threads: int | None = None):
+        self.store = store
+        self.cache_dir = Path(cache_dir)
+        self.threads = threads
+
+    def load(self, version: ModelVersion) -> inference.LoadedModel:
+        from scones.artifacts import unpack_model
+
+        folder = self.cache_dir / version.group / str(version.version)
+        if not (folder / "classes.json").exists():
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self.cache_dir) as scratch:
+                tarball = Path(scratch) / "model.tar.gz"
+                tarball.write_bytes(self.store.get_bytes(version.model_data_url))
+                unpack_model(tarball, Path(scratch) / "model")
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(scratch) / "model", folder)
+        model = inference.LoadedModel(folder, threads=self.threads)
+        self.check(model)
+        return model
+
+    @staticmethod
+    def check(model: inference.LoadedModel) -> None:
+        """A probe image through the full handler: right shape, probabilities that sum to 1."""
+        import numpy as np
+
+        from processing.imaging import encode_png
+
+        probe = encode_png(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        result = json.loads(inference.output_fn(inference.predict_fn(inference.input_fn(probe, "image/png"),
+                                                                     model))[0])
+        if len(result) != len(model.classes) or abs(sum(result) - 1.0) > 1e-3:
+            raise SconesError(f"model check failed: probe gave {result} for classes {model.classes}")
+
+
+class EndpointServer(ThreadingHTTPServer):
+    """Serves one endpoint name; ``deployment`` is swapped atomically on redeploy."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], endpoint_name: str, capture: CaptureWriter | None = None,
+                 state_file: Path | None = None):
+        super().__init__(address, RequestHandler)
+        self.endpoint_name = endpoint_name
+        self.capture = capture
+        self.state_file = state_file
+        self.deployment: Deployment | None = None
+        self.history: list[dict] = []
+        self.invocations = 0
+        self.errors = 0
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def swap(self, version: ModelVersion, model: inference.LoadedModel) -> None:
+        deployment = Deployment(version, model, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.deployment = deployment  # one assignment: requests see the old or the new model, never neither
+        with self._lock:
+            self.history.append({"version": version.version, "group": version.group, "since": deployment.since})
+        self.write_state()
+
+    def status(self) -> dict:
+        live = self.deployment
+        return {
+            "endpoint": self.endpoint_name,
+            "url": self.url,
+            "pid": os.getpid(),
+            "status": "InService" if live else "Creating",
+            "live": None if live is None else {
+                "group": live.version.group, "version": live.version.version, "arn": live.version.arn,
+                "accuracy": live.version.accuracy, "since": live.since, "backend": live.model.backend,
+                "classes": live.model.classes},
+            "history": list(self.history),
+            "invocations": self.invocations,
+            "errors": self.errors,
+            "capture": str(self.capture.folder) if self.capture else None,
+        }
+
+    def write_state(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status(), indent=1), encoding="utf-8")
+        os.replace(tmp, self.state_file)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and load balancers expect
+    server: EndpointServer
+    error_content_type = "application/json"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        return  # one line per request would dominate the latency budget; capture records requests
+
+    def _reply(self, status: int, body: bytes, content_type: str = "application/json",
+               headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, error: inference.InferenceError, runtime_api: bool) -> None:
+        self.server.errors += 1
+        headers = {"x-amzn-ErrorType": f"{error.code}:"} if runtime_api else {}
+        self._reply(error.status, error.to_json(), headers=headers)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path == "/ping":
+            ready = self.server.deployment is not None
+            self._reply(200 if ready else 503, b'{"status": "healthy"}' if ready else b'{"status": "no model"}')
+        elif self.path in ("/scones/status", "/status"):
+            self._reply(200, json.dumps(self.server.status()).encode())
+        else:
+            self._reply(404, json.dumps({"error": "not_found", "message": f"no route GET {self.path}"}).encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        match = _RUNTIME_PATH.match(self.path.split("?", 1)[0])
+        runtime_api = match is not None
+        if not runtime_api and self.path != "/invocations":
+            self._drain()
+            self._reply(404, json.dumps({"error": "not_found", "message": f"no route POST {self.path}"}).encode())
+            return
+        if runtime_api and match.group(1) != self.server.endpoint_name:
+            self._drain()
+            message = f"Endpoint {match.group(1)} of account 000000000000 not found."
+            self._reply(400, json.dumps({"message": message}).encode(),
+                        headers={"x-amzn-ErrorType": "ValidationError:"})
+            return
+        try:
+            body = self._read_body()
+            self._invoke(body, runtime_api)
+        except inference.InferenceError as error:
+            self._error(error, runtime_api)
+
+    def _drain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= inference.MAX_PAYLOAD_BYTES:
+            self.rfile.read(length)
+        elif length:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            raise inference.InferenceError("chunked bodies are not accepted; send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.close_connection = True
+            raise inference.InferenceError("Content-Length header is required") from None
+        if length > inference.MAX_PAYLOAD_BYTES:
+            self.close_connection = True  # do not read 6 MB+ just to refuse it
+            raise inference.PayloadTooLarge(
+                f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
+        return self.rfile.read(length)
+
+    def _invoke(self, body: bytes, runtime_api: bool) -> None:
+        deployment = self.server.deployment  # read once: this request finishes on this model
+        if deployment is None:
+            raise ModelNotReady("no model is deployed yet: approve a version in the registry")
+        content_type = self.headers.get("Content-Type") or "application/x-image"
+        accept = self.headers.get("Accept") or "application/json"
+        batch = inference.input_fn(body, content_type)
+        output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
+        self.server.invocations += 1
+        version = deployment.version.version
+        self._reply(200, output, output_type, headers={
+            "x-Amzn-Invoked-Production-Variant": VARIANT,
+            "X-Amzn-SageMaker-Custom-Attributes": f"model-version={version}",
+        })
+        if self.server.capture is not None:
+            self.server.capture.record(content_type, body, output_type, output,
+                                       inferenceId=f"v{version}", modelVersion=str(version))
+
+
+class ModelNotReady(inference.InferenceError):
+    status, code = 503, "model_not_ready"
+
+
+class LocalEndpointBackend(EndpointBackend):
+    """The deployer's view of the local endpoint: load beside, check, swap."""
+
+    def __init__(self, server: EndpointServer, loader: ModelLoader, log=print):
+        self.server = server
+        self.loader = loader
+        self.log = log
+
+    def live_version(self) -> ModelVersion | None:
+        deployment = self.server.deployment
+        return deployment.version if deployment else None
+
+    def deploy(self, version: ModelVersion) -> None:
+        started = time.monotonic()
+        model = self.loader.load(version)
+        self.server.swap(version, model)
+        self.log(f"endpoint {self.server.endpoint_name}: {version.group}/{version.version} live "
+                 f"({model.backend}, loaded and checked in {time.monotonic() - started:.2f} s)")
+
+
+class RegistryWatcher(threading.Thread):
+    """Follows the local registry's state-change events, as EventBridge feeds the deployer Lambda."""
+
+    def __init__(self, registry: ModelRegistry, deployer: Deployer, poll_seconds: float = 0.25, log=print):
+        super().__init__(name="registry-watcher", daemon=True)
+        self.registry = registry
+        self.deployer = deployer
+        self.poll_seconds = poll_seconds
+        self.log = log
+        self.cursor = registry.last_event_id()
+        self.stopped = threading.Event()
+        self.decisions: list[dict] = []
+
+    def poll_once(self) -> None:
+        for event_id, event in self.registry.events_since(self.cursor):
+            self.cursor = event_id
+            try:
+                decision = self.deployer.handle(event)
+            except SconesError as exc:  # a bad version must not stop the endpoint
+                self.log(f"deployer: event {event_id} not applied: {exc.message}")
+                continue
+            self.decisions.append(decision.to_dict())
+            if decision.action != "ignored":
+                self.log(f"deployer: {decision.action} v{decision.version} ({decision.reason})")
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.poll_seconds):
+            self.poll_once()
+
+    def stop(self) -> None:
+        self.stopped.set()
