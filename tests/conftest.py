@@ -99,3 +99,16 @@ def workspace(tmp_path, monkeypatch):
     from scones.settings import Settings
 
     return Settings.from_env()
+
+
+@pytest.fixture
+def served(workspace, trained_model):
+    """A workspace whose registry holds the tiny model as v1 (Approved) and v2 (Pending)."""
+    store, registry = workspace.store(), workspace.registry()
+    for version in (1, 2):
+        uri = f"s3://scones-local/models/v{version}/model.tar.gz"
+        store.put_file(trained_model, uri)
+        registry.register(workspace.model_group, uri, "pytorch-inference:2.6.0-cpu-py312",
+                          {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}})
+    registry.approve(workspace.model_group, 1, "first")
+    return workspace

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.imaging import INPUT_SIZE, MAX_PIXELS, ImageError, preprocess
+from processing.imaging import INPUT_SIZE, MAX_PIXELS, ImageError, normalize, to_pixels
 
 #: SageMaker real-time endpoints refuse request bodies over 6 MB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -131,9 +131,9 @@ def _base_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _decode_image(data: bytes, where: str = "body") -> np.ndarray:
+def _decode_pixels(data: bytes, where: str = "body") -> np.ndarray:
     try:
-        return preprocess(data, max_pixels=MAX_PIXELS)
+        return to_pixels(data, max_pixels=MAX_PIXELS)
     except ImageError as exc:
         raise InvalidImage(f"{where}: {exc.message}") from exc
 
@@ -169,7 +169,7 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
         raise PayloadTooLarge(f"payload is {len(body):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,} (6 MB)")
     kind = _base_type(content_type)
     if kind in IMAGE_TYPES:
-        return Batch(_decode_image(body)[None], single=True)
+        return Batch(normalize(_decode_pixels(body)[None]), single=True)
     if kind == JSON_TYPE:
         try:
             document = json.loads(body)
@@ -180,8 +180,8 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
             raise InvalidJson("empty batch: send at least one image")
         if len(items) > MAX_BATCH:
             raise PayloadTooLarge(f"batch of {len(items)} images; the limit is {MAX_BATCH}")
-        arrays = [_decode_image(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)]
-        return Batch(np.stack(arrays), single=isinstance(document, dict) and "instances" not in document)
+        pixels = np.stack([_decode_pixels(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)])
+        return Batch(normalize(pixels), single=isinstance(document, dict) and "instances" not in document)
     raise UnsupportedContentType(
         f"content type {content_type!r} is not supported; send one of "
         f"{sorted(IMAGE_TYPES | {JSON_TYPE})}"
@@ -206,6 +206,6 @@ def predict_files(model: LoadedModel, paths: Sequence[Path], batch_size: int = 2
     out = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        array = np.stack([_decode_image(Path(p).read_bytes(), str(p)) for p in chunk])
-        out.append(model.predict(array))
+        pixels = np.stack([_decode_pixels(Path(p).read_bytes(), str(p)) for p in chunk])
+        out.append(model.predict(normalize(pixels)))
     return np.concatenate(out) if out else np.zeros((0, len(model.classes)), np.float32)

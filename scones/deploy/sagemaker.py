@@ -142,7 +142,8 @@ class SageMakerEndpointBackend(EndpointBackend):
                    ResourceId=resource, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
                    TargetTrackingScalingPolicyConfiguration={
                        "TargetValue": s.invocations_per_instance,
-                       "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                       "PredefinedMetricSpecification": {
+                           "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                        "ScaleOutCooldown": s.scale_out_cooldown,
                        "ScaleInCooldown": s.scale_in_cooldown,
                    })

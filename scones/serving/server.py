@@ -57,6 +57,15 @@ class ModelLoader:
         self.threads = threads
 
     def load(self, version: ModelVersion) -> inference.LoadedModel:
+        """Raises SconesError naming the version when it cannot be fetched, unpacked, loaded or checked."""
+        try:
+            return self._load(version)
+        except SconesError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of a candidate model must leave the live one serving
+            raise SconesError(f"version {version.version} cannot be served: {type(exc).__name__}: {exc}") from exc
+
+    def _load(self, version: ModelVersion) -> inference.LoadedModel:
         from scones.artifacts import unpack_model
 
         folder = self.cache_dir / version.group / str(version.version)
@@ -144,6 +153,7 @@ class EndpointServer(ThreadingHTTPServer):
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and load balancers expect
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (delayed ACK)
     server: EndpointServer
     error_content_type = "application/json"
 

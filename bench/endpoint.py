@@ -1,0 +1,165 @@
+"""Local endpoint latency and throughput, over real HTTP, against a separate server process.
+
+Trains a small model on synthetic data (or reuses --home), starts
+``scones endpoint serve`` as its own process, then measures:
+
+- single-image latency p50/p99 (one keep-alive client, PNG bodies);
+- requests/s with 8 concurrent clients (8 client processes, keep-alive);
+- batch images/s (JSON batches of 256 base64 PNGs to /invocations);
+- the model alone (ONNX Runtime, batches of 512) for reference.
+
+The peer figures to beat (MLflow 3 ``models serve`` on the same kind of model,
+same machine): p50 5.3 ms, p99 7.5 ms, ~220 requests/s at 8 clients.
+Usage::
+
+    python bench/endpoint.py [--seconds 5] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def prepare(home: Path) -> None:
+    """A registry with one approved model, trained on a small synthetic set."""
+    env = {**os.environ, "SCONES_HOME": str(home)}
+    if (home / "registry.db").exists():
+        return
+    run = [sys.executable, "-m", "scones.cli"]
+    subprocess.run(run + ["data", "synth", "--train-per-class", "200", "--test-per-class", "20"], env=env,
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(run + ["pipeline", "run", "-p", "Epochs=3", "--input", str(home / "data/cifar-100-python.tar.gz")],
+                   env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(run + ["registry", "approve", "1"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def images(count: int) -> list[bytes]:
+    from processing.imaging import encode_png
+    from processing.synth import draw_image
+
+    rng = np.random.default_rng(0)
+    return [encode_png(draw_image(("bicycle", "motorcycle")[i % 2], rng)) for i in range(count)]
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "SCONES_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, "-m", "scones.cli", "endpoint", "serve", "--port", "0"], env=env,
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "serving on" in line:
+            return process, line.split("serving on ")[1].split()[0]
+    raise RuntimeError("endpoint did not start")
+
+
+def post(connection: http.client.HTTPConnection, path: str, body: bytes, content_type: str) -> bytes:
+    connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
+    return data
+
+
+def latency(url: str, bodies: list[bytes], count: int) -> np.ndarray:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    for body in bodies[:50]:
+        post(connection, "/invocations", body, "image/png")
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        post(connection, "/invocations", bodies[i % len(bodies)], "image/png")
+        times.append(time.perf_counter() - started)
+    return np.array(times) * 1000
+
+
+def _client(args: tuple[str, list[bytes], float]) -> int:
+    url, bodies, seconds = args
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    post(connection, "/invocations", bodies[0], "image/png")
+    done, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        post(connection, "/invocations", bodies[done % len(bodies)], "image/png")
+        done += 1
+    return done
+
+
+def throughput(url: str, bodies: list[bytes], clients: int, seconds: float) -> float:
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        started = time.perf_counter()
+        counts = pool.map(_client, [(url, bodies, seconds)] * clients)
+        elapsed = time.perf_counter() - started
+    return sum(counts) / elapsed
+
+
+def batch_rate(url: str, bodies: list[bytes], batch: int, rounds: int) -> float:
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    payload = json.dumps({"instances": [base64.b64encode(b).decode() for b in bodies[:batch]]}).encode()
+    post(connection, "/invocations", payload, "application/json")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        post(connection, "/invocations", payload, "application/json")
+    return batch * rounds / (time.perf_counter() - started)
+
+
+def model_only(home: Path, bodies: list[bytes]) -> float:
+    from processing.imaging import preprocess
+    from training.inference import LoadedModel
+
+    folder = next((home / "endpoints").rglob("classes.json")).parent
+    model = LoadedModel(folder, threads=2)
+    array = np.stack([preprocess(b) for b in bodies[:512]])
+    model.predict(array)
+    started = time.perf_counter()
+    for _ in range(20):
+        model.predict(array)
+    return 512 * 20 / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        home = args.home or Path(scratch)
+        prepare(home)
+        bodies = images(256)
+        process, url = start_server(home)
+        try:
+            single = latency(url, bodies, args.requests)
+            rate = throughput(url, bodies, 8, args.seconds)
+            batched = batch_rate(url, bodies, 256, 20)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        alone = model_only(home, bodies)
+    print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
+    print(f"  single image, 1 client, {args.requests} requests: p50 {np.percentile(single, 50):.2f} ms, "
+          f"p99 {np.percentile(single, 99):.2f} ms, mean {single.mean():.2f} ms   (targets: p99 <= 4 ms)")
+    print(f"  8 concurrent clients, {args.seconds:.0f} s: {rate:,.0f} requests/s   (target >= 450)")
+    print(f"  JSON batches of 256 images: {batched:,.0f} images/s   (target >= 5,000)")
+    print(f"  model alone (ONNX Runtime, batches of 512, no HTTP/decoding): {alone:,.0f} images/s")
+    print("  peer: MLflow 3 `models serve`, same kind of model: p50 5.3 ms, p99 7.5 ms, ~220 requests/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

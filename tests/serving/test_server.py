@@ -1,0 +1,185 @@
+"""The local endpoint as a real HTTP server, called through boto3's sagemaker-runtime client."""
+
+import base64
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from scones.serving.client import runtime_client
+from scones.serving.run import build_server
+from tests import support
+from training import inference
+
+
+@pytest.fixture
+def endpoint(served):
+    server, watcher = build_server(served, "scones-endpoint", port=0, log=lambda line: None)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    watcher.poll_seconds = 0.05
+    watcher.start()
+    yield server, watcher, runtime_client(server.url)
+    watcher.stop()
+    server.shutdown()
+    server.server_close()
+    server.capture.close()
+
+
+def _invoke(client, body, content_type="image/png"):
+    response = client.invoke_endpoint(EndpointName="scones-endpoint", ContentType=content_type, Body=body)
+    return json.loads(response["Body"].read()), response
+
+
+def test_runtime_client_gets_what_the_handler_returns(endpoint):
+    server, _, client = endpoint
+    image = support.random_png(seed=3)
+    direct = json.loads(inference.output_fn(inference.predict_fn(
+        inference.input_fn(image, "image/png"), server.deployment.model))[0])
+    served, response = _invoke(client, image)
+    assert served == direct
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+    assert response["CustomAttributes"] == "model-version=1"
+
+
+def test_container_contract_ping_and_invocations(endpoint):
+    server, _, _ = endpoint
+    with urllib.request.urlopen(f"{server.url}/ping") as response:
+        assert response.status == 200
+    request = urllib.request.Request(f"{server.url}/invocations", data=support.random_png(), method="POST",
+                                     headers={"Content-Type": "application/x-image"})
+    with urllib.request.urlopen(request) as response:
+        assert len(json.loads(response.read())) == 2
+
+
+def test_json_batch_returns_one_list_per_image(endpoint):
+    _, _, client = endpoint
+    body = json.dumps({"instances": [base64.b64encode(support.random_png(seed=i)).decode() for i in range(4)]})
+    result, _ = _invoke(client, body, "application/json")
+    assert len(result) == 4 and all(len(row) == 2 for row in result)
+
+
+@pytest.mark.parametrize("body, content_type, status, code", [
+    (b"not an image at all", "image/png", 400, "invalid_image"),
+    (support.truncated_png(), "image/png", 400, "invalid_image"),
+    (support.bomb_png(20000, 20000), "image/png", 400, "invalid_image"),
+    (b"a,b,c", "text/csv", 415, "unsupported_content_type"),
+    (b"{oops", "application/json", 400, "invalid_json"),
+])
+def test_bad_inputs_get_a_4xx_with_a_message_and_the_next_request_succeeds(endpoint, body, content_type, status,
+                                                                          code):
+    server, _, client = endpoint
+    with pytest.raises(ClientError) as caught:
+        _invoke(client, body, content_type)
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert error["Error"]["Code"] == code and error["Error"]["Message"]
+    assert len(_invoke(client, support.random_png())[0]) == 2
+    assert server.errors >= 1
+
+
+def test_oversize_body_is_refused_without_reading_it(endpoint):
+    server, _, client = endpoint
+    with pytest.raises(ClientError) as caught:
+        _invoke(client, b"\0" * (6 * 1024 * 1024 + 10))
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert len(_invoke(client, support.random_png())[0]) == 2
+
+
+def test_unknown_endpoint_name_and_route(endpoint):
+    server, _, client = endpoint
+    with pytest.raises(ClientError, match="Endpoint other of account"):
+        client.invoke_endpoint(EndpointName="other", ContentType="image/png", Body=support.random_png())
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{server.url}/nope")
+    assert caught.value.code == 404
+
+
+def test_capture_lines_parse_in_sagemakers_format(endpoint):
+    server, _, client = endpoint
+    image = support.random_png(seed=11)
+    result, _ = _invoke(client, image)
+    server.capture.flush()
+    files = list(server.capture.folder.rglob("*.jsonl"))
+    assert files, "capture files are written under <endpoint>/<variant>/YYYY/MM/DD/HH/"
+    relative = files[0].relative_to(server.capture.folder).parts
+    assert len(relative) == 5 and len(relative[0]) == 4
+    lines = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    record = lines[-1]
+    data = record["captureData"]
+    assert data["endpointInput"]["observedContentType"] == "image/png"
+    assert data["endpointInput"]["encoding"] == "BASE64"
+    assert base64.b64decode(data["endpointInput"]["data"]) == image
+    assert json.loads(data["endpointOutput"]["data"]) == result
+    assert data["endpointOutput"]["encoding"] == "JSON"
+    assert record["eventMetadata"]["inferenceTime"].endswith("Z") and record["eventVersion"] == "0"
+
+
+def test_approval_swaps_versions_with_zero_failed_requests(endpoint, served):
+    server, watcher, client = endpoint
+    results, failures, stop = [], [], threading.Event()
+    image = support.random_png(seed=5)
+
+    def hammer():
+        local = runtime_client(server.url)
+        while not stop.is_set():
+            try:
+                _, response = _invoke(local, image)
+                results.append(response["CustomAttributes"])
+            except Exception as exc:  # any failure counts
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: len(results) >= 20)
+    served.registry().approve(served.model_group, 2, "better")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (not results or results[-1] != "model-version=2"):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert results[0] == "model-version=1" and results[-1] == "model-version=2"
+    switch = results.index("model-version=2")
+    assert set(results[switch + 20:]) <= {"model-version=2"}, "once swapped, new requests use the new model"
+    assert server.status()["live"]["version"] == 2
+    assert watcher.decisions[-1]["action"] == "deployed"
+
+
+def test_rejecting_the_live_version_rolls_back(endpoint, served):
+    server, watcher, client = endpoint
+    registry = served.registry()
+    registry.approve(served.model_group, 2)
+    _wait_for(lambda: server.deployment.version.version == 2)
+    registry.reject(served.model_group, 2, "regression on mopeds")
+    _wait_for(lambda: server.deployment.version.version == 1)
+    assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=1"
+    assert [d["action"] for d in watcher.decisions] == ["deployed", "rolled_back"]
+
+
+def test_a_version_whose_artifact_is_broken_never_goes_live(endpoint, served):
+    server, watcher, client = endpoint
+    store, registry = served.store(), served.registry()
+    store.put_bytes("s3://scones-local/models/broken/model.tar.gz", b"not a tarball")
+    broken = registry.register(served.model_group, "s3://scones-local/models/broken/model.tar.gz", "img")
+    registry.approve(served.model_group, broken.version)
+    registry.approve(served.model_group, 2)
+    _wait_for(lambda: server.deployment.version.version == 2)  # the watcher survived the broken one
+    assert len(_invoke(client, support.random_png())[0]) == 2
+    assert [d["version"] for d in watcher.decisions] == [2]
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
