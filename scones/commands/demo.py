@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
+from scones.serving.run import DEFAULT_ENDPOINT, read_state, wait_until_live
 from scones.settings import Settings
 
 
@@ -12,18 +17,62 @@ def register(subparsers) -> None:
     demo = subparsers.add_parser(
         "demo", help="run the whole local story end to end",
         description="Run the SageMaker pipeline locally (ETL -> check -> train -> evaluate -> register), "
-                    "approve the new model version in the local registry as an approver would, and show "
-                    "the result. Outputs go under $SCONES_HOME (default ./.scones).",
+                    "start the local endpoint, approve the new model version in the local registry as an "
+                    "approver would (which redeploys the endpoint), and send test images through it. "
+                    "Outputs go under $SCONES_HOME (default ./.scones).",
         epilog="Example: scones demo --epochs 5",
     )
     demo.add_argument("--epochs", type=int, default=10)
     demo.add_argument("--learning-rate", type=float, default=0.01)
+    demo.add_argument("--images", type=int, default=10, help="test images sent through the endpoint")
     demo.set_defaults(handler=run_demo)
 
 
 def _stage(title: str) -> float:
     print(f"\n== {title}", flush=True)
     return time.monotonic()
+
+
+def start_endpoint(settings: Settings) -> subprocess.Popen:
+    """``scones endpoint serve`` as its own process, as it would run in production."""
+    log = settings.workspace.path("endpoints", DEFAULT_ENDPOINT, "serve.log")
+    process = subprocess.Popen([sys.executable, "-m", "scones.cli", "endpoint", "serve", "--port", "0"],
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115 - owned by the child
+                               env={**os.environ, "SCONES_HOME": str(settings.workspace.root)})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = read_state(settings, DEFAULT_ENDPOINT)
+        if state and state.get("pid") == process.pid:
+            print(f"  serving at {state['url']} (pid {process.pid}); log: {log}")
+            return process
+        if process.poll() is not None:
+            raise SystemExit(f"the endpoint exited with code {process.returncode}; see {log}")
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"the endpoint did not start within 60 s; see {log}")
+
+
+def classify_test_images(settings: Settings, record, url: str, count: int) -> dict:
+    """Send the first ``count`` images of the run's clean test split through the endpoint."""
+    from scones.serving.client import runtime_client
+
+    store = settings.store()
+    outputs = record.step("CheckImages").properties["ProcessingOutputConfig"]["Outputs"]
+    test_uri = next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "test")
+    classes = json.loads(store.get_bytes(f"{test_uri}/classes.json"))
+    lines = store.get_bytes(f"{test_uri}/test.lst").decode().splitlines()
+    picks = [lines[i] for i in range(0, len(lines), max(1, len(lines) // count))][:count]
+    client = runtime_client(url)
+    correct = 0
+    for line in picks:
+        _, label, relative = line.split("\t")
+        response = client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, ContentType="image/png",
+                                          Body=store.get_bytes(f"{test_uri}/{relative}"))
+        probabilities = json.loads(response["Body"].read())
+        predicted = classes[max(range(len(classes)), key=probabilities.__getitem__)]
+        correct += predicted == classes[int(label)]
+        print(f"  {relative:<42} {predicted:<12} {max(probabilities):.3f}   (true: {classes[int(label)]})")
+    return {"correct": correct, "total": len(picks)}
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -42,17 +91,33 @@ def run_demo(args: argparse.Namespace) -> int:
         return 1
     registered = record.step("RegisterModel-RegisterModel").properties
 
-    started = _stage("2. registry: the new version waits for an approver")
-    version = registry.get_version(group, registered["ModelPackageVersion"])
-    approved = registry.latest_approved(group)
-    print(f"  {group}/{version.version}: {version.status}, accuracy {version.accuracy:.4f}"
-          + (f" (live: v{approved.version}, accuracy {approved.accuracy:.4f})" if approved else " (nothing live yet)"))
-    version = registry.approve(group, version.version, "approved by scones demo")
-    print(f"  approved: {group}/{version.version} is now {version.status}")
-    timings["approve"] = time.monotonic() - started
+    started = _stage("2. endpoint: start the local endpoint (SageMaker's serving contract, data capture on)")
+    server = start_endpoint(settings)
+    try:
+        timings["endpoint start"] = time.monotonic() - started
+
+        started = _stage("3. registry: the new version waits for an approver; approve it -> redeploy")
+        version = registry.get_version(group, registered["ModelPackageVersion"])
+        approved = registry.latest_approved(group)
+        print(f"  {group}/{version.version}: {version.status}, accuracy {version.accuracy:.4f}"
+              + (f" (live: v{approved.version}, accuracy {approved.accuracy:.4f})" if approved
+                 else " (nothing live yet)"))
+        version = registry.approve(group, version.version, "approved by scones demo")
+        print(f"  approved: {group}/{version.version} is now {version.status}")
+        live = wait_until_live(settings, DEFAULT_ENDPOINT, version.version, timeout=60, process=server)
+        print(f"  endpoint {live['endpoint']} at {live['url']} now serves v{live['live']['version']}")
+        timings["approve + redeploy"] = time.monotonic() - started
+
+        started = _stage("4. test images through the endpoint (boto3 sagemaker-runtime)")
+        results = classify_test_images(settings, record, live["url"], args.images)
+        timings["inference"] = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
     print("\n== summary")
+    print(f"  test images: {results['correct']}/{results['total']} classified correctly")
     for name, seconds in timings.items():
-        print(f"  {name:<10} {seconds:6.2f} s")
+        print(f"  {name:<20} {seconds:6.2f} s")
     print(f"  see: scones pipeline status | scones registry list | records under {settings.workspace.root}")
     return 0

@@ -59,3 +59,37 @@ def test_predict_files_matches_single_requests(model, tmp_path):
     paths = [support.write(tmp_path / f"{i}.png", support.random_png(seed=i)) for i in range(2)]
     batch = inference.predict_files(model, paths)
     np.testing.assert_allclose(batch[1], _invoke(model, paths[1].read_bytes()), atol=1e-6)
+
+
+def test_npy_pixels_give_the_same_probabilities_as_the_png(model):
+    import io
+
+    from processing.imaging import to_pixels
+
+    images = [support.random_png(seed=i) for i in range(3)]
+    buffer = io.BytesIO()
+    np.save(buffer, np.stack([to_pixels(i) for i in images]))
+    batch = _invoke(model, buffer.getvalue(), "application/x-npy")
+    for image, row in zip(images, batch):
+        assert row == pytest.approx(_invoke(model, image), abs=1e-6)
+
+
+@pytest.mark.parametrize("array", [np.zeros((2, 32, 32, 3), np.float32), np.zeros((2, 16, 16, 3), np.uint8),
+                                   np.zeros((0, 32, 32, 3), np.uint8)])
+def test_npy_with_the_wrong_dtype_or_shape_is_refused(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with pytest.raises(inference.InferenceError) as caught:
+        inference.input_fn(buffer.getvalue(), "application/x-npy")
+    assert caught.value.status in (400, 413)
+
+
+def test_npy_that_needs_pickle_is_refused():
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(inference.InvalidNpy, match="not a .npy array"):
+        inference.input_fn(buffer.getvalue(), "application/x-npy")
