@@ -45,6 +45,7 @@ def quiet_sdk_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Running within a PipelineSession")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="sagemaker")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # stepfunctions 2.3.0 imports it
 
 
 def disable_sdk_telemetry() -> bool:

@@ -1,0 +1,72 @@
+"""``scones classify``: images through the local inference workflow, with a verdict per image."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference_workflow.local import ImageResult, LocalWorkflowRunner, image_key
+from inference_workflow.workflow_config import WorkflowConfig
+
+
+@dataclass(frozen=True)
+class ClassifyReport:
+    results: list[ImageResult]
+    seconds: float
+    review_notifications: int
+
+    @property
+    def passed(self) -> list[ImageResult]:
+        return [r for r in self.results if r.status == "passed"]
+
+    @property
+    def review(self) -> list[ImageResult]:
+        return [r for r in self.results if r.status == "review"]
+
+
+def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
+    """Local files (a folder expands to its images) or s3:// URIs from the artifact store."""
+    images = []
+    for source in sources:
+        if source.startswith("s3://"):
+            if store is None:
+                raise ValueError(f"{source}: no artifact store configured")
+            images.append((source, store.get_bytes(source)))
+            continue
+        path = Path(source)
+        if path.is_dir():
+            images.extend((str(p), p.read_bytes()) for p in sorted(path.rglob("*"))
+                          if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"))
+        else:
+            images.append((source, path.read_bytes()))
+    return images
+
+
+def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint_name: str, classes: list[str],
+                    threshold: float, batch: bool | None = None, config: WorkflowConfig | None = None,
+                    cache_dir: Path | None = None) -> ClassifyReport:
+    """Run each image through serialize -> classify -> filter; batches go through the Map workflow."""
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
+    env = {"ENDPOINT_NAME": endpoint_name, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
+           "CLASSES": ",".join(classes), "THRESHOLD": str(threshold)}
+    use_batch = len(images) > 1 if batch is None else batch
+    started = time.perf_counter()
+    with LocalWorkflowRunner(config, env=env, cache_dir=cache_dir) as runner:
+        runner.create_machine(use_batch)
+        keys = [runner.put_image(image_key(name, i), data) for i, (name, data) in enumerate(images)]
+        if use_batch:
+            results = runner.classify_batch(keys)
+        else:
+            results = [runner.classify_one(key) for key in keys]
+        notifications = len(runner.review_messages())
+    named = [ImageResult(name, r.status, r.label, r.confidence, r.inferences, r.error, r.cause)
+             for (name, _), r in zip(images, results, strict=True)]
+    return ClassifyReport(named, time.perf_counter() - started, notifications)
+
+
+def format_result(result: ImageResult, width: int = 40) -> str:
+    if result.status == "passed":
+        return f"{result.image:<{width}} {result.label:<12} {result.confidence:.3f}  passed"
+    return f"{result.image:<{width}} {'-':<12} {'':5}  REVIEW  {result.error}: {result.cause}"

@@ -1,0 +1,272 @@
+"""Run the very same state machine JSON on this machine, no AWS account needed.
+
+The interpreter is moto's Step Functions engine (LocalStack's ASL parser and
+executor, vendored by moto), inside ``mock_aws``: the state machine, the S3
+bucket holding the images and the SNS review topic are moto resources created
+through boto3, as in AWS.
+
+moto runs no Lambda code without Docker. So the interpreter's Lambda
+integration -- ``lambda_eval_utils._invoke_lambda_function``, one private
+function of moto 5.2.5 (pinned; ``tests/inference_workflow`` fails if it moves)
+-- is pointed at :class:`InProcessLambdas`, which calls the Python handlers
+directly and answers as the Lambda service does: ``Payload`` on success,
+``FunctionError: Unhandled`` with ``errorType``/``errorMessage`` on an
+exception, so Retry and Catch see the same error names as in AWS. Skipping the
+Lambda API's request path is also what keeps a task at a few milliseconds.
+
+The classifier reaches the local endpoint through botocore's standard
+``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``; moto passes requests to non-AWS hosts through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
+
+Handler = Callable[[Any, Any], Any]
+LOCAL_BUCKET = "scones-workflow-local"
+ROLE_ARN = "arn:aws:iam::123456789012:role/scones-workflow-local"
+
+
+class InProcessLambdas:
+    """Function name (or ARN) -> Python handler, answering like the Lambda Invoke API."""
+
+    def __init__(self, handlers: dict[str, Handler]):
+        self.handlers = handlers
+        self.calls: dict[str, int] = {name: 0 for name in handlers}
+
+    def _handler(self, function: str) -> tuple[str, Handler | None]:
+        name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        return name, self.handlers.get(name)
+
+    def invoke(self, parameters: dict, region: str = "us-east-1", state_credentials: Any = None) -> dict:
+        name, handler = self._handler(str(parameters.get("FunctionName", "")))
+        payload = parameters.get("Payload")
+        event = json.loads(payload) if isinstance(payload, (bytes, str)) and payload else payload
+        base = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        if handler is None:
+            return {**base, "FunctionError": "Unhandled", "Payload": {
+                "errorType": "Lambda.ResourceNotFoundException",
+                "errorMessage": f"Function not found: {parameters.get('FunctionName')}"}}
+        self.calls[name] = self.calls.get(name, 0) + 1
+        try:
+            result = handler(event, None)
+            return {**base, "Payload": json.loads(json.dumps(result))}
+        except Exception as exc:  # noqa: BLE001 - Lambda reports every exception as a function error
+            return {**base, "FunctionError": "Unhandled", "Payload": {
+                "errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": str(uuid.uuid4()),
+                "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]}}
+
+
+def default_handlers(config: WorkflowConfig) -> dict[str, Handler]:
+    from lambdas import classifier, filter_low_confidence, serialize_image_data
+
+    return {config.serialize_function: serialize_image_data.handler,
+            config.classifier_function: classifier.handler,
+            config.filter_function: filter_low_confidence.handler}
+
+
+@contextlib.contextmanager
+def lambdas_in_process(lambdas: InProcessLambdas) -> Iterator[InProcessLambdas]:
+    """Route the interpreter's Lambda tasks to ``lambdas`` for the duration."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+    lambda_eval_utils._invoke_lambda_function = lambdas.invoke
+    try:
+        yield lambdas
+    finally:
+        lambda_eval_utils._invoke_lambda_function = original
+
+
+@contextlib.contextmanager
+def cached_json_paths() -> Iterator[None]:
+    """Parse each JSONPath once: moto's interpreter builds a new PLY parser per evaluation.
+
+    Measured on 2 cores: that rebuild was over half of the interpreter's time per
+    image. Parsed paths are immutable, so one cache serves every thread. The
+    hooks are moto 5.2.5's two ``parse`` imports (private, pinned, tested).
+    """
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    originals = (json_path.parse, result_path.parse)
+    json_path.parse = functools.lru_cache(maxsize=4096)(originals[0])
+    result_path.parse = functools.lru_cache(maxsize=4096)(originals[1])
+    try:
+        yield
+    finally:
+        json_path.parse, result_path.parse = originals
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    image: str
+    status: str  # passed | review
+    label: str = ""
+    confidence: float | None = None
+    inferences: tuple[float, ...] = ()
+    error: str = ""
+    cause: str = ""
+
+    @classmethod
+    def from_map_item(cls, image: str, item: dict) -> ImageResult:
+        if item.get("status") == "passed":
+            return cls(image, "passed", item.get("label", ""), item.get("confidence"),
+                       tuple(item.get("inferences", ())))
+        return cls(image, "review", error=item.get("error", ""), cause=_cause_message(item.get("cause", "")))
+
+
+def _cause_message(cause: str) -> str:
+    """A Lambda error's Cause is the JSON payload; the message is what a person reads."""
+    try:
+        return json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        return cause
+
+
+class LocalWorkflowRunner:
+    """A moto world with the workflow's resources, executing definitions to completion."""
+
+    def __init__(self, config: WorkflowConfig | None = None, handlers: dict[str, Handler] | None = None,
+                 env: dict[str, str] | None = None, region: str = "us-east-1", cache_dir: Path | None = None):
+        self.config = config or WorkflowConfig()
+        self.lambdas = InProcessLambdas(handlers or default_handlers(self.config))
+        self.env = env or {}
+        self.region = region
+        self.cache_dir = cache_dir
+        self._stack = contextlib.ExitStack()
+        self.clients: dict[str, Any] = {}
+        self.machines: dict[bool, str] = {}
+
+    def __enter__(self) -> LocalWorkflowRunner:
+        from moto import mock_aws
+
+        placeholders = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                        "AWS_DEFAULT_REGION": self.region}
+        env = {k: v for k, v in placeholders.items() if not os.environ.get(k)} | self.env
+        self._stack.enter_context(environment(env))
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                                   "lambda": {"use_docker": False}}))
+        self._stack.enter_context(lambdas_in_process(self.lambdas))
+        self._stack.enter_context(cached_json_paths())
+        _reset_lambda_clients()
+        import boto3
+
+        self.clients = {name: boto3.client(name, region_name=self.region)
+                        for name in ("s3", "sns", "sqs", "stepfunctions")}
+        self.clients["s3"].create_bucket(Bucket=LOCAL_BUCKET)
+        topic = self.clients["sns"].create_topic(Name=self.config.review_topic_arn.rsplit(":", 1)[-1])["TopicArn"]
+        self.config = dataclasses.replace(self.config, review_topic_arn=topic)  # this account's ARN
+        queue = self.clients["sqs"].create_queue(QueueName="scones-human-review-inbox")["QueueUrl"]
+        self.review_queue = queue
+        arn = self.clients["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        self.clients["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"],
+                                      Attributes={"RawMessageDelivery": "true"})
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _reset_lambda_clients()
+        self._stack.close()
+
+    def create_machine(self, batch: bool, definition: dict | None = None, name: str | None = None) -> str:
+        """Create the state machine from ``definition`` (default: this module's, for this world's topic)."""
+        if definition is None:
+            from inference_workflow.cache import cached_definition
+
+            definition = cached_definition(self.config, batch, self.cache_dir)
+        name = name or ("scones-inference-batch" if batch else "scones-inference")
+        arn = self.clients["stepfunctions"].create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=ROLE_ARN)["stateMachineArn"]
+        self.machines[batch] = arn
+        return arn
+
+    def put_image(self, key: str, data: bytes) -> str:
+        self.clients["s3"].put_object(Bucket=LOCAL_BUCKET, Key=key, Body=data)
+        return key
+
+    def execute(self, machine_arn: str, payload: dict, timeout: float = 300.0) -> dict:
+        """Start an execution and wait for it; returns DescribeExecution's answer."""
+        client = self.clients["stepfunctions"]
+        arn = client.start_execution(stateMachineArn=machine_arn, name=uuid.uuid4().hex,
+                                     input=json.dumps(payload))["executionArn"]
+        deadline, pause = time.monotonic() + timeout, 0.001
+        while True:
+            described = client.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                client.stop_execution(executionArn=arn, error="Timeout", cause=f"no result in {timeout:.0f} s")
+                raise TimeoutError(f"workflow execution {arn} still running after {timeout:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def review_messages(self) -> list[dict]:
+        """What the SNS review topic received so far (via its SQS subscription)."""
+        messages = []
+        while True:
+            batch = self.clients["sqs"].receive_message(QueueUrl=self.review_queue, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return messages
+            for message in batch["Messages"]:
+                messages.append(json.loads(message["Body"]))
+                self.clients["sqs"].delete_message(QueueUrl=self.review_queue,
+                                                   ReceiptHandle=message["ReceiptHandle"])
+
+    def classify_one(self, key: str) -> ImageResult:
+        described = self.execute(self.machines[False], {"s3_bucket": LOCAL_BUCKET, "s3_key": key, "image_data": ""})
+        if described["status"] == "SUCCEEDED":
+            body = json.loads(described["output"])["body"]
+            return ImageResult(key, "passed", body.get("label", ""), body.get("confidence"),
+                               tuple(body.get("inferences", ())))
+        if described.get("error") == REVIEW_ERROR or described["status"] == "FAILED":
+            return ImageResult(key, "review", error=described.get("error", ""),
+                               cause=_cause_message(described.get("cause", "")))
+        raise RuntimeError(f"execution ended {described['status']}")
+
+    def classify_batch(self, keys: list[str]) -> list[ImageResult]:
+        described = self.execute(self.machines[True], {"s3_bucket": LOCAL_BUCKET, "s3_keys": keys})
+        if described["status"] != "SUCCEEDED":
+            raise RuntimeError(f"batch execution {described['status']}: {described.get('error')}: "
+                               f"{described.get('cause')}")
+        items = json.loads(described["output"])
+        return [ImageResult.from_map_item(key, item) for key, item in zip(keys, items, strict=True)]
+
+
+def _reset_lambda_clients() -> None:
+    """Handlers cache boto3 clients (as Lambda code should); drop them so they bind to this world."""
+    from lambdas import classifier, serialize_image_data
+
+    classifier._runtime = None
+    serialize_image_data._s3 = None
+
+
+def image_key(source: str | Path, index: int) -> str:
+    name = Path(str(source).rstrip("/")).name or f"image-{index}"
+    return f"inputs/{index:05d}-{name}"

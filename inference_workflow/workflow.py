@@ -1,0 +1,113 @@
+"""The inference workflow, built with the AWS Step Functions Data Science SDK.
+
+Single image::
+
+    SerializeImageData -> ClassifyImage -> FilterLowConfidence -> (success)
+         \\ any error (after retries) -> NotifyHumanReview (SNS) -> SentToHumanReview (Fail, with the reason)
+
+Batch: a Map over ``$.s3_keys`` (``MaxConcurrency`` bounded) runs the same three
+tasks per image; an image that fails goes through the same SNS notification and
+ends as ``{"status": "review", ...}`` so the other images still complete. Each
+iteration returns only the key, label and probabilities -- never the image
+bytes -- so a Map over 1,000 images stays far below the 256 KB state limit.
+
+``stepfunctions`` 2.3.0 is unmaintained (its maintainers point to CDK); every
+use of it is in this module, so it can be swapped without touching callers.
+It predates ``ErrorPath``/``CausePath``; :class:`FailWithReason` adds them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from stepfunctions.steps import Catch, Chain, Fail, LambdaStep, Map, Pass, Retry
+from stepfunctions.steps.service import SnsPublishStep
+from stepfunctions.steps.states import Graph
+
+from inference_workflow.workflow_config import (
+    LAMBDA_SERVICE_ERRORS,
+    REVIEW_ERROR,
+    TRANSIENT_ERRORS,
+    WorkflowConfig,
+)
+
+__all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "TRANSIENT_ERRORS", "WorkflowConfig", "definition"]
+
+
+class FailWithReason(Fail):
+    """A Fail state whose error and cause come from the state input (ASL ``ErrorPath``/``CausePath``)."""
+
+    def __init__(self, state_id: str, error_path: str, cause_path: str, **kwargs):
+        super().__init__(state_id, **kwargs)
+        self.error_path, self.cause_path = error_path, cause_path
+
+    def to_dict(self) -> dict:
+        result = super().to_dict()
+        result.update({"ErrorPath": self.error_path, "CausePath": self.cause_path})
+        return result
+
+
+def _task(state_id: str, function: str, config: WorkflowConfig) -> LambdaStep:
+    step = LambdaStep(state_id, parameters={"FunctionName": function, "Payload.$": "$"}, output_path="$.Payload")
+    step.add_retry(Retry(error_equals=LAMBDA_SERVICE_ERRORS + config.extra_retry.get(state_id, []),
+                         interval_seconds=config.retry_interval_seconds, max_attempts=config.retry_max_attempts,
+                         backoff_rate=config.retry_backoff_rate))
+    return step
+
+
+def _tasks(config: WorkflowConfig, suffix: str = "") -> list[LambdaStep]:
+    return [_task(f"SerializeImageData{suffix}", config.serialize_function, config),
+            _task(f"ClassifyImage{suffix}", config.classifier_function, config),
+            _task(f"FilterLowConfidence{suffix}", config.filter_function, config)]
+
+
+def _notify(state_id: str, config: WorkflowConfig) -> SnsPublishStep:
+    return SnsPublishStep(state_id, parameters={
+        "TopicArn": config.review_topic_arn,
+        "Subject": "scones: image sent to human review",
+        "Message.$": "States.JsonToString($.error)",
+    }, result_path=None)
+
+
+def _catch_all(tasks: list[LambdaStep], handler) -> None:
+    for task in tasks:
+        task.add_catch(Catch(error_equals=["States.ALL"], next_step=handler, result_path="$.error"))
+
+
+def single_image_graph(config: WorkflowConfig | None = None) -> Graph:
+    config = config or WorkflowConfig()
+    tasks = _tasks(config)
+    notify = _notify("NotifyHumanReview", config)
+    notify.next(FailWithReason(REVIEW_ERROR, error_path="$.error.Error", cause_path="$.error.Cause"))
+    _catch_all(tasks, notify)
+    return Graph(Chain(tasks))
+
+
+def batch_graph(config: WorkflowConfig | None = None) -> Graph:
+    config = config or WorkflowConfig()
+    tasks = _tasks(config)
+    passed = Pass("Classified", parameters={
+        "status": "passed", "s3_key.$": "$.body.s3_key", "label.$": "$.body.label",
+        "confidence.$": "$.body.confidence", "inferences.$": "$.body.inferences"})
+    notify = _notify("NotifyHumanReview", config)
+    notify.next(Pass("SentToReview", parameters={"status": "review", "error.$": "$.error.Error",
+                                                 "cause.$": "$.error.Cause"}))
+    _catch_all(tasks, notify)
+    each = Map("ClassifyEachImage", items_path="$.s3_keys", max_concurrency=config.max_concurrency,
+               parameters={"s3_bucket.$": "$.s3_bucket", "s3_key.$": "$$.Map.Item.Value", "image_data": ""},
+               iterator=Chain([*tasks, passed]))
+    return Graph(Chain([each]))
+
+
+def definition(config: WorkflowConfig | None = None, batch: bool = False) -> dict:
+    """The Amazon States Language document, as a dict."""
+    graph = batch_graph(config) if batch else single_image_graph(config)
+    return json.loads(graph.to_json())
+
+
+def workflow(name: str, role_arn: str, config: WorkflowConfig | None = None, batch: bool = False, client=None):
+    """A ``stepfunctions.workflow.Workflow`` for create/update/execute against AWS (client injectable)."""
+    from stepfunctions.workflow import Workflow
+
+    graph = batch_graph(config) if batch else single_image_graph(config)
+    return Workflow(name=name, definition=graph, role=role_arn, client=client)

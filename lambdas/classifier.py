@@ -1,0 +1,81 @@
+"""Lambda 2/3: send the image to the SageMaker endpoint, put the probabilities in the event.
+
+Environment: ``ENDPOINT_NAME``; ``CLASSES`` (comma separated, the model's
+``classes.json`` order, default ``bicycle,motorcycle``); the endpoint URL comes
+from botocore's own ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` when it should reach
+a local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+
+from lambdas._events import (
+    EndpointUnavailableError,
+    InvalidEventError,
+    InvalidImageError,
+    extract_body,
+    response,
+)
+
+_runtime = None
+
+
+def _client():
+    global _runtime
+    if _runtime is None:
+        import boto3
+        from botocore.config import Config
+
+        _runtime = boto3.client("sagemaker-runtime", config=Config(
+            connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}))
+    return _runtime
+
+
+def content_type_of(data: bytes) -> str:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return "application/x-image"
+
+
+def classify(data: bytes, endpoint: str, client=None) -> list[float]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = client or _client()
+    try:
+        answer = client.invoke_endpoint(EndpointName=endpoint, ContentType=content_type_of(data),
+                                        Accept="application/json", Body=data)
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if 400 <= status < 500 and status != 429:
+            raise InvalidImageError(f"endpoint {endpoint} refused the image: {message}") from exc
+        raise EndpointUnavailableError(f"endpoint {endpoint} failed ({status}): {message}") from exc
+    except BotoCoreError as exc:
+        raise EndpointUnavailableError(f"endpoint {endpoint} unreachable: {exc}") from exc
+    result = json.loads(answer["Body"].read())
+    if not isinstance(result, list) or not all(isinstance(v, (int, float)) for v in result):
+        raise InvalidImageError(f"endpoint {endpoint} answered {str(result)[:80]}, not one list of probabilities")
+    return [float(v) for v in result]
+
+
+def handler(event, context=None):
+    body = extract_body(event)
+    image_data = body.get("image_data")
+    if not isinstance(image_data, str) or not image_data:
+        raise InvalidEventError("event has no image_data: run serialize_image_data first")
+    try:
+        data = base64.b64decode(image_data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidEventError(f"image_data is not base64 ({exc})") from exc
+    endpoint = os.environ.get("ENDPOINT_NAME", "scones-endpoint")
+    inferences = classify(data, endpoint)
+    classes = [c for c in os.environ.get("CLASSES", "bicycle,motorcycle").split(",") if c]
+    top = max(range(len(inferences)), key=inferences.__getitem__)
+    label = classes[top] if len(classes) == len(inferences) else str(top)
+    return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top]})

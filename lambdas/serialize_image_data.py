@@ -1,0 +1,64 @@
+"""Lambda 1/3: read the image from S3 and base64-encode it into the event.
+
+Input: ``{"s3_bucket": ..., "s3_key": ..., "image_data": ""}`` (the starter's event).
+Output: ``{"statusCode": 200, "body": {"image_data", "s3_bucket", "s3_key", "inferences": []}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from lambdas._events import (
+    EmptyImageError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    extract_body,
+    require_location,
+    response,
+)
+
+#: base64 grows data by 4/3; keep the whole state well under Step Functions' 256 KB.
+MAX_IMAGE_BYTES = 180 * 1024
+
+_s3 = None
+
+
+def _client():
+    global _s3
+    if _s3 is None:
+        import boto3
+
+        _s3 = boto3.client("s3")
+    return _s3
+
+
+def read_image(bucket: str, key: str, client=None) -> bytes:
+    """One ranged GET: never downloads more than the limit, and tells the true size when over it."""
+    from botocore.exceptions import ClientError
+
+    client = client or _client()
+    try:
+        answer = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_IMAGE_BYTES}")
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+            raise ImageNotFoundError(f"no object at s3://{bucket}/{key}") from exc
+        if code == "InvalidRange":  # the only unsatisfiable range starting at byte 0: an empty object
+            raise EmptyImageError(f"s3://{bucket}/{key} is empty (0 bytes)") from exc
+        raise
+    total = int(str(answer.get("ContentRange", "")).rsplit("/", 1)[-1] or answer.get("ContentLength", 0) or 0)
+    if total > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(f"s3://{bucket}/{key} is {total:,} bytes; at most {MAX_IMAGE_BYTES:,} fit in a "
+                                 "workflow state once base64-encoded (resize it, or send it to the endpoint directly)")
+    data = answer["Body"].read()
+    if not data:
+        raise EmptyImageError(f"s3://{bucket}/{key} is empty (0 bytes)")
+    return data
+
+
+def handler(event, context=None):
+    body = extract_body(event)
+    bucket, key = require_location(body)
+    data = read_image(bucket, key)
+    return response({"image_data": base64.b64encode(data).decode("ascii"), "s3_bucket": bucket, "s3_key": key,
+                     "inferences": []})
