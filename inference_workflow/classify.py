@@ -54,7 +54,6 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
     with LocalWorkflowRunner(config, env=env, cache_dir=cache_dir) as runner:
-        runner.create_machine(use_batch)
         keys = [runner.put_image(image_key(name, i), data) for i, (name, data) in enumerate(images)]
         if use_batch:
             results = runner.classify_batch(keys)

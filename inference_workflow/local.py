@@ -207,6 +207,12 @@ class LocalWorkflowRunner:
         self.machines[batch] = arn
         return arn
 
+    def machine(self, batch: bool) -> str:
+        """The ARN of the single-image or batch machine, created on first use (moto parses it: ~1 s)."""
+        if batch not in self.machines:
+            self.create_machine(batch)
+        return self.machines[batch]
+
     def put_image(self, key: str, data: bytes) -> str:
         self.clients["s3"].put_object(Bucket=LOCAL_BUCKET, Key=key, Body=data)
         return key
@@ -240,7 +246,7 @@ class LocalWorkflowRunner:
                                                    ReceiptHandle=message["ReceiptHandle"])
 
     def classify_one(self, key: str) -> ImageResult:
-        described = self.execute(self.machines[False], {"s3_bucket": LOCAL_BUCKET, "s3_key": key, "image_data": ""})
+        described = self.execute(self.machine(False), {"s3_bucket": LOCAL_BUCKET, "s3_key": key, "image_data": ""})
         if described["status"] == "SUCCEEDED":
             body = json.loads(described["output"])["body"]
             return ImageResult(key, "passed", body.get("label", ""), body.get("confidence"),
@@ -251,7 +257,7 @@ class LocalWorkflowRunner:
         raise RuntimeError(f"execution ended {described['status']}")
 
     def classify_batch(self, keys: list[str]) -> list[ImageResult]:
-        described = self.execute(self.machines[True], {"s3_bucket": LOCAL_BUCKET, "s3_keys": keys})
+        described = self.execute(self.machine(True), {"s3_bucket": LOCAL_BUCKET, "s3_keys": keys})
         if described["status"] != "SUCCEEDED":
             raise RuntimeError(f"batch execution {described['status']}: {described.get('error')}: "
                                f"{described.get('cause')}")

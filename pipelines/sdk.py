@@ -41,7 +41,8 @@ def quiet_sdk_logs() -> None:
     They describe the SDK's own bookkeeping, not the user's pipeline; keep errors only.
     """
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    for name in ("sagemaker", "sagemaker.config", "sagemaker.workflow", "sagemaker.image_uris"):
+    for name in ("sagemaker", "sagemaker.config", "sagemaker.workflow", "sagemaker.image_uris", "botocore",
+                 "stepfunctions"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Running within a PipelineSession")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="sagemaker")

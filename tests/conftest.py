@@ -112,3 +112,23 @@ def served(workspace, trained_model):
                           {"multiclass_classification_metrics": {"accuracy": {"value": 0.9}}})
     registry.approve(workspace.model_group, 1, "first")
     return workspace
+
+
+@pytest.fixture
+def endpoint(served):
+    """The local endpoint serving ``served``'s v1 on a free port, in this process."""
+    import threading
+
+    from scones.serving.client import runtime_client
+    from scones.serving.run import build_server
+
+    server, watcher = build_server(served, "scones-endpoint", port=0, log=lambda line: None)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    watcher.poll_seconds = 0.05
+    watcher.start()
+    yield server, watcher, runtime_client(server.url)
+    watcher.stop()
+    server.shutdown()
+    server.server_close()
+    server.capture.close()

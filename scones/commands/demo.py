@@ -18,13 +18,15 @@ def register(subparsers) -> None:
         "demo", help="run the whole local story end to end",
         description="Run the SageMaker pipeline locally (ETL -> check -> train -> evaluate -> register), "
                     "start the local endpoint, approve the new model version in the local registry as an "
-                    "approver would (which redeploys the endpoint), and send test images through it. "
+                    "approver would (which redeploys the endpoint), and send test images through the inference "
+                    "workflow (serialize -> classify -> filter). "
                     "Outputs go under $SCONES_HOME (default ./.scones).",
         epilog="Example: scones demo --epochs 5",
     )
     demo.add_argument("--epochs", type=int, default=10)
     demo.add_argument("--learning-rate", type=float, default=0.01)
-    demo.add_argument("--images", type=int, default=10, help="test images sent through the endpoint")
+    demo.add_argument("--images", type=int, default=20, help="test images sent through the workflow")
+    demo.add_argument("--threshold", type=float, default=0.93, help="confidence needed to pass the filter")
     demo.set_defaults(handler=run_demo)
 
 
@@ -52,27 +54,19 @@ def start_endpoint(settings: Settings) -> subprocess.Popen:
     raise SystemExit(f"the endpoint did not start within 60 s; see {log}")
 
 
-def classify_test_images(settings: Settings, record, url: str, count: int) -> dict:
-    """Send the first ``count`` images of the run's clean test split through the endpoint."""
-    from scones.serving.client import runtime_client
-
+def test_images(settings: Settings, record, count: int) -> list[tuple[str, bytes, str]]:
+    """``count`` images spread over the run's clean test split: (name, bytes, true label)."""
     store = settings.store()
     outputs = record.step("CheckImages").properties["ProcessingOutputConfig"]["Outputs"]
     test_uri = next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == "test")
     classes = json.loads(store.get_bytes(f"{test_uri}/classes.json"))
     lines = store.get_bytes(f"{test_uri}/test.lst").decode().splitlines()
     picks = [lines[i] for i in range(0, len(lines), max(1, len(lines) // count))][:count]
-    client = runtime_client(url)
-    correct = 0
+    chosen = []
     for line in picks:
         _, label, relative = line.split("\t")
-        response = client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, ContentType="image/png",
-                                          Body=store.get_bytes(f"{test_uri}/{relative}"))
-        probabilities = json.loads(response["Body"].read())
-        predicted = classes[max(range(len(classes)), key=probabilities.__getitem__)]
-        correct += predicted == classes[int(label)]
-        print(f"  {relative:<42} {predicted:<12} {max(probabilities):.3f}   (true: {classes[int(label)]})")
-    return {"correct": correct, "total": len(picks)}
+        chosen.append((relative, store.get_bytes(f"{test_uri}/{relative}"), classes[int(label)]))
+    return chosen
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -108,15 +102,31 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  endpoint {live['endpoint']} at {live['url']} now serves v{live['live']['version']}")
         timings["approve + redeploy"] = time.monotonic() - started
 
-        started = _stage("4. test images through the endpoint (boto3 sagemaker-runtime)")
-        results = classify_test_images(settings, record, live["url"], args.images)
-        timings["inference"] = time.monotonic() - started
+        started = _stage(f"4. inference workflow: serialize -> classify -> filter (threshold {args.threshold}) "
+                         f"on {args.images} test images")
+        from inference_workflow.classify import classify_images, format_result
+
+        chosen = test_images(settings, record, args.images)
+        first = chosen[0]
+        chosen.append(("upload/truncated-" + first[0].split("/")[-1], first[1][: len(first[1]) // 2], "(damaged)"))
+        report = classify_images([(name, data) for name, data, _ in chosen], live["url"], DEFAULT_ENDPOINT,
+                                 live["live"]["classes"], args.threshold,
+                                 cache_dir=settings.workspace.root / "cache" / "workflows")
+        width = max(len(name) for name, _, _ in chosen)
+        for (_, _, truth), result in zip(chosen, report.results, strict=True):
+            print(f"  {format_result(result, width)}   (true: {truth})")
+        correct = sum(r.label == truth for (_, _, truth), r in zip(chosen, report.results, strict=True))
+        print("  (the last one is a damaged upload, as users send: it must go to human review, not crash)")
+        timings["inference workflow"] = time.monotonic() - started
     finally:
         server.terminate()
         server.wait(timeout=10)
 
     print("\n== summary")
-    print(f"  test images: {results['correct']}/{results['total']} classified correctly")
+    print(f"  model {group}/{version.version} live on the local endpoint, accuracy {version.accuracy:.4f}")
+    print(f"  test images: {len(report.passed)} passed, {len(report.review)} sent to human review "
+          f"({report.review_notifications} SNS notifications); {correct} of {len(report.passed)} passed "
+          "ones labelled correctly")
     for name, seconds in timings.items():
         print(f"  {name:<20} {seconds:6.2f} s")
     print(f"  see: scones pipeline status | scones registry list | records under {settings.workspace.root}")

@@ -142,6 +142,15 @@ class EndpointServer(ThreadingHTTPServer):
             "capture": str(self.capture.folder) if self.capture else None,
         }
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up is routine; anything else is logged in one line, and serving goes on."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        print(f"endpoint: request from {client_address[0]} failed: {type(error).__name__}: {error}", flush=True)
+
     def write_state(self) -> None:
         if self.state_file is None:
             return
@@ -202,6 +211,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._invoke(body, runtime_api)
         except inference.InferenceError as error:
             self._error(error, runtime_api)
+        except (ConnectionError, TimeoutError):
+            raise  # the client left: nothing to answer
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server
+            self._error(InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
 
     def _drain(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -246,6 +259,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
 class ModelNotReady(inference.InferenceError):
     status, code = 503, "model_not_ready"
+
+
+class InternalError(inference.InferenceError):
+    status, code = 500, "internal_error"
 
 
 class LocalEndpointBackend(EndpointBackend):

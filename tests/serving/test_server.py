@@ -11,23 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from scones.serving.client import runtime_client
-from scones.serving.run import build_server
 from tests import support
 from training import inference
-
-
-@pytest.fixture
-def endpoint(served):
-    server, watcher = build_server(served, "scones-endpoint", port=0, log=lambda line: None)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    watcher.poll_seconds = 0.05
-    watcher.start()
-    yield server, watcher, runtime_client(server.url)
-    watcher.stop()
-    server.shutdown()
-    server.server_close()
-    server.capture.close()
 
 
 def _invoke(client, body, content_type="image/png"):
@@ -183,3 +168,18 @@ def _wait_for(predicate, timeout=10.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def test_an_unexpected_failure_costs_one_request_a_500_not_the_server(endpoint, monkeypatch):
+    server, _, client = endpoint
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in a handler")
+
+    monkeypatch.setattr(inference, "predict_fn", broken)
+    with pytest.raises(ClientError) as caught:
+        _invoke(client, support.random_png())
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "bug in a handler" in caught.value.response["Error"]["Message"]
+    monkeypatch.undo()
+    assert len(_invoke(client, support.random_png())[0]) == 2

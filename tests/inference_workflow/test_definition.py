@@ -1,0 +1,69 @@
+"""The ASL the stepfunctions SDK renders."""
+
+import pytest
+
+from inference_workflow.workflow import LAMBDA_SERVICE_ERRORS, REVIEW_ERROR, WorkflowConfig, definition
+
+
+@pytest.fixture(scope="module")
+def single():
+    return definition(WorkflowConfig(review_topic_arn="arn:aws:sns:us-east-1:123456789012:review"))
+
+
+def test_three_lambda_tasks_in_order(single):
+    states = single["States"]
+    assert single["StartAt"] == "SerializeImageData"
+    assert states["SerializeImageData"]["Next"] == "ClassifyImage"
+    assert states["ClassifyImage"]["Next"] == "FilterLowConfidence"
+    assert states["FilterLowConfidence"]["End"] is True
+    for name in ("SerializeImageData", "ClassifyImage", "FilterLowConfidence"):
+        assert states[name]["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert states[name]["Parameters"]["Payload.$"] == "$"
+
+
+def test_every_task_retries_service_errors_and_catches_everything(single):
+    for name in ("SerializeImageData", "ClassifyImage", "FilterLowConfidence"):
+        state = single["States"][name]
+        retry = state["Retry"][0]
+        assert set(LAMBDA_SERVICE_ERRORS) <= set(retry["ErrorEquals"])
+        assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (2, 3, 2.0)
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                   "Next": "NotifyHumanReview"}]
+    assert "EndpointUnavailableError" in single["States"]["ClassifyImage"]["Retry"][0]["ErrorEquals"]
+
+
+def test_catch_goes_to_sns_then_fails_with_the_reason(single):
+    notify = single["States"]["NotifyHumanReview"]
+    assert notify["Resource"] == "arn:aws:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"] == "arn:aws:sns:us-east-1:123456789012:review"
+    fail = single["States"][notify["Next"]]
+    assert fail == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    assert notify["Next"] == REVIEW_ERROR
+
+
+def test_retry_knobs_are_parameters():
+    document = definition(WorkflowConfig(retry_interval_seconds=5, retry_max_attempts=6, retry_backoff_rate=1.5))
+    retry = document["States"]["ClassifyImage"]["Retry"][0]
+    assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (5, 6, 1.5)
+
+
+def test_batch_is_a_map_over_s3_keys_returning_no_image_bytes():
+    document = definition(WorkflowConfig(max_concurrency=7), batch=True)
+    each = document["States"][document["StartAt"]]
+    assert each["Type"] == "Map" and each["ItemsPath"] == "$.s3_keys" and each["MaxConcurrency"] == 7
+    assert each["Parameters"]["s3_key.$"] == "$$.Map.Item.Value"
+    inner = each["Iterator"]["States"]
+    assert {"SerializeImageData", "ClassifyImage", "FilterLowConfidence", "NotifyHumanReview"} <= set(inner)
+    for name in ("Classified", "SentToReview"):
+        assert "image_data" not in str(inner[name]["Parameters"])
+    assert inner["NotifyHumanReview"]["Next"] == "SentToReview"
+
+
+def test_moto_private_hooks_still_exist():
+    """inference_workflow.local replaces these; if moto moves them this must fail loudly."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert callable(lambda_eval_utils._invoke_lambda_function)
+    assert callable(json_path.parse) and callable(result_path.parse)

@@ -1,0 +1,155 @@
+"""The handlers inside moto-executed state machines, with the classifier calling a real local endpoint."""
+
+import json
+
+import pytest
+
+from inference_workflow.local import LocalWorkflowRunner
+from inference_workflow.workflow_config import WorkflowConfig
+from lambdas import classifier
+from lambdas._events import EndpointUnavailableError
+from tests import support
+
+FAST_RETRY = WorkflowConfig(retry_interval_seconds=1, retry_max_attempts=2, retry_backoff_rate=1.0)
+
+
+@pytest.fixture
+def world(endpoint):
+    server, _, _ = endpoint
+    env = {"ENDPOINT_NAME": "scones-endpoint", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
+           "CLASSES": "bicycle,motorcycle", "THRESHOLD": "0.5"}
+    with LocalWorkflowRunner(FAST_RETRY, env=env) as runner:
+        runner.put_image("good.png", support.random_png(seed=1))
+        yield runner
+
+
+def test_success_path_returns_probabilities_as_a_list(world):
+    result = world.classify_one("good.png")
+    assert result.status == "passed" and result.label in ("bicycle", "motorcycle")
+    assert len(result.inferences) == 2 and result.confidence == max(result.inferences)
+    assert world.review_messages() == []
+
+
+def test_low_confidence_is_caught_published_to_sns_and_fails(world, monkeypatch):
+    monkeypatch.setenv("THRESHOLD", "0.99999")
+    described = world.execute(world.machine(False), {"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
+    assert described["status"] == "FAILED"
+    assert described["error"] == "LowConfidenceError"
+    assert "below the threshold 0.99999" in json.loads(described["cause"])["errorMessage"]
+    messages = world.review_messages()
+    assert len(messages) == 1 and messages[0]["Error"] == "LowConfidenceError"
+
+
+def test_transient_endpoint_error_is_retried(world, monkeypatch):
+    calls = []
+    real = classifier.handler
+
+    def flaky(event, context=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise EndpointUnavailableError("endpoint warming up")
+        return real(event, context)
+
+    world.lambdas.handlers["scones-classifier"] = flaky
+    assert world.classify_one("good.png").status == "passed"
+    assert len(calls) == 2
+
+
+def test_endpoint_down_is_retried_then_caught_never_hangs(world, endpoint):
+    server, _, _ = endpoint
+    world.env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+    import os
+
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = "http://127.0.0.1:9"
+    classifier._runtime = None
+    try:
+        result = world.classify_one("good.png")
+    finally:
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = server.url
+        classifier._runtime = None
+    assert result.status == "review" and result.error == "EndpointUnavailableError"
+    assert world.lambdas.calls["scones-classifier"] == 3, "one try plus MaxAttempts (2) retries"
+
+
+@pytest.mark.parametrize("key, body, error", [
+    ("missing.png", None, "ImageNotFoundError"),
+    ("empty.png", b"", "EmptyImageError"),
+    ("text.png", b"not an image", "InvalidImageError"),
+    ("trunc.png", support.truncated_png(), "InvalidImageError"),
+])
+def test_bad_inputs_end_in_review_with_a_clear_error(world, key, body, error):
+    if body is not None:
+        world.put_image(key, body)
+    result = world.classify_one(key)
+    assert (result.status, result.error) == ("review", error)
+    assert result.cause
+
+
+def test_malformed_event_fails_clearly(world):
+    described = world.execute(world.machine(False), {"bucket": "nope"})
+    assert described["error"] == "InvalidEventError"
+    assert "lacks s3_bucket and s3_key" in json.loads(described["cause"])["errorMessage"]
+
+
+def test_batch_map_keeps_going_past_bad_images(world):
+    world.put_image("bad.png", b"garbage")
+    results = world.classify_batch(["good.png", "bad.png", "good.png"])
+    assert [r.status for r in results] == ["passed", "review", "passed"]
+    assert results[1].error == "InvalidImageError"
+    assert len(world.review_messages()) == 1
+
+
+STARTER = {
+    "Comment": "The Udacity starter's style: Payload.$ is the whole state, OutputPath picks the Payload",
+    "StartAt": "serializeImageData",
+    "States": {
+        "serializeImageData": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                               "OutputPath": "$.Payload",
+                               "Parameters": {"Payload.$": "$", "FunctionName": "serializeImageData:$LATEST"},
+                               "Retry": [{"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
+                                                          "Lambda.SdkClientException",
+                                                          "Lambda.TooManyRequestsException"],
+                                          "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2}],
+                               "Next": "classifier"},
+        "classifier": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "OutputPath": "$.Payload",
+                       "Parameters": {"Payload.$": "$", "FunctionName": "imageClassifier:$LATEST"},
+                       "Next": "stringify"},
+        "stringify": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                      "Parameters": {"Payload.$": "$", "FunctionName": "starterStyleBody"}, "Next": "filter"},
+        "filter": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "InputPath": "$.Payload",
+                   "OutputPath": "$.Payload",
+                   "Parameters": {"Payload.$": "$", "FunctionName": "filterLowConfidence:$LATEST"}, "End": True},
+    },
+}
+
+
+def test_a_starter_style_state_machine_runs_these_handlers(world):
+    from lambdas import filter_low_confidence, serialize_image_data
+
+    def starter_body(event, context=None):
+        """What the starter's classifier returns: body as a JSON string, inferences as a string."""
+        body = event["body"]
+        return {"statusCode": 200, "body": json.dumps({**body, "inferences": json.dumps(body["inferences"])})}
+
+    world.lambdas.handlers.update({"serializeImageData": serialize_image_data.handler,
+                                   "imageClassifier": classifier.handler, "starterStyleBody": starter_body,
+                                   "filterLowConfidence": filter_low_confidence.handler})
+    arn = world.create_machine(False, definition=STARTER, name="starter")
+    described = world.execute(arn, {"image_data": "", "s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["statusCode"] == 200 and len(output["body"]["inferences"]) == 2
+
+
+def test_sdk_workflow_create_and_execute_against_moto(world):
+    """`scones workflow create|execute` use the SDK's Workflow with an explicit client."""
+    import boto3
+
+    from inference_workflow.workflow import workflow
+
+    flow = workflow("sdk-made", "arn:aws:iam::123456789012:role/sfn", world.config,
+                    client=boto3.client("stepfunctions", region_name="us-east-1"))
+    arn = flow.create()
+    assert arn.endswith(":stateMachine:sdk-made")
+    described = world.execute(arn, {"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
+    assert described["status"] == "SUCCEEDED"

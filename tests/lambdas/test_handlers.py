@@ -1,0 +1,159 @@
+"""The three workflow Lambdas as plain functions: S3 on moto, the endpoint behind botocore's Stubber."""
+
+import base64
+import io
+import json
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from lambdas import classifier, filter_low_confidence, serialize_image_data
+from lambdas._events import (
+    EmptyImageError,
+    EndpointUnavailableError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InvalidEventError,
+    InvalidImageError,
+    LowConfidenceError,
+)
+from tests import support
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="bkt")
+        monkeypatch.setattr(serialize_image_data, "_s3", client)
+        yield client
+
+
+def test_serialize_returns_the_starter_shape(s3):
+    image = support.random_png()
+    s3.put_object(Bucket="bkt", Key="test/bicycle_s_000513.png", Body=image)
+    result = serialize_image_data.handler({"image_data": "", "s3_bucket": "bkt", "s3_key": "test/bicycle_s_000513.png"})
+    assert result["statusCode"] == 200
+    assert result["body"]["inferences"] == []
+    assert base64.b64decode(result["body"]["image_data"]) == image
+    assert result["body"]["s3_key"] == "test/bicycle_s_000513.png"
+
+
+def test_serialize_accepts_a_json_string_body(s3):
+    s3.put_object(Bucket="bkt", Key="k.png", Body=b"x")
+    result = serialize_image_data.handler({"body": json.dumps({"s3_bucket": "bkt", "s3_key": "k.png"})})
+    assert result["body"]["image_data"] == base64.b64encode(b"x").decode()
+
+
+@pytest.mark.parametrize("key, body, error", [
+    ("missing.png", None, ImageNotFoundError),
+    ("empty.png", b"", EmptyImageError),
+    ("huge.png", b"x" * (200 * 1024), ImageTooLargeError),
+])
+def test_serialize_errors_are_named(s3, key, body, error):
+    if body is not None:
+        s3.put_object(Bucket="bkt", Key=key, Body=body)
+    with pytest.raises(error, match=key):
+        serialize_image_data.handler({"s3_bucket": "bkt", "s3_key": key})
+
+
+@pytest.mark.parametrize("event, message", [
+    ({}, "lacks s3_bucket and s3_key"),
+    ({"s3_bucket": "bkt"}, "lacks s3_key"),
+    ({"s3_bucket": "bkt", "s3_key": "../../etc/passwd"}, "without '..'"),
+    ({"s3_bucket": "bkt", "s3_key": "/abs.png"}, "without '..'"),
+    ({"s3_bucket": "b/../c", "s3_key": "k"}, "not a valid bucket name"),
+    ({"s3_bucket": 3, "s3_key": ["k"]}, "must be strings"),
+    ("[1, 2]", "must be a JSON object"),
+    ({"body": "{not json"}, "not JSON"),
+    (None, "must be a JSON object"),
+])
+def test_malformed_events_get_a_clear_error(s3, event, message):
+    with pytest.raises(InvalidEventError, match=message):
+        serialize_image_data.handler(event)
+
+
+def _runtime_stub(monkeypatch):
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    monkeypatch.setattr(classifier, "_runtime", client)
+    stubber = Stubber(client)
+    stubber.activate()
+    return stubber
+
+
+def _answer(probabilities):
+    data = json.dumps(probabilities).encode()
+    return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"}
+
+
+def test_classifier_puts_probabilities_label_and_confidence(monkeypatch):
+    stubber = _runtime_stub(monkeypatch)
+    image = support.random_png()
+    stubber.add_response("invoke_endpoint", _answer([0.91, 0.09]),
+                         {"EndpointName": "prod", "ContentType": "image/png", "Accept": "application/json",
+                          "Body": image})
+    monkeypatch.setenv("ENDPOINT_NAME", "prod")
+    event = {"statusCode": 200, "body": {"image_data": base64.b64encode(image).decode(), "s3_key": "k"}}
+    body = classifier.handler(event)["body"]
+    assert (body["inferences"], body["label"], body["confidence"]) == ([0.91, 0.09], "bicycle", 0.91)
+    assert isinstance(body["inferences"], list)
+
+
+@pytest.mark.parametrize("status, error", [(400, InvalidImageError), (415, InvalidImageError),
+                                           (503, EndpointUnavailableError), (429, EndpointUnavailableError)])
+def test_classifier_maps_endpoint_errors(monkeypatch, status, error):
+    stubber = _runtime_stub(monkeypatch)
+    stubber.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="nope",
+                             http_status_code=status)
+    with pytest.raises(error, match="nope"):
+        classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})
+
+
+def test_classifier_refuses_events_without_image_data():
+    with pytest.raises(InvalidEventError, match="run serialize_image_data first"):
+        classifier.handler({"body": {"s3_key": "k"}})
+    with pytest.raises(InvalidEventError, match="not base64"):
+        classifier.handler({"body": {"image_data": "%%%"}})
+
+
+def test_filter_passes_confident_results_and_accepts_the_starters_strings(monkeypatch):
+    monkeypatch.delenv("THRESHOLD", raising=False)
+    starter = {"statusCode": 200, "body": json.dumps({"s3_key": "k", "inferences": "[0.95, 0.05]"})}
+    result = filter_low_confidence.handler(starter)
+    assert result["body"]["inferences"] == [0.95, 0.05]
+    assert result["body"]["confidence"] == 0.95
+
+
+def test_filter_raises_low_confidence_below_the_threshold(monkeypatch):
+    monkeypatch.setenv("THRESHOLD", "0.93")
+    with pytest.raises(LowConfidenceError, match=r"k.png: top confidence 0.9100 \(bicycle\) is below the threshold"):
+        filter_low_confidence.handler({"body": {"s3_key": "k.png", "inferences": [0.91, 0.09], "label": "bicycle"}})
+
+
+@pytest.mark.parametrize("inferences, message", [
+    (None, "non-empty list"), ([], "non-empty list"), ("nope", "not JSON"), (["a"], "must be numbers"),
+    ([1.5, -0.5], "probabilities in"),
+])
+def test_filter_validates_inferences(inferences, message):
+    with pytest.raises(InvalidEventError, match=message):
+        filter_low_confidence.handler({"body": {"inferences": inferences}})
+
+
+def test_filter_validates_its_threshold(monkeypatch):
+    monkeypatch.setenv("THRESHOLD", "high")
+    with pytest.raises(InvalidEventError, match="THRESHOLD must be a number"):
+        filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
+
+
+def test_handlers_import_nothing_heavy():
+    """Cold starts: importing a handler must not import numpy, torch, PIL or sagemaker."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lambdas.serialize_image_data, lambdas.classifier, lambdas.filter_low_confidence; "
+            "print(sorted(m for m in ('numpy', 'torch', 'PIL', 'sagemaker', 'boto3') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
