@@ -33,3 +33,17 @@ def test_step_commands_default_to_the_workspace(tmp_path, monkeypatch, capsys):
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "scones.cli", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "scones" in result.stdout
+
+
+def test_train_and_evaluate_commands_write_the_artifact_and_report(tmp_path, monkeypatch, capsys, tiny_etl):
+    import json
+    import shutil
+
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path))
+    shutil.copytree(tiny_etl, tmp_path / "steps" / "clean")
+    assert cli.main(["train", "--epochs", "1", "--batch-size", "32"]) == 0
+    assert (tmp_path / "steps" / "model.tar.gz").exists()
+    assert "epoch=1 train_loss=" in capsys.readouterr().out
+    assert cli.main(["evaluate"]) == 0
+    report = json.loads((tmp_path / "steps" / "evaluation" / "evaluation.json").read_text())
+    assert "accuracy" in report["multiclass_classification_metrics"]

@@ -153,3 +153,19 @@ def test_sdk_workflow_create_and_execute_against_moto(world):
     assert arn.endswith(":stateMachine:sdk-made")
     described = world.execute(arn, {"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
     assert described["status"] == "SUCCEEDED"
+
+
+def test_workflow_cli_create_update_execute_against_moto(world, capsys):
+    from scones import cli
+
+    common = ["--role-arn", "arn:aws:iam::123456789012:role/sfn", "--topic-arn", world.config.review_topic_arn,
+              "--name", "cli-made"]
+    assert cli.main(["workflow", "create", *common]) == 0
+    arn = capsys.readouterr().out.split("state machine created: ")[1].strip()
+    assert cli.main(["workflow", "update", *common, "--retry-attempts", "5"]) == 0
+    machine = world.clients["stepfunctions"].describe_state_machine(stateMachineArn=arn)
+    assert json.loads(machine["definition"])["States"]["ClassifyImage"]["Retry"][0]["MaxAttempts"] == 5
+    capsys.readouterr()
+    payload = json.dumps({"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
+    assert cli.main(["workflow", "execute", "--state-machine-arn", arn, "--input", payload]) == 0
+    assert '"status": "SUCCEEDED"' in capsys.readouterr().out
