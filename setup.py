@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "torch==2.13.0",
     "onnx>=1.16",
     "onnxruntime>=1.18",
+    "matplotlib>=3.8",
+    "scipy>=1.11",
 ]
 
 TEST_REQUIRES = [

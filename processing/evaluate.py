@@ -135,8 +135,14 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path) -> dict
         backend = model.backend
     y_true = np.array([e.label for e in entries])
     report = compute_metrics(y_true, probabilities.argmax(axis=1), classes)
-    report["evaluation"] = {"test_images": len(entries), "classes": classes, "backend": backend,
-                            "mean_top_confidence": float(probabilities.max(axis=1).mean())}
+    predicted = probabilities.argmax(axis=1)
+    report["evaluation"] = {
+        "test_images": len(entries), "classes": classes, "backend": backend,
+        "mean_top_confidence": float(probabilities.max(axis=1).mean()),
+        # the reference distributions a drift check compares live traffic against
+        "predicted_counts": {name: int((predicted == i).sum()) for i, name in enumerate(classes)},
+        "top_confidences": [round(float(v), 5) for v in probabilities.max(axis=1)],
+    }
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

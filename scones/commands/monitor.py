@@ -1,0 +1,61 @@
+"""``scones monitor report``: data capture -> confidence plots, class mix, drift against evaluation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """\
+Reads SageMaker-format data capture (JSON Lines) from the local endpoint's capture folder, any
+folder, or an s3:// prefix, and compares it with the evaluation of the model version that served it.
+
+Examples:
+  scones monitor report
+  scones monitor report --capture s3://my-bucket/datacapture/scones-prod --threshold 0.9
+"""
+
+
+def register(subparsers) -> None:
+    from scones.commands import add_group
+
+    group = add_group(subparsers, "monitor", "monitoring: confidence over time, class mix, drift")
+    report = group.add_parser("report", help="write report.png + report.json from data capture", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--capture", default=None, help="capture folder or s3:// prefix (default: local endpoint)")
+    report.add_argument("--threshold", type=float, default=0.93)
+    report.add_argument("--version", type=int, default=None,
+                        help="model version whose evaluation is the reference (default: latest approved)")
+    report.add_argument("--output", type=Path, default=None, help="default: $SCONES_HOME/monitor/")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from scones.monitor.capture_reader import read_capture
+    from scones.monitor.report import write_report
+    from scones.serving.run import DEFAULT_ENDPOINT, capture_root
+    from scones.settings import Settings
+
+    settings = Settings.from_env()
+    registry, group = settings.registry(), settings.model_group
+    version = (registry.get_version(group, args.version) if args.version is not None
+               else registry.latest_approved(group))
+    evaluation = version.metrics if version else None
+    classes = (evaluation or {}).get("evaluation", {}).get("classes") or ["bicycle", "motorcycle"]
+    source = args.capture or str(capture_root(settings) / DEFAULT_ENDPOINT)
+    scan = read_capture(source, settings.store())
+    output = args.output or settings.workspace.root / "monitor"
+    report = write_report(scan, classes, args.threshold, evaluation, output)
+    print(f"capture {source}: {report['files']} files, {report['lines']} lines, "
+          f"{report['corrupt_lines']} corrupt (skipped), {report['predictions']} predictions")
+    if report["predictions"]:
+        print(f"  {report['below_threshold']} below the threshold {args.threshold} "
+              f"({100 * report['share_below_threshold']:.1f} %); mean confidence {report['mean_confidence']:.3f}")
+        print(f"  predicted: {report['predicted_counts']}; model versions seen: {report['model_versions']}")
+    reference = f"v{version.version}" if version else "none (no approved version)"
+    for test in report["drift"]:
+        verdict = {True: "DRIFT", False: "ok", None: "n/a"}[test["drifted"]]
+        p_value = f"p={test['p_value']:.4f}" if test["p_value"] is not None else ""
+        print(f"  drift vs evaluation of {reference}, {test['name']} ({test['test']}): {verdict} {p_value} "
+              f"- {test['note']}")
+    print(f"  plot: {report['plot']}\n  report: {output / 'report.json'}")
+    return 0

@@ -1,0 +1,1 @@
+"""Monitoring live traffic from data capture: confidence, class mix, drift against evaluation."""
