@@ -44,7 +44,8 @@ def class_mix_drift(live_counts: np.ndarray, reference_counts: np.ndarray) -> Dr
     keep = expected > 0
     if keep.sum() < 2:
         return DriftTest(name, test, None, None, None, "the reference predicts a single class")
-    statistic, p_value = stats.chisquare(live_counts[keep], expected[keep] * live_counts[keep].sum() / expected[keep].sum())
+    observed = live_counts[keep]
+    statistic, p_value = stats.chisquare(observed, expected[keep] * observed.sum() / expected[keep].sum())
     drifted = bool(p_value < ALPHA)
     return DriftTest(name, test, float(statistic), float(p_value), drifted,
                      "live class mix differs from evaluation" if drifted else "consistent with evaluation")
