@@ -46,7 +46,7 @@ def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
 
 def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint_name: str, classes: list[str],
                     threshold: float, batch: bool | None = None, config: WorkflowConfig | None = None,
-                    cache_dir: Path | None = None) -> ClassifyReport:
+                    cache_dir: Path | None = None, notifier=None) -> ClassifyReport:
     """Run each image through serialize -> classify -> filter; batches go through the Map workflow."""
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
     env = {"ENDPOINT_NAME": endpoint_name, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
@@ -62,6 +62,12 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
         notifications = len(runner.review_messages())
     named = [ImageResult(name, r.status, r.label, r.confidence, r.inferences, r.error, r.cause)
              for (name, _), r in zip(images, results, strict=True)]
+    if notifier is not None:
+        from scones.notify import messages
+
+        for result in named:
+            if result.status == "review":
+                notifier.send("human_review", *messages.human_review(result.image, result.error, result.cause))
     return ClassifyReport(named, time.perf_counter() - started, notifications)
 
 

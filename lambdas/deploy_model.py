@@ -2,7 +2,8 @@
 
 Environment: ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_S3_URI``,
 optional ``MODEL_PACKAGE_GROUP`` (ignore other groups), ``INSTANCE_TYPE``,
-``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names).
+``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names), ``NOTIFY_TOPIC_ARN``
+(SNS topic told about each deployment and rollback).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=Non
     )
     registry = SageMakerRegistry(sagemaker_client, s3_client)
     backend = SageMakerEndpointBackend(settings, registry, sagemaker_client, autoscaling_client)
-    return Deployer(registry, backend, env.get("MODEL_PACKAGE_GROUP") or None)
+    notifier = None
+    if env.get("NOTIFY_TOPIC_ARN"):
+        from scones.notify import SnsNotifier
+
+        notifier = SnsNotifier(env["NOTIFY_TOPIC_ARN"])
+    return Deployer(registry, backend, env.get("MODEL_PACKAGE_GROUP") or None, notifier, settings.endpoint_name)
 
 
 def handler(event, context=None):

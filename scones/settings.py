@@ -6,6 +6,7 @@
 | ``SCONES_REGISTRY``   | ``sqlite:///$SCONES_HOME/registry.db``   | ``sagemaker://``   |
 | ``SCONES_STORE``      | ``file://$SCONES_HOME/store``            | ``s3://``          |
 | ``SCONES_MODEL_GROUP``| ``SconesModels``                         |                    |
+| ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from scones.notify import Notifier, open_notifier
 from scones.registry import ModelRegistry, open_registry
 from scones.store import ArtifactStore, open_store
 from scones.workspace import Workspace
@@ -24,6 +26,7 @@ class Settings:
     registry_uri: str
     store_uri: str
     model_group: str
+    notify_uri: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +36,7 @@ class Settings:
             registry_uri=os.environ.get("SCONES_REGISTRY", f"sqlite:///{ws.registry_db}"),
             store_uri=os.environ.get("SCONES_STORE", f"file://{ws.store}"),
             model_group=os.environ.get("SCONES_MODEL_GROUP", "SconesModels"),
+            notify_uri=os.environ.get("SCONES_NOTIFY", f"outbox://{ws.root / 'outbox.jsonl'}"),
         )
 
     def registry(self, uri: str | None = None) -> ModelRegistry:
@@ -40,3 +44,6 @@ class Settings:
 
     def store(self, uri: str | None = None) -> ArtifactStore:
         return open_store(uri or self.store_uri)
+
+    def notifier(self) -> Notifier:
+        return open_notifier(self.notify_uri)

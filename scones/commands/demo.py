@@ -78,7 +78,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     started = _stage("1. pipeline: ETL -> corrupt-image check -> train -> evaluate -> register (local engine)")
     record = run_local_pipeline(store, registry, settings.workspace.runs, settings.workspace.data,
-                                parameters={"Epochs": args.epochs, "LearningRate": args.learning_rate})
+                                parameters={"Epochs": args.epochs, "LearningRate": args.learning_rate},
+                                notifier=settings.notifier())
     timings["pipeline"] = time.monotonic() - started
     if record.status != "Succeeded":
         print(f"\ndemo stopped: the pipeline {record.status.lower()}: {record.failure_reason}")
@@ -111,7 +112,8 @@ def run_demo(args: argparse.Namespace) -> int:
         chosen.append(("upload/truncated-" + first[0].split("/")[-1], first[1][: len(first[1]) // 2], "(damaged)"))
         report = classify_images([(name, data) for name, data, _ in chosen], live["url"], DEFAULT_ENDPOINT,
                                  live["live"]["classes"], args.threshold,
-                                 cache_dir=settings.workspace.root / "cache" / "workflows")
+                                 cache_dir=settings.workspace.root / "cache" / "workflows",
+                                 notifier=settings.notifier())
         width = max(len(name) for name, _, _ in chosen)
         for (_, _, truth), result in zip(chosen, report.results, strict=True):
             print(f"  {format_result(result, width)}   (true: {truth})")

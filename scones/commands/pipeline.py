@@ -122,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
         parameters=_parameters(args.param), input_path=args.input, module_name=args.module,
         pipeline_kwargs=_kwargs(args.kwargs), use_cache=not args.no_cache, echo_logs=args.logs,
+        notifier=settings.notifier(),
     )
     return 0 if record.status == "Succeeded" else 1
 

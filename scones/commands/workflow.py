@@ -154,7 +154,7 @@ def _classify(args: argparse.Namespace) -> int:
         return 2
     report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], args.threshold,
                              batch=False if args.single else None,
-                             cache_dir=settings.workspace.root / "cache" / "workflows")
+                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier())
     width = min(60, max(len(r.image) for r in report.results))
     for result in report.results:
         print(format_result(result, width))

@@ -76,12 +76,25 @@ class EndpointBackend(abc.ABC):
 
 
 class Deployer:
-    def __init__(self, registry: ModelRegistry, backend: EndpointBackend, group: str | None = None):
+    def __init__(self, registry: ModelRegistry, backend: EndpointBackend, group: str | None = None,
+                 notifier=None, endpoint_name: str = "endpoint"):
         self.registry = registry
         self.backend = backend
         self.group = group
+        self.notifier = notifier
+        self.endpoint_name = endpoint_name
 
     def handle(self, event: Any) -> Decision:
+        """Apply the rules to one state-change event; announces deployments and rollbacks."""
+        decision = self._decide(event)
+        if self.notifier is not None and decision.action in ("deployed", "rolled_back", "no_rollback_target"):
+            from scones.notify import messages
+
+            version = self.backend.live_version()
+            self.notifier.send("deployment", *messages.deployment(self.endpoint_name, decision.to_dict(), version))
+        return decision
+
+    def _decide(self, event: Any) -> Decision:
         change = StateChange.from_event(event)
         if self.group and change.group != self.group:
             return Decision("ignored", change.version, f"group {change.group} is not {self.group}")

@@ -41,6 +41,7 @@ from scones.engine.jobs import JobFailed, run_processing_job, run_training_job
 from scones.engine.progress import ConsoleReporter, Reporter
 from scones.engine.records import EXECUTING, FAILED, NOT_EXECUTED, SUCCEEDED, ExecutionRecord, StepRecord
 from scones.errors import InvalidInput, NotFound, SconesError, StepFailed, Unsupported
+from scones.notify import Notifier
 from scones.registry import ModelRegistry
 from scones.store import ArtifactStore
 
@@ -163,8 +164,10 @@ class LocalPipelineExecutor:
     """Runs pipeline definitions on this machine against an artifact store and a registry."""
 
     def __init__(self, store: ArtifactStore, registry: ModelRegistry, runs_dir: Path,
-                 reporter: Reporter | None = None, use_cache: bool = True, echo_logs: bool = False):
+                 reporter: Reporter | None = None, use_cache: bool = True, echo_logs: bool = False,
+                 notifier: Notifier | None = None):
         self.store = store
+        self.notifier = notifier
         self.registry = registry
         self.runs_dir = Path(runs_dir)
         self.reporter = reporter or ConsoleReporter()
@@ -384,5 +387,9 @@ class LocalPipelineExecutor:
             pipeline_execution=ctx.record.arn, environment=container.get("Environment", {}),
         )
         step.summary = f"model package {version.group}/{version.version} {version.status}"
+        if self.notifier is not None:
+            from scones.notify import messages
+
+            self.notifier.send("model_registered", *messages.registration(self.registry, version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}

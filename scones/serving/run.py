@@ -43,7 +43,8 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
     writer = CaptureWriter(capture_root(settings), endpoint) if capture else None
     server = EndpointServer((host, port), endpoint, writer, state_file(settings, endpoint))
     loader = ModelLoader(settings.store(), settings.workspace.root / "endpoints" / endpoint / "models", threads)
-    deployer = Deployer(registry, LocalEndpointBackend(server, loader, log), settings.model_group)
+    deployer = Deployer(registry, LocalEndpointBackend(server, loader, log), settings.model_group,
+                        notifier=settings.notifier(), endpoint_name=endpoint)
     registry.create_group(settings.model_group)
     decision = deployer.sync(settings.model_group)
     if decision.action == "ignored":

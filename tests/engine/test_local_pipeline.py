@@ -75,3 +75,18 @@ def test_a_broken_archive_fails_the_etl_step_and_shows_its_log_tail(env, tmp_pat
 def test_a_missing_input_file_is_a_clear_error(env, tmp_path, capsys):
     assert cli.main(["pipeline", "run", "--input", str(tmp_path / "missing.tar.gz")]) == 1
     assert "input not found" in capsys.readouterr().err
+
+
+def test_registration_notifications_compare_with_the_approved_model(env, tiny_archive, capsys):
+    """v1 was approved above; the next registration's notification shows both accuracies."""
+    from scones.notify import LocalOutbox
+
+    outbox = LocalOutbox(env.workspace.root / "outbox.jsonl")
+    first = [r for r in outbox.read() if r["kind"] == "model_registered"][0]
+    assert "no version approved yet" in first["subject"]
+    assert cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p",
+                     "LearningRate=0.02"]) == 0
+    latest = [r for r in outbox.read() if r["kind"] == "model_registered"][-1]
+    assert latest["subject"].startswith("SconesModels v2 registered")
+    assert latest["message"]["approved"]["version"] == 1
+    assert latest["message"]["new"]["accuracy"] == latest["message"]["approved"]["accuracy"]

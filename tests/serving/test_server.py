@@ -136,6 +136,10 @@ def test_approval_swaps_versions_with_zero_failed_requests(endpoint, served):
     assert set(results[switch + 20:]) <= {"model-version=2"}, "once swapped, new requests use the new model"
     assert server.status()["live"]["version"] == 2
     assert watcher.decisions[-1]["action"] == "deployed"
+    from scones.notify import LocalOutbox
+
+    notes = [r for r in LocalOutbox(served.workspace.root / "outbox.jsonl").read() if r["kind"] == "deployment"]
+    assert notes[-1]["subject"] == "scones-endpoint: v2 deployed"
 
 
 def test_rejecting_the_live_version_rolls_back(endpoint, served):

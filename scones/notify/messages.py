@@ -1,0 +1,46 @@
+"""What each notification says: written once, sent by the local engine, the deployer and the Lambdas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scones.registry import ModelRegistry, ModelVersion
+
+
+def _summary(version: ModelVersion | None) -> dict[str, Any] | None:
+    if version is None:
+        return None
+    metrics = version.metrics.get("multiclass_classification_metrics", {})
+    return {"version": version.version, "status": version.status, "accuracy": version.accuracy,
+            "weighted_f1": metrics.get("weighted_f1", {}).get("value"), "model": version.model_data_url,
+            "per_class": metrics.get("per_class")}
+
+
+def registration(registry: ModelRegistry, version: ModelVersion) -> tuple[str, dict[str, Any]]:
+    """A new version waits for approval: its metrics beside the approved one's, as an approver needs."""
+    approved = registry.latest_approved(version.group)
+    new, live = _summary(version), _summary(approved)
+    if live and new["accuracy"] is not None and live["accuracy"] is not None:
+        delta = new["accuracy"] - live["accuracy"]
+        comparison = f"accuracy {new['accuracy']:.4f} vs approved v{live['version']} {live['accuracy']:.4f} " \
+                     f"({delta:+.4f})"
+    elif new["accuracy"] is not None:
+        comparison = f"accuracy {new['accuracy']:.4f}; no version approved yet"
+    else:
+        comparison = "no accuracy recorded"
+    subject = f"{version.group} v{version.version} registered ({version.status}): {comparison}"
+    return subject, {"group": version.group, "new": new, "approved": live, "comparison": comparison,
+                     "approve_with": f"scones registry approve {version.version}"}
+
+
+def deployment(endpoint: str, decision: dict[str, Any], version: ModelVersion | None) -> tuple[str, dict]:
+    action = decision["action"]
+    subject = {"deployed": f"{endpoint}: v{decision['version']} deployed",
+               "rolled_back": f"{endpoint}: rolled back to v{decision['version']}",
+               "no_rollback_target": f"{endpoint}: rejected v{decision['version']} is live, nothing to roll back to",
+               }.get(action, f"{endpoint}: {action}")
+    return subject, {"endpoint": endpoint, **decision, "model": _summary(version)}
+
+
+def human_review(image: str, error: str, cause: str) -> tuple[str, dict[str, Any]]:
+    return f"human review needed: {image} ({error})", {"image": image, "error": error, "cause": cause}
