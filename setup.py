@@ -23,6 +23,7 @@ INSTALL_REQUIRES = [
     "onnxruntime>=1.18",
     "matplotlib>=3.8",
     "scipy>=1.11",
+    "flask>=3",
 ]
 
 TEST_REQUIRES = [
@@ -30,6 +31,7 @@ TEST_REQUIRES = [
     "pytest-xdist>=3.5",
     "ruff>=0.6",
     "pyyaml>=6",
+    "playwright>=1.40",
 ]
 
 setup(
