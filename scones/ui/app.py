@@ -80,7 +80,8 @@ INDEX = """
 {% else %}<p>No captured traffic yet.</p>{% endif %}</section>
 <section id="runs"><h2>Pipeline executions</h2>
 <table><tr><th>execution</th><th>status</th><th>started</th><th>took</th><th>steps</th></tr>
-{% for r in runs %}<tr><td><a href="{{ url_for('run', execution=r.execution_id) }}">{{ r.execution_id }}</a></td>
+{% for r in runs %}<tr class="run-row"><td>{% if r.link %}<a href="{{ r.link }}">{{ r.execution_id }}</a>
+ {% else %}{{ r.execution_id }}{% endif %}</td>
  <td class="{{ r.status }}">{{ r.status }}</td><td>{{ r.started_text }}</td><td>{{ r.took }}</td>
  <td>{{ r.summary }}</td></tr>{% else %}<tr><td colspan="5">No runs yet.</td></tr>{% endfor %}</table></section>
 """
@@ -113,7 +114,38 @@ def _endpoint_status(settings: Settings) -> dict | None:
         return None
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def sagemaker_runs(pipeline_name: str, client=None, limit: int = 10) -> list[dict]:
+    """Executions of a SageMaker pipeline, shaped like the local rows (steps when the API lists them)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from scones import pipeline_service
+
+    client = client or boto3.client("sagemaker")
+    try:
+        summaries = client.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
+                                                    SortOrder="Descending", MaxResults=limit)
+    except (BotoCoreError, ClientError) as exc:
+        return [{"execution_id": pipeline_name, "status": "unavailable", "started_text": "", "took": "",
+                 "summary": f"SageMaker: {exc}", "link": None}]
+    rows = []
+    for item in summaries["PipelineExecutionSummaries"]:
+        status = pipeline_service.describe(client, item["PipelineExecutionArn"])
+        done = sum(s.get("StepStatus") == "Succeeded" for s in status.steps)
+        started = item.get("StartTime")
+        rows.append({"execution_id": item["PipelineExecutionArn"].rsplit("/", 1)[-1], "status": status.status,
+                     "started_text": started.strftime("%Y-%m-%d %H:%M:%S") if started else "", "took": "",
+                     "summary": f"SageMaker: {done}/{len(status.steps)} steps succeeded" if status.steps
+                     else f"SageMaker {status.failure_reason}".strip(), "link": None})
+    return rows
+
+
+def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None = None,
+               sagemaker_client=None) -> Flask:
+    """``sagemaker_pipeline`` (or ``SCONES_SAGEMAKER_PIPELINE``) adds that pipeline's SageMaker runs."""
+    import os
+
+    sagemaker_pipeline = sagemaker_pipeline or os.environ.get("SCONES_SAGEMAKER_PIPELINE")
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024
@@ -153,7 +185,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             runs.append({"execution_id": record.execution_id, "status": record.status,
                          "started_text": dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M:%S"),
                          "took": f"{(record.ended or record.started) - record.started:.1f} s",
-                         "summary": f"{done}/{len(record.steps)} succeeded"})
+                         "summary": f"{done}/{len(record.steps)} succeeded",
+                         "link": url_for("run", execution=record.execution_id)})
+        if sagemaker_pipeline:
+            runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))
         from scones.monitor.report import build_report
 
         classes, evaluation = reference()

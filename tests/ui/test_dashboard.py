@@ -117,3 +117,21 @@ def test_dashboard_run_approve_live_upload(browser, site, tmp_path):
         "the confidence plot of the captured traffic is a real image"
     page.screenshot(path=str(home / "dashboard.png"), full_page=True)
     page.close()
+
+
+def test_sagemaker_runs_are_listed_when_configured(workspace):
+    """Against moto: a SageMaker pipeline execution shows beside the local runs."""
+    import boto3
+    from moto import mock_aws
+
+    from scones.ui.app import create_app
+
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_pipeline(PipelineName="SconesAws", RoleArn="arn:aws:iam::123456789012:role/r",
+                               PipelineDefinition='{"Version": "2020-12-01", "Steps": []}')
+        arn = client.start_pipeline_execution(PipelineName="SconesAws")["PipelineExecutionArn"]
+        app = create_app(workspace, sagemaker_pipeline="SconesAws", sagemaker_client=client)
+        html = app.test_client().get("/").get_data(as_text=True)
+    assert arn.rsplit("/", 1)[-1] in html
+    assert "Succeeded" in html and "SageMaker" in html
