@@ -95,7 +95,7 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     confidences = np.array([p.confidence for p in scan.predictions])
     tops = np.array([p.top for p in scan.predictions], dtype=int)
@@ -110,7 +110,9 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
     ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
     ax.set(title="Top-class confidence over time", ylabel="confidence", xlabel="time (UTC)", ylim=(0, 1.02))
     ax.legend(loc="lower left", fontsize="small")
-    ax.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M"))
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.tick_params(axis="x", labelrotation=30)
 
     ax = axes[0][1]

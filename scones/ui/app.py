@@ -182,10 +182,11 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         runs = []
         for record in list_executions(settings.workspace.runs)[:15]:
             done = sum(s.status == "Succeeded" for s in record.steps)
+            skipped = sum(s.status == "NotExecuted" for s in record.steps)
             runs.append({"execution_id": record.execution_id, "status": record.status,
                          "started_text": dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M:%S"),
                          "took": f"{(record.ended or record.started) - record.started:.1f} s",
-                         "summary": f"{done}/{len(record.steps)} succeeded",
+                         "summary": f"{done} succeeded" + (f", {skipped} not executed" if skipped else ""),
                          "link": url_for("run", execution=record.execution_id)})
         if sagemaker_pipeline:
             runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))

@@ -8,6 +8,10 @@ STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Executing": "#15
                   "Pending": "#bdbdbd"}
 
 
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def pipeline_dag(steps: list[dict]) -> str:
     """Steps as boxes in dependency levels, coloured by status, with edges from each dependency."""
     level: dict[str, int] = {}
@@ -16,7 +20,7 @@ def pipeline_dag(steps: list[dict]) -> str:
     columns: dict[int, list[str]] = {}
     for step in steps:
         columns.setdefault(level[step["name"]], []).append(step["name"])
-    width, height, gap_x, gap_y = 170, 54, 60, 24
+    width, height, gap_x, gap_y = 210, 54, 50, 24
     position = {name: (20 + col * (width + gap_x), 20 + row * (height + gap_y))
                 for col, names in columns.items() for row, name in enumerate(names)}
     total_w = 40 + len(columns) * (width + gap_x)
@@ -38,7 +42,7 @@ def pipeline_dag(steps: list[dict]) -> str:
         parts.append(f'<g class="step" data-step="{escape(step["name"])}" data-status="{escape(step["status"])}">'
                      f'<rect x="{x}" y="{y}" width="{width}" height="{height}" rx="8" fill="{colour}"/>'
                      f'<text x="{x + 8}" y="{y + 22}" fill="white" font-size="12" font-weight="bold">'
-                     f'{escape(step["name"][:24])}</text>'
+                     f'{escape(_fit(step["name"], 28))}</text>'
                      f'<text x="{x + 8}" y="{y + 42}" fill="white" font-size="11">{escape(step["status"])}{seconds}'
                      '</text></g>')
     parts.append("</svg>")
