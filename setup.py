@@ -32,6 +32,8 @@ TEST_REQUIRES = [
     "ruff>=0.6",
     "pyyaml>=6",
     "playwright>=1.40",
+    "cfn-lint>=1",
+    "hypothesis>=6",
 ]
 
 setup(

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry", "endpoint", "workflow", "monitor", "ui")
+COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry", "endpoint", "workflow", "monitor", "ui", "infra")
 
 DESCRIPTION = """\
 scones-mlops: CIFAR-100 bicycle-vs-motorcycle classification on SageMaker,

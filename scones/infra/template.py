@@ -1,0 +1,244 @@
+"""The CloudFormation template that stands the AWS side up, generated from the code it deploys.
+
+Resources: the three workflow Lambdas, the deployer and the registration
+notifier (code packaged from ``lambdas/`` by :mod:`scones.infra.package`); both
+state machines, whose definitions are the Step Functions SDK's output verbatim
+(function and topic ARNs come in through ``DefinitionSubstitutions``); the
+EventBridge rules on "SageMaker Model Package State Change" for this project's
+group; the SNS topic; the CodeBuild project running ``buildspec.yml``; and one
+IAM role per function or service.
+
+Least privilege: no ``*`` actions, no ``service:*``; resources are the
+project's bucket prefix, endpoint, topic, group, functions and log groups. The
+few actions AWS cannot scope to a resource (listing, ECR auth tokens,
+Application Auto Scaling) are named in :data:`UNSCOPABLE_ACTIONS`, and only
+those may use ``Resource: "*"`` -- ``tests/infra`` enforces it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inference_workflow.workflow_config import WorkflowConfig
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+#: Actions with no resource-level permissions in AWS: only these may use Resource "*".
+UNSCOPABLE_ACTIONS = frozenset({
+    "sagemaker:ListModelPackageGroups",
+    "ecr:GetAuthorizationToken",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+})
+
+SUB = "Fn::Sub"
+PREFIX_ARN = "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ProjectName}/*"
+GROUP_PACKAGES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/${GroupLower}/*"
+GROUP_ARN = ("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
+             "model-package-group/${ModelPackageGroupName}")
+ENDPOINT_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/${EndpointName}"
+PROJECT_RESOURCES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:{kind}/${EndpointName}*"
+
+
+def _sub(text: str) -> dict:
+    return {SUB: text}
+
+
+def _role(service: str, statements: list[dict], name: str) -> dict:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]},
+            "Policies": [{"PolicyName": name, "PolicyDocument": {"Version": "2012-10-17",
+                                                                 "Statement": statements}}],
+        },
+    }
+
+
+def _logs(function: str) -> dict:
+    return {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": _sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                             f"/aws/lambda/${{ProjectName}}-{function}:*")}
+
+
+FUNCTIONS = {
+    # logical id: (name suffix, handler module, extra statements, environment)
+    "SerializeFunction": ("serialize-image-data", "lambdas.serialize_image_data", [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)}], {}),
+    "ClassifierFunction": ("classifier", "lambdas.classifier", [
+        {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)}],
+        {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "CLASSES": {"Ref": "Classes"}}),
+    "FilterFunction": ("filter-low-confidence", "lambdas.filter_low_confidence", [],
+                       {"THRESHOLD": {"Ref": "ConfidenceThreshold"}}),
+    "DeployerFunction": ("deploy-model", "lambdas.deploy_model", [
+        {"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                                       "sagemaker:DescribeModelPackageGroup"],
+         "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
+         "Resource": _sub(PROJECT_RESOURCES.replace("{kind}", "model"))},
+        {"Effect": "Allow", "Action": ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"],
+         "Resource": _sub(PROJECT_RESOURCES.replace("{kind}", "endpoint-config"))},
+        {"Effect": "Allow", "Action": ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+                                       "sagemaker:DescribeEndpoint"], "Resource": _sub(ENDPOINT_ARN)},
+        {"Effect": "Allow", "Action": ["application-autoscaling:RegisterScalableTarget",
+                                       "application-autoscaling:PutScalingPolicy"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+    ], {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
+        "CAPTURE_S3_URI": _sub("s3://${ArtifactBucket}/${ProjectName}/datacapture"),
+        "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"}, "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+    "RegistrationNotifierFunction": ("notify-registration", "lambdas.notify_registration", [
+        {"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                                       "sagemaker:DescribeModelPackageGroup"],
+         "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+    ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+}
+
+WORKFLOW_PLACEHOLDERS = WorkflowConfig(
+    serialize_function="${SerializeFunctionArn}", classifier_function="${ClassifierFunctionArn}",
+    filter_function="${FilterFunctionArn}", review_topic_arn="${NotificationTopicArn}")
+
+
+def state_machine_definitions() -> dict[str, dict]:
+    """The SDK's definitions, with ARNs left as substitution variables."""
+    from inference_workflow.workflow import definition
+
+    return {"InferenceStateMachine": definition(WORKFLOW_PLACEHOLDERS, batch=False),
+            "BatchInferenceStateMachine": definition(WORKFLOW_PLACEHOLDERS, batch=True)}
+
+
+def _function(logical: str, spec: tuple) -> dict:
+    suffix, module, _, environment = spec
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": _sub(f"${{ProjectName}}-{suffix}"),
+            "Runtime": "python3.11",
+            "Handler": f"{module}.handler",
+            "Code": {"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "LambdaCodeKey"}},
+            "Role": {"Fn::GetAtt": [f"{logical}Role", "Arn"]},
+            "Timeout": 60,
+            "MemorySize": 256,
+            **({"Environment": {"Variables": environment}} if environment else {}),
+        },
+    }
+
+
+def _event_rule(target: str, statuses: dict) -> dict:
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "EventPattern": {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+                             "detail": {"ModelPackageGroupName": [{"Ref": "ModelPackageGroupName"}],
+                                        "ModelApprovalStatus": [statuses]}},
+            "Targets": [{"Arn": {"Fn::GetAtt": [target, "Arn"]}, "Id": target}],
+        },
+    }
+
+
+def build_template() -> dict:
+    resources: dict[str, dict] = {
+        "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": _sub("${ProjectName}-notify")}},
+    }
+    for logical, spec in FUNCTIONS.items():
+        resources[f"{logical}Role"] = _role("lambda", [_logs(spec[0]), *spec[2]], f"{logical}Policy")
+        resources[logical] = _function(logical, spec)
+    invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+              "Resource": [{"Fn::GetAtt": [f, "Arn"]} for f in ("SerializeFunction", "ClassifierFunction",
+                                                                 "FilterFunction")]}
+    resources["StateMachineRole"] = _role("states", [
+        invoke, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}}],
+        "StateMachinePolicy")
+    substitutions = {"SerializeFunctionArn": {"Fn::GetAtt": ["SerializeFunction", "Arn"]},
+                     "ClassifierFunctionArn": {"Fn::GetAtt": ["ClassifierFunction", "Arn"]},
+                     "FilterFunctionArn": {"Fn::GetAtt": ["FilterFunction", "Arn"]},
+                     "NotificationTopicArn": {"Ref": "NotificationTopic"}}
+    for logical, document in state_machine_definitions().items():
+        resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "DefinitionString": json.dumps(document, indent=1), "DefinitionSubstitutions": substitutions,
+            "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]}}}
+    resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": "PendingManualApproval"})
+    resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", "PendingManualApproval")
+    for rule, function in (("ApprovalRule", "DeployerFunction"), ("RegistrationRule", "RegistrationNotifierFunction")):
+        resources[f"{rule}Permission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
+            "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
+    resources["SageMakerRole"] = _role("sagemaker", [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+         "Resource": [_sub(PREFIX_ARN), _sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}")]},
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                       "ecr:BatchCheckLayerAvailability"],
+         "Resource": _sub("arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/pytorch-*")},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": _sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/*")},
+        {"Effect": "Allow", "Action": ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
+                                       "sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob",
+                                       "sagemaker:AddTags"],
+         "Resource": [_sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:processing-job/*"),
+                      _sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:training-job/*")]},
+        {"Effect": "Allow", "Action": ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                                       "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup"],
+         "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
+        {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": _sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ProjectName}-*")},
+    ], "SageMakerPolicy")
+    resources["SageMakerRole"]["Properties"]["RoleName"] = _sub("${ProjectName}-sagemaker")
+    pipeline_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}*"
+    resources["CodeBuildRole"] = _role("codebuild", [
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": _sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                          "/aws/codebuild/${ProjectName}-*")},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": _sub(PREFIX_ARN)},
+        {"Effect": "Allow", "Action": ["sagemaker:CreatePipeline", "sagemaker:UpdatePipeline",
+                                       "sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution",
+                                       "sagemaker:DescribePipelineExecution",
+                                       "sagemaker:ListPipelineExecutionSteps", "sagemaker:AddTags"],
+         "Resource": [_sub(pipeline_arn), _sub(pipeline_arn + "/execution/*")]},
+        {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
+    ], "CodeBuildPolicy")
+    resources["BuildProject"] = {"Type": "AWS::CodeBuild::Project", "Properties": {
+        "Name": _sub("${ProjectName}-build"),
+        "ServiceRole": {"Fn::GetAtt": ["CodeBuildRole", "Arn"]},
+        "Source": {"Type": "S3", "Location": _sub("${ArtifactBucket}/${ProjectName}/source.zip"),
+                   "BuildSpec": "buildspec.yml"},
+        "Artifacts": {"Type": "NO_ARTIFACTS"},
+        "Environment": {"Type": "LINUX_CONTAINER", "ComputeType": "BUILD_GENERAL1_SMALL",
+                        "Image": "aws/codebuild/standard:7.0", "EnvironmentVariables": [
+                            {"Name": "SAGEMAKER_PROJECT_NAME", "Value": {"Ref": "ProjectName"}},
+                            {"Name": "SAGEMAKER_PROJECT_ID", "Value": "p1"},
+                            {"Name": "SAGEMAKER_PROJECT_ARN", "Value": "none"},
+                            {"Name": "SAGEMAKER_PIPELINE_ROLE_ARN",
+                             "Value": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
+                            {"Name": "ARTIFACT_BUCKET", "Value": {"Ref": "ArtifactBucket"}}]},
+    }}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "scones-mlops: inference workflow, deploy-on-approval, notifications, CodeBuild pipeline run",
+        "Parameters": {
+            "ProjectName": {"Type": "String", "Default": "scones", "AllowedPattern": "[a-z][a-z0-9-]{1,30}"},
+            "ArtifactBucket": {"Type": "String", "Description": "bucket holding data, code and artifacts"},
+            "LambdaCodeKey": {"Type": "String", "Default": "scones/lambda.zip",
+                              "Description": "S3 key of the zip `scones infra package` writes"},
+            "ModelPackageGroupName": {"Type": "String", "Default": "SconesModels"},
+            "GroupLower": {"Type": "String", "Default": "sconesmodels",
+                           "Description": "the group name in lower case, as it appears in model package ARNs"},
+            "EndpointName": {"Type": "String", "Default": "scones-endpoint"},
+            "Classes": {"Type": "String", "Default": "bicycle,motorcycle"},
+            "ConfidenceThreshold": {"Type": "String", "Default": "0.93"},
+        },
+        "Resources": resources,
+        "Outputs": {name: {"Value": {"Ref": name}} for name in ("InferenceStateMachine", "BatchInferenceStateMachine",
+                                                                 "NotificationTopic", "BuildProject")},
+    }

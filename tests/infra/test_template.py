@@ -1,0 +1,101 @@
+"""The CloudFormation template: cfn-lint clean, least-privilege IAM, the SDK's state machines."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from scones.infra.package import build_lambda_zip
+from scones.infra.template import UNSCOPABLE_ACTIONS, build_template, state_machine_definitions
+
+
+@pytest.fixture(scope="module")
+def template():
+    return build_template()
+
+
+def test_cfn_lint_passes(template, tmp_path):
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    import shutil
+    from pathlib import Path
+
+    cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
+    assert cfn_lint, "cfn-lint is in the [test] extra"
+    result = subprocess.run([cfn_lint, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _statements(template):
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield name, statement
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_iam_least_privilege(template):
+    """No '*' or 'service:*' actions; Resource '*' only for actions AWS cannot scope."""
+    statements = list(_statements(template))
+    assert len(statements) > 20
+    for role, statement in statements:
+        actions = _as_list(statement["Action"])
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), f"{role}: wildcard action {action}"
+        if "*" in _as_list(statement["Resource"]):
+            broad = set(actions) - UNSCOPABLE_ACTIONS
+            assert not broad, f"{role}: Resource '*' for scopable actions {sorted(broad)}"
+
+
+def test_iam_walker_catches_a_wildcard(template):
+    """The walker itself must fail on the shapes it forbids."""
+    import copy
+
+    broken = copy.deepcopy(template)
+    broken["Resources"]["FilterFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"})
+    with pytest.raises(AssertionError, match="Resource"):
+        test_iam_least_privilege(broken)
+    broken["Resources"]["FilterFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][-1] = \
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}
+    with pytest.raises(AssertionError, match="wildcard action"):
+        test_iam_least_privilege(broken)
+
+
+def test_state_machines_are_the_sdk_definitions(template):
+    for name, document in state_machine_definitions().items():
+        assert json.loads(template["Resources"][name]["Properties"]["DefinitionString"]) == document
+    single = template["Resources"]["InferenceStateMachine"]["Properties"]
+    assert set(single["DefinitionSubstitutions"]) == {"SerializeFunctionArn", "ClassifierFunctionArn",
+                                                      "FilterFunctionArn", "NotificationTopicArn"}
+
+
+def test_event_rules_watch_this_group(template):
+    approval = template["Resources"]["ApprovalRule"]["Properties"]["EventPattern"]
+    assert approval["detail-type"] == ["SageMaker Model Package State Change"]
+    assert approval["detail"]["ModelApprovalStatus"] == [{"anything-but": "PendingManualApproval"}]
+    assert approval["detail"]["ModelPackageGroupName"] == [{"Ref": "ModelPackageGroupName"}]
+    handlers = {r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
+    assert handlers == {"lambdas.serialize_image_data.handler", "lambdas.classifier.handler",
+                        "lambdas.filter_low_confidence.handler", "lambdas.deploy_model.handler",
+                        "lambdas.notify_registration.handler"}
+
+
+def test_lambda_zip_imports_every_handler_on_its_own(tmp_path):
+    archive = build_lambda_zip(tmp_path / "lambda.zip")
+    assert archive.read_bytes() == build_lambda_zip(tmp_path / "again.zip").read_bytes(), "deterministic"
+    with zipfile.ZipFile(archive) as contents:
+        contents.extractall(tmp_path / "code")
+    code = ("import lambdas.serialize_image_data, lambdas.classifier, lambdas.filter_low_confidence, "
+            "lambdas.deploy_model, lambdas.notify_registration, scones.deploy, scones.registry.sagemaker; "
+            "print(lambdas.__file__)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "code", capture_output=True, text=True,
+                            env={"PYTHONPATH": str(tmp_path / "code"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(tmp_path / "code"))
