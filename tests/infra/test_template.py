@@ -81,7 +81,8 @@ def test_event_rules_watch_this_group(template):
     assert approval["detail-type"] == ["SageMaker Model Package State Change"]
     assert approval["detail"]["ModelApprovalStatus"] == [{"anything-but": "PendingManualApproval"}]
     assert approval["detail"]["ModelPackageGroupName"] == [{"Ref": "ModelPackageGroupName"}]
-    handlers = {r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    handlers = {r["Properties"]["Handler"] for r in functions}
     assert handlers == {"lambdas.serialize_image_data.handler", "lambdas.classifier.handler",
                         "lambdas.filter_low_confidence.handler", "lambdas.deploy_model.handler",
                         "lambdas.notify_registration.handler"}
