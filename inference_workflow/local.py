@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import os
 import time
 import traceback
@@ -35,6 +36,7 @@ from typing import Any
 
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 
+logger = logging.getLogger(__name__)
 Handler = Callable[[Any, Any], Any]
 LOCAL_BUCKET = "scones-workflow-local"
 ROLE_ARN = "arn:aws:iam::123456789012:role/scones-workflow-local"
@@ -65,9 +67,12 @@ class InProcessLambdas:
             result = handler(event, None)
             return {**base, "Payload": json.loads(json.dumps(result))}
         except Exception as exc:  # noqa: BLE001 - Lambda reports every exception as a function error
+            # Lambda's own shape; the stack trace is left out (kept in the log) so that a Map over
+            # many failing images does not exceed the 256 KB state limit on traces alone
+            logger.debug("%s failed: %s", name, "".join(traceback.format_exception(exc)))
             return {**base, "FunctionError": "Unhandled", "Payload": {
                 "errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": str(uuid.uuid4()),
-                "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]}}
+                "stackTrace": []}}
 
 
 def default_handlers(config: WorkflowConfig) -> dict[str, Handler]:
@@ -258,6 +263,9 @@ class LocalWorkflowRunner:
 
     def classify_batch(self, keys: list[str]) -> list[ImageResult]:
         described = self.execute(self.machine(True), {"s3_bucket": LOCAL_BUCKET, "s3_keys": keys})
+        if described["status"] == "SUCCEEDED" and "output" not in described:
+            raise RuntimeError(f"batch execution over {len(keys)} images returned no output: the results exceed "
+                               "the 256 KB state limit; classify fewer images per execution")
         if described["status"] != "SUCCEEDED":
             raise RuntimeError(f"batch execution {described['status']}: {described.get('error')}: "
                                f"{described.get('cause')}")
