@@ -133,6 +133,8 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path) -> dict
         except InferenceError as exc:
             raise EvaluationError(exc.message) from exc
         backend = model.backend
+        diagnostics_path = model.model_dir / "diagnostics.json"
+        diagnostics = json.loads(diagnostics_path.read_text()) if diagnostics_path.exists() else None
     y_true = np.array([e.label for e in entries])
     report = compute_metrics(y_true, probabilities.argmax(axis=1), classes)
     predicted = probabilities.argmax(axis=1)
@@ -143,6 +145,9 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path) -> dict
         "predicted_counts": {name: int((predicted == i).sum()) for i, name in enumerate(classes)},
         "top_confidences": [round(float(v), 5) for v in probabilities.max(axis=1)],
     }
+    if diagnostics is not None:
+        report["training_diagnostics"] = {k: diagnostics[k] for k in ("overfitting", "loss_not_decreasing",
+                                                                      "warnings", "epochs")}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -134,7 +134,10 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     hyperparameters = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
                        "seed": seed, "architecture": architecture}
     save_artifact(model.eval(), Path(model_dir), classes, architecture, hyperparameters, history)
-    return {"history": history, "classes": classes, "hyperparameters": hyperparameters}
+    from training.diagnostics import write_diagnostics
+
+    diagnostics = write_diagnostics(history, Path(model_dir), log=log)
+    return {"history": history, "classes": classes, "hyperparameters": hyperparameters, "diagnostics": diagnostics}
 
 
 def save_artifact(model, model_dir: Path, classes: Sequence[str], architecture: str,
