@@ -26,6 +26,7 @@ from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
 from sagemaker.pytorch import PyTorch
+from sagemaker.tuner import CategoricalParameter, ContinuousParameter, HyperparameterTuner, IntegerParameter
 from sagemaker.workflow.condition_step import ConditionStep
 from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
 from sagemaker.workflow.fail_step import FailStep
@@ -35,7 +36,7 @@ from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, Para
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
-from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
 from pipelines.sdk import disable_sdk_telemetry, quiet_sdk_logs
 from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, StepCode, build_step_code
@@ -95,8 +96,14 @@ def get_pipeline(
     processing_instance_type: str = "ml.m5.xlarge",
     training_instance_type: str = "ml.m5.xlarge",
     sagemaker_session: PipelineSession | None = None,
+    tuning: bool = False,
 ) -> Pipeline:
-    """Build the pipeline; every argument has a default so a bare call renders a definition."""
+    """Build the pipeline; every argument has a default so a bare call renders a definition.
+
+    ``tuning=True`` replaces the single training step with a TuningStep (learning rate
+    0.001-0.1 log-scale, batch size {32, 64, 128, 256}, epochs 2-10; objective
+    ``val_accuracy``) and evaluates and registers the best training job's model.
+    """
     bucket = default_bucket or LOCAL_BUCKET
     role = role or LOCAL_ROLE
     session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
@@ -169,14 +176,28 @@ def get_pipeline(
         disable_profiler=True,
     )
     clean = step_check.properties.ProcessingOutputConfig.Outputs
-    step_train = TrainingStep(
-        name="TrainModel",
-        step_args=estimator.fit({
-            "train": TrainingInput(clean["train"].S3Output.S3Uri),
-            "validation": TrainingInput(clean["validation"].S3Output.S3Uri),
-        }),
-        cache_config=cache,
-    )
+    channels = {"train": TrainingInput(clean["train"].S3Output.S3Uri),
+                "validation": TrainingInput(clean["validation"].S3Output.S3Uri)}
+    extra_parameters = []
+    if tuning:
+        max_jobs = ParameterInteger("MaxTuningJobs", default_value=4)
+        max_parallel = ParameterInteger("MaxParallelTuningJobs", default_value=2)
+        extra_parameters = [max_jobs, max_parallel]
+        tuner = HyperparameterTuner(
+            estimator, objective_metric_name="val_accuracy", objective_type="Maximize",
+            hyperparameter_ranges={
+                "learning-rate": ContinuousParameter(0.001, 0.1, scaling_type="Logarithmic"),
+                "batch-size": CategoricalParameter([32, 64, 128, 256]),
+                "epochs": IntegerParameter(2, 10),
+            },
+            metric_definitions=METRIC_DEFINITIONS, max_jobs=max_jobs, max_parallel_jobs=max_parallel,
+            strategy="Random", base_tuning_job_name=f"{base_job_prefix}-tune",
+        )
+        step_train = TuningStep(name="TuneModel", step_args=tuner.fit(channels))
+        model_data = step_train.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=f"{base_job_prefix}/models")
+    else:
+        step_train = TrainingStep(name="TrainModel", step_args=estimator.fit(channels), cache_config=cache)
+        model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
 
     evaluation_report = PropertyFile(name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
     step_eval = ProcessingStep(
@@ -184,8 +205,7 @@ def get_pipeline(
         step_args=processor("eval").run(
             code=code.uri("evaluate.pyz"),
             inputs=[
-                ProcessingInput(source=step_train.properties.ModelArtifacts.S3ModelArtifacts,
-                                destination="/opt/ml/processing/model"),
+                ProcessingInput(source=model_data, destination="/opt/ml/processing/model"),
                 ProcessingInput(source=clean["test"].S3Output.S3Uri, destination="/opt/ml/processing/test"),
             ],
             outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
@@ -200,7 +220,7 @@ def get_pipeline(
         step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE])
     model = Model(
         image_uri=_image(region, "inference", "ml.m5.large"),
-        model_data=step_train.properties.ModelArtifacts.S3ModelArtifacts,
+        model_data=model_data,
         role=role,
         env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
         sagemaker_session=session,
@@ -236,7 +256,8 @@ def get_pipeline(
     return Pipeline(
         name=pipeline_name,
         parameters=[input_data, classes, processing_type, processing_count, training_type, training_count,
-                    epochs, learning_rate, batch_size, max_bad_fraction, accuracy_threshold, approval_status],
+                    epochs, learning_rate, batch_size, max_bad_fraction, accuracy_threshold, approval_status,
+                    *extra_parameters],
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,
     )

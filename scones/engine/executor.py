@@ -179,6 +179,7 @@ class LocalPipelineExecutor:
             "Condition": self._condition,
             "Fail": self._fail,
             "RegisterModel": self._register,
+            "Tuning": self._tuning,
         }
 
     # ------------------------------------------------------------------ running
@@ -364,6 +365,23 @@ class LocalPipelineExecutor:
         properties = self._run_job(ctx, node, arguments, step, run_training_job, inputs, [])
         metrics = {m["MetricName"]: m["Value"] for m in properties.get("FinalMetricDataList", [])}
         step.summary = " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+        return properties
+
+    def _tuning(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
+        from scones.engine.tuning import run_tuning_job
+
+        lines: list[str] = []
+
+        def log(line: str) -> None:
+            lines.append(line)
+            self.reporter.log_line(step, line)
+
+        properties = run_tuning_job(self.store, f"tune-{ctx.record.execution_id}", arguments,
+                                    ctx.folder / node.name, log)
+        best = properties["BestTrainingJob"]
+        metric = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        step.summary = f"best {best['TrainingJobName']}: {metric['MetricName']}={metric['Value']:.4f}"
+        step.log_tail = lines[-30:]
         return properties
 
     def _condition(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:

@@ -1,0 +1,72 @@
+"""The tuning variant: a TuningStep in the definition, run locally with 4 trials on synthetic data."""
+
+import json
+import random
+
+import pytest
+
+from scones import cli
+from scones.engine.tuning import sample
+
+KWARGS = json.dumps({"tuning": True, "pipeline_name": "SconesTuning"})
+
+
+def test_definition_has_the_tuning_step_and_its_ranges(no_network):
+    from scones.engine.local_run import render_definition
+
+    _, definition = render_definition(tuning=True, pipeline_name="SconesTuning")
+    assert no_network == []
+    tune = next(s for s in definition["Steps"] if s["Type"] == "Tuning")
+    config = tune["Arguments"]["HyperParameterTuningJobConfig"]
+    ranges = config["ParameterRanges"]
+    assert ranges["ContinuousParameterRanges"] == [{"Name": "learning-rate", "MinValue": "0.001", "MaxValue": "0.1",
+                                                     "ScalingType": "Logarithmic"}]
+    assert [json.loads(v) for v in ranges["CategoricalParameterRanges"][0]["Values"]] == ["32", "64", "128", "256"]
+    assert ranges["IntegerParameterRanges"][0]["Name"] == "epochs"
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "val_accuracy"}
+    assert config["ResourceLimits"]["MaxNumberOfTrainingJobs"] == {"Get": "Parameters.MaxTuningJobs"}
+    evaluate = next(s for s in definition["Steps"] if s["Name"] == "EvaluateModel")
+    assert "Steps.TuneModel.TrainingJobSummaries[0].TrainingJobName" in json.dumps(evaluate)
+
+
+def test_sampling_is_reproducible_and_inside_the_space():
+    ranges = {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1",
+                                             "ScalingType": "Logarithmic"}],
+              "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "2", "MaxValue": "10"}],
+              "CategoricalParameterRanges": [{"Name": "bs", "Values": ["\"32\"", "\"64\""]}]}
+    first = [sample(ranges, random.Random(0)) for _ in range(1)]
+    assert first == [sample(ranges, random.Random(0))]
+    points = [sample(ranges, rng) for rng in [random.Random(1)] for _ in range(200)]
+    learning_rates = [float(p["lr"]) for p in points]
+    assert 0.001 <= min(learning_rates) and max(learning_rates) <= 0.1
+    assert sum(lr < 0.01 for lr in learning_rates) > 60, "log scale: about half below 0.01"
+    assert {p["bs"] for p in points} == {"\"32\"", "\"64\""}
+    assert {int(p["epochs"]) for p in points} <= set(range(2, 11))
+
+
+def test_local_tuning_run_registers_the_best_trials_model(workspace, tiny_archive, capsys):
+    code = cli.main(["pipeline", "run", "--kwargs", KWARGS, "--input", str(tiny_archive),
+                     "-p", "MaxTuningJobs=4", "-p", "MaxParallelTuningJobs=2", "-p", "AccuracyThreshold=0.5"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    table = [line for line in out.splitlines() if "| TuneModel:" in line]
+    assert "learning-rate" in table[1] and "val_accuracy" in table[1]
+    rows = [line for line in table if line.split("| TuneModel:")[1].split()[0] in ("001", "002", "003", "004")]
+    assert len(rows) == 4 and sum("<- best" in row for row in rows) == 1
+    from scones.engine.records import list_executions
+
+    record = list_executions(workspace.workspace.runs)[0]
+    tune = record.step("TuneModel").properties
+    best = tune["BestTrainingJob"]["TrainingJobName"]
+    values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in tune["TrainingJobSummaries"]]
+    assert values == sorted(values, reverse=True) and tune["TrainingJobSummaries"][0]["TrainingJobName"] == best
+    version = workspace.registry().get_version(workspace.model_group, 1)
+    assert f"/{best}/output/model.tar.gz" in version.model_data_url
+    evaluated = record.step("EvaluateModel").properties["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    assert evaluated == version.model_data_url
+
+
+@pytest.mark.parametrize("bad", ["MaxTuningJobs=zero"])
+def test_bad_tuning_parameters_are_refused(workspace, tiny_archive, bad, capsys):
+    assert cli.main(["pipeline", "run", "--kwargs", KWARGS, "--input", str(tiny_archive), "-p", bad]) == 1
+    assert "must be Integer" in capsys.readouterr().err
