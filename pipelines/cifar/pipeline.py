@@ -97,12 +97,16 @@ def get_pipeline(
     training_instance_type: str = "ml.m5.xlarge",
     sagemaker_session: PipelineSession | None = None,
     tuning: bool = False,
+    debugger_rules: bool = False,
 ) -> Pipeline:
     """Build the pipeline; every argument has a default so a bare call renders a definition.
 
     ``tuning=True`` replaces the single training step with a TuningStep (learning rate
     0.001-0.1 log-scale, batch size {32, 64, 128, 256}, epochs 2-10; objective
     ``val_accuracy``) and evaluates and registers the best training job's model.
+    ``debugger_rules=True`` switches on SageMaker Debugger/Profiler rules (overfit, vanishing
+    gradient, loss not decreasing, low GPU utilization); they run in SageMaker only -- locally the
+    training step's own diagnostics (``training/diagnostics.py``) report overfitting and stalled loss.
     """
     bucket = default_bucket or LOCAL_BUCKET
     role = role or LOCAL_ROLE
@@ -173,7 +177,7 @@ def get_pipeline(
         code_location=f"{prefix}/code",
         base_job_name=f"{base_job_prefix}-train",
         sagemaker_session=session,
-        disable_profiler=True,
+        **_debugger_settings(debugger_rules),
     )
     clean = step_check.properties.ProcessingOutputConfig.Outputs
     channels = {"train": TrainingInput(clean["train"].S3Output.S3Uri),
@@ -261,6 +265,16 @@ def get_pipeline(
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,
     )
+
+
+def _debugger_settings(enabled: bool) -> dict:
+    if not enabled:
+        return {"disable_profiler": True}
+    from sagemaker.debugger import ProfilerRule, Rule, rule_configs
+
+    return {"rules": [Rule.sagemaker(rule_configs.overfit()), Rule.sagemaker(rule_configs.vanishing_gradient()),
+                      Rule.sagemaker(rule_configs.loss_not_decreasing()),
+                      ProfilerRule.sagemaker(rule_configs.LowGPUUtilization())]}
 
 
 def _image(region: str, scope: str, instance_type: str) -> str:

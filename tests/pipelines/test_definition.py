@@ -118,3 +118,16 @@ def test_get_pipeline_definition_rejects_unknown_kwargs(capsys):
 
     assert get_pipeline_definition.main(["--kwargs", '{"no_such_arg": 1}']) == 2
     assert "no_such_arg" in capsys.readouterr().err
+
+
+def test_debugger_and_profiler_rules_can_be_switched_on(no_network):
+    from scones.engine.local_run import render_definition
+
+    _, document = render_definition(debugger_rules=True)
+    train = next(s for s in document["Steps"] if s["Name"] == "TrainModel")["Arguments"]
+    assert no_network == []
+    assert [r["RuleConfigurationName"] for r in train["DebugRuleConfigurations"]] == [
+        "Overfit", "VanishingGradient", "LossNotDecreasing"]
+    assert [r["RuleConfigurationName"] for r in train["ProfilerRuleConfigurations"]] == ["LowGPUUtilization"]
+    plain = next(s for s in _steps(render_definition()[1]).values() if s["Name"] == "TrainModel")["Arguments"]
+    assert "DebugRuleConfigurations" not in plain
