@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from processing import cifar
+from processing import cifar, folders
 from processing.imaging import encode_png
 from processing.manifest import LstEntry, write_classes, write_lst
 from processing.progress import Progress
@@ -103,12 +103,16 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
         download_progress.total = total
         download_progress.advance(done - download_progress.done)
 
+    folder = Path(source) if "://" not in str(source) else None
+    if folder is not None and folders.is_image_folder(folder):
+        return run_folder_etl(folder, output, classes, validation_fraction, seed)
     try:
         archive_path = cifar.locate_archive(source, cache_dir, md5=md5, progress=on_bytes)
         archive = cifar.read_archive(archive_path)
     except (cifar.CifarFormatError, cifar.ChecksumError, FileNotFoundError) as exc:
         raise EtlError(str(exc)) from exc
-    fine_ids = resolve_classes(classes, archive.fine_label_names)
+    fine_ids = resolve_classes(classes or DEFAULT_CLASSES, archive.fine_label_names)
+    classes = list(classes or DEFAULT_CLASSES)
     print(f"etl: {archive_path} -> classes {dict(zip(classes, fine_ids, strict=True))}", flush=True)
 
     selected = {}
@@ -149,6 +153,46 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
     return manifest
 
 
+def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_fraction: float, seed: int,
+                   test_fraction: float = 0.2) -> dict:
+    """Class-per-folder images -> the same split layout, fitted to the input size."""
+    try:
+        names, splits = folders.load_items(root, list(classes or []), validation_fraction, test_fraction, seed)
+    except ValueError as exc:
+        raise EtlError(str(exc)) from exc
+    print(f"etl: image folder {root} -> {len(names)} classes {names[:10]}{'...' if len(names) > 10 else ''}",
+          flush=True)
+    progress = Progress("etl images written", sum(len(v) for v in splits.values()))
+    counts, undecodable = {}, 0
+    for split in SPLITS:
+        folder = Path(output) / split
+        entries, taken = [], set()
+        counts[split] = {name: 0 for name in names}
+        for index, (path, label) in enumerate(splits.get(split, [])):
+            data, suffix = folders.prepared_bytes(path)
+            undecodable += suffix != ".png"
+            relative = f"{names[label]}/{_unique_name(folders.safe_file_name(path.name) + suffix, taken)}"
+            (folder / names[label]).mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(data)
+            entries.append(LstEntry(index, label, relative))
+            counts[split][names[label]] += 1
+            progress.advance()
+        folder.mkdir(parents=True, exist_ok=True)
+        write_lst(folder / f"{split}.lst", entries)
+        write_classes(folder, names)
+    manifest = {"source": str(root), "kind": "image_folder", "classes": names, "counts": counts,
+                "totals": {split: sum(c.values()) for split, c in counts.items()},
+                "undecodable_passed_to_check": undecodable, "validation_fraction": validation_fraction,
+                "seed": seed, "image_size": [32, 32, 3]}
+    meta = Path(output) / "meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    write_classes(meta, names)
+    (meta / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    print(f"etl: wrote {manifest['totals']} to {output} ({undecodable} undecodable files left for the check)",
+          flush=True)
+    return manifest
+
+
 def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         add_help=add_help,
@@ -158,11 +202,13 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                "--classes bicycle motorcycle",
     )
     parser.add_argument("--input", default=DEFAULT_INPUT,
-                        help="archive path, a folder holding it, or an http(s) URL to download "
-                             "(MD5-checked, cached). Default: %(default)s")
+                        help="archive path, a folder holding it, an image folder (one sub-folder per class, "
+                             "optional train/valid/test), or an http(s) URL to download (MD5-checked, cached). "
+                             "Default: %(default)s")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="output root. Default: %(default)s")
-    parser.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES),
-                        help="CIFAR-100 fine class names; their order is the model's output order")
+    parser.add_argument("--classes", nargs="+", default=[],
+                        help="class names (their order is the model's output order); default: bicycle and "
+                             "motorcycle from a CIFAR-100 archive, every class folder from an image folder")
     parser.add_argument("--validation-fraction", type=float, default=0.2,
                         help="share of each class's train images held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
@@ -173,7 +219,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    classes = [c for item in args.classes for c in item.split(",") if c]
+    classes = [c.strip() for item in args.classes for c in item.split(",") if c.strip()]
     try:
         run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
                 Path(args.cache_dir) if args.cache_dir else None, args.md5)

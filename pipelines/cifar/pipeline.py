@@ -116,7 +116,8 @@ def get_pipeline(
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     input_data = ParameterString("InputDataUrl", default_value=f"{prefix}/data/cifar-100-python.tar.gz")
-    classes = ParameterString("Classes", default_value="bicycle,motorcycle")
+    # empty: bicycle,motorcycle from a CIFAR-100 archive, every class folder from an image folder
+    classes = ParameterString("Classes", default_value="")
     processing_type = ParameterString("ProcessingInstanceType", default_value=processing_instance_type)
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_type = ParameterString("TrainingInstanceType", default_value=training_instance_type)
