@@ -85,7 +85,8 @@ def evaluate_loss(model, images: np.ndarray, labels: np.ndarray, batch_size: int
 
 def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs: int = 10,
           learning_rate: float = 0.01, batch_size: int = 64, seed: int = 0,
-          architecture: str = "small_cnn", log=print) -> dict:
+          architecture: str = "small_cnn", log=print, initial_weights: str | None = None,
+          freeze_backbone: bool = False) -> dict:
     """Train, write the serving artifact to ``model_dir``, and return the history and final metrics."""
     import torch
     from torch.nn import functional
@@ -101,7 +102,14 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     else:
         x_val, y_val = x_train, y_train
     model = build(architecture, len(classes))
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=0.9, weight_decay=5e-4)
+    if initial_weights:
+        from training.network import load_initial_weights
+
+        counts = load_initial_weights(model, initial_weights, freeze_backbone)
+        log(f"initial weights {initial_weights}: {counts['loaded']} tensors loaded, {counts['skipped']} skipped"
+            + (", backbone frozen" if freeze_backbone else ""))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=learning_rate, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     rng = np.random.default_rng(seed)
     history = []
@@ -185,6 +193,18 @@ def copy_serving_code(code_dir: Path) -> None:
     )
 
 
+def _truthy(value: str) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _weights_from_channel(folder: str | None) -> str | None:
+    """The first .pt/.pth file in the SageMaker 'weights' channel, if there is one."""
+    if not folder or not Path(folder).is_dir():
+        return None
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix in (".pt", ".pth"))
+    return str(found[0]) if found else None
+
+
 def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(
@@ -197,7 +217,12 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="SGD learning rate (momentum 0.9, cosine schedule)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--architecture", default="small_cnn")
+    parser.add_argument("--architecture", default="small_cnn", help="small_cnn or resnet")
+    parser.add_argument("--initial-weights", "--initial_weights", dest="initial_weights",
+                        default=_weights_from_channel(env("SM_CHANNEL_WEIGHTS")),
+                        help="state-dict file to start from (transfer learning); a 'weights' channel works too")
+    parser.add_argument("--freeze-backbone", "--freeze_backbone", dest="freeze_backbone", type=_truthy,
+                        default=False, help="train only the classifier head (true/false)")
     parser.add_argument("--train", default=env("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
     parser.add_argument("--validation", default=env("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
     parser.add_argument("--model-dir", default=env("SM_MODEL_DIR", "/opt/ml/model"))
@@ -209,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(Path(args.train), Path(args.validation), Path(args.model_dir), args.epochs,
                        args.learning_rate, args.batch_size, args.seed, args.architecture,
-                       log=lambda line: print(line, flush=True))
+                       log=lambda line: print(line, flush=True), initial_weights=args.initial_weights,
+                       freeze_backbone=args.freeze_backbone)
     except (ValueError, FileNotFoundError) as exc:
         print(f"train failed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -125,6 +125,7 @@ def get_pipeline(
     epochs = ParameterInteger("Epochs", default_value=10)
     learning_rate = ParameterFloat("LearningRate", default_value=0.01)
     batch_size = ParameterInteger("BatchSize", default_value=64)
+    architecture = ParameterString("Architecture", default_value="small_cnn")  # or resnet
     max_bad_fraction = ParameterFloat("MaxBadImageFraction", default_value=0.05)
     accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=0.8)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
@@ -172,7 +173,8 @@ def get_pipeline(
         role=role,
         instance_type=training_type,
         instance_count=training_count,
-        hyperparameters={"epochs": epochs, "learning-rate": learning_rate, "batch-size": batch_size, "seed": 0},
+        hyperparameters={"epochs": epochs, "learning-rate": learning_rate, "batch-size": batch_size, "seed": 0,
+                         "architecture": architecture},
         metric_definitions=METRIC_DEFINITIONS,
         output_path=f"{prefix}/models",
         code_location=f"{prefix}/code",
@@ -261,7 +263,8 @@ def get_pipeline(
     return Pipeline(
         name=pipeline_name,
         parameters=[input_data, classes, processing_type, processing_count, training_type, training_count,
-                    epochs, learning_rate, batch_size, max_bad_fraction, accuracy_threshold, approval_status,
+                    epochs, learning_rate, batch_size, architecture, max_bad_fraction, accuracy_threshold,
+                    approval_status,
                     *extra_parameters],
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,
