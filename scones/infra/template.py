@@ -147,6 +147,29 @@ def _event_rule(target: str, statuses: dict) -> dict:
     }
 
 
+def _add_retraining(resources: dict) -> None:
+    """Start the training pipeline when new data lands under the data prefix, and on a schedule.
+
+    The S3 rule needs EventBridge notifications switched on for the bucket
+    (``aws s3api put-bucket-notification-configuration ... EventBridgeConfiguration={}``).
+    """
+    pipeline = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}-p1"
+    resources["RetrainRole"] = _role("events", [{"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
+                                                 "Resource": _sub(pipeline)}], "RetrainPolicy")
+    target = {"Arn": _sub(pipeline), "Id": "TrainingPipeline", "RoleArn": {"Fn::GetAtt": ["RetrainRole", "Arn"]},
+              "SageMakerPipelineParameters": {"PipelineParameterList": [
+                  {"Name": "InputDataUrl", "Value": _sub("s3://${ArtifactBucket}/${ProjectName}/data")}]}}
+    resources["NewDataRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+        "Description": "new training data -> retrain",
+        "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                         "detail": {"bucket": {"name": [{"Ref": "ArtifactBucket"}]},
+                                    "object": {"key": [{"prefix": _sub("${ProjectName}/data/")}]}}},
+        "Targets": [target]}}
+    resources["RetrainScheduleRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+        "Description": "scheduled retraining", "ScheduleExpression": {"Ref": "RetrainSchedule"},
+        "Targets": [target]}}
+
+
 def build_template() -> dict:
     resources: dict[str, dict] = {
         "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": _sub("${ProjectName}-notify")}},
@@ -223,6 +246,7 @@ def build_template() -> dict:
                              "Value": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
                             {"Name": "ARTIFACT_BUCKET", "Value": {"Ref": "ArtifactBucket"}}]},
     }}
+    _add_retraining(resources)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "scones-mlops: inference workflow, deploy-on-approval, notifications, CodeBuild pipeline run",
@@ -237,6 +261,8 @@ def build_template() -> dict:
             "EndpointName": {"Type": "String", "Default": "scones-endpoint"},
             "Classes": {"Type": "String", "Default": "bicycle,motorcycle"},
             "ConfidenceThreshold": {"Type": "String", "Default": "0.93"},
+            "RetrainSchedule": {"Type": "String", "Default": "rate(7 days)",
+                                "Description": "EventBridge schedule that starts the pipeline"},
         },
         "Resources": resources,
         "Outputs": {name: {"Value": {"Ref": name}} for name in ("InferenceStateMachine", "BatchInferenceStateMachine",

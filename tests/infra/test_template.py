@@ -100,3 +100,15 @@ def test_lambda_zip_imports_every_handler_on_its_own(tmp_path):
                             env={"PYTHONPATH": str(tmp_path / "code"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith(str(tmp_path / "code"))
+
+
+def test_new_data_and_a_schedule_start_the_training_pipeline(template):
+    resources = template["Resources"]
+    new_data = resources["NewDataRule"]["Properties"]
+    assert new_data["EventPattern"]["detail-type"] == ["Object Created"]
+    assert new_data["EventPattern"]["detail"]["object"]["key"] == [{"prefix": {"Fn::Sub": "${ProjectName}/data/"}}]
+    assert resources["RetrainScheduleRule"]["Properties"]["ScheduleExpression"] == {"Ref": "RetrainSchedule"}
+    for rule in ("NewDataRule", "RetrainScheduleRule"):
+        target = resources[rule]["Properties"]["Targets"][0]
+        assert ":pipeline/" in target["Arn"]["Fn::Sub"]
+        assert target["SageMakerPipelineParameters"]["PipelineParameterList"][0]["Name"] == "InputDataUrl"
