@@ -157,3 +157,11 @@ def test_handlers_import_nothing_heavy():
             "print(sorted(m for m in ('numpy', 'torch', 'PIL', 'sagemaker', 'boto3') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_classifier_labels_any_number_of_classes(monkeypatch):
+    stubber = _runtime_stub(monkeypatch)
+    stubber.add_response("invoke_endpoint", _answer([0.1, 0.2, 0.6, 0.1]))
+    monkeypatch.setenv("CLASSES", "beagle,boxer,basset hound,collie")
+    body = classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})["body"]
+    assert (body["label"], body["confidence"]) == ("basset hound", 0.6)

@@ -89,3 +89,19 @@ def test_serving_and_evaluation_read_a_file_the_same_way(trained_model, tmp_path
 def test_unknown_class_filter_is_a_clear_error(folder, tmp_path):
     with pytest.raises(etl.EtlError, match=r"classes \['wolf'\] have no folder"):
         etl.run_etl(str(folder), tmp_path, ["wolf"], 0.2, 0)
+
+
+def test_a_changed_folder_registers_the_next_version(folder, workspace, tmp_path, capsys):
+    import shutil
+
+    from scones import cli
+
+    data = shutil.copytree(folder, tmp_path / "photos")
+    args = ["pipeline", "run", "--local", "--input", str(data), "-p", "Epochs=4", "-p", "AccuracyThreshold=0.0"]
+    assert cli.main(args) == 0
+    shutil.copy(data / "dog" / "photo 1.jpg", data / "dog" / "photo extra.jpg")
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "model package SconesModels/2" in out
+    version = workspace.registry().get_version(workspace.model_group, 2)
+    assert version.metrics["evaluation"]["classes"] == CLASSES
