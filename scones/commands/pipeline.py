@@ -133,7 +133,8 @@ def _aws_pipeline(args: argparse.Namespace):
 
     quiet_sdk_logs()
     kwargs = _kwargs(args.kwargs)
-    kwargs.setdefault("role", args.role_arn) if getattr(args, "role_arn", None) else None
+    if getattr(args, "role_arn", None):
+        kwargs.setdefault("role", args.role_arn)
     return get_pipeline_driver(args.module, kwargs), get_step_code(args.module, kwargs)
 
 

@@ -116,3 +116,17 @@ def test_buildspec_command_runs_against_moto(aws, monkeypatch, capsys):
     assert aws.describe_pipeline(PipelineName="scones-p-123")["PipelineStatus"] == "Active"
     groups = json.loads(aws.describe_pipeline(PipelineName="scones-p-123")["PipelineDefinition"])
     assert "scones-p-123" in json.dumps(groups)
+
+
+def test_scones_pipeline_upsert_and_start_commands(aws, capsys):
+    from scones import cli
+
+    kwargs = json.dumps(KWARGS)
+    assert cli.main(["pipeline", "upsert", "--role-arn", ROLE, "--kwargs", kwargs,
+                     "--tags", '[{"Key": "team", "Value": "scones"}]']) == 0
+    assert "pipeline upserted: arn:aws:sagemaker:us-east-1:123456789012:pipeline/" in capsys.readouterr().out
+    assert cli.main(["pipeline", "start", "--kwargs", kwargs, "-p", "Epochs=2", "--wait", "--poll-seconds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "execution started:" in out and "Succeeded" in out
+    executions = aws.list_pipeline_executions(PipelineName="SconesAws")["PipelineExecutionSummaries"]
+    assert len(executions) == 1
