@@ -98,13 +98,17 @@ def get_pipeline(
     sagemaker_session: PipelineSession | None = None,
     tuning: bool = False,
     debugger_rules: bool = False,
+    initial_weights_uri: str | None = None,
+    freeze_backbone: bool = False,
 ) -> Pipeline:
     """Build the pipeline; every argument has a default so a bare call renders a definition.
 
     ``tuning=True`` replaces the single training step with a TuningStep (learning rate
     0.001-0.1 log-scale, batch size {32, 64, 128, 256}, epochs 2-10; objective
     ``val_accuracy``) and evaluates and registers the best training job's model.
-    ``debugger_rules=True`` switches on SageMaker Debugger/Profiler rules (overfit, vanishing
+    ``initial_weights_uri`` (an ``s3://`` state-dict object) becomes the ``weights`` training
+    channel the training script starts from (transfer learning; ``freeze_backbone`` trains the head
+    only). ``debugger_rules=True`` switches on SageMaker Debugger/Profiler rules (overfit, vanishing
     gradient, loss not decreasing, low GPU utilization); they run in SageMaker only -- locally the
     training step's own diagnostics (``training/diagnostics.py``) report overfitting and stalled loss.
     """
@@ -174,7 +178,7 @@ def get_pipeline(
         instance_type=training_type,
         instance_count=training_count,
         hyperparameters={"epochs": epochs, "learning-rate": learning_rate, "batch-size": batch_size, "seed": 0,
-                         "architecture": architecture},
+                         "architecture": architecture, "freeze-backbone": str(freeze_backbone).lower()},
         metric_definitions=METRIC_DEFINITIONS,
         output_path=f"{prefix}/models",
         code_location=f"{prefix}/code",
@@ -185,6 +189,8 @@ def get_pipeline(
     clean = step_check.properties.ProcessingOutputConfig.Outputs
     channels = {"train": TrainingInput(clean["train"].S3Output.S3Uri),
                 "validation": TrainingInput(clean["validation"].S3Output.S3Uri)}
+    if initial_weights_uri:
+        channels["weights"] = TrainingInput(initial_weights_uri)
     extra_parameters = []
     if tuning:
         max_jobs = ParameterInteger("MaxTuningJobs", default_value=4)

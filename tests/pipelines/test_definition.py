@@ -131,3 +131,13 @@ def test_debugger_and_profiler_rules_can_be_switched_on(no_network):
     assert [r["RuleConfigurationName"] for r in train["ProfilerRuleConfigurations"]] == ["LowGPUUtilization"]
     plain = next(s for s in _steps(render_definition()[1]).values() if s["Name"] == "TrainModel")["Arguments"]
     assert "DebugRuleConfigurations" not in plain
+
+
+def test_initial_weights_become_a_training_channel():
+    from scones.engine.local_run import render_definition
+
+    _, document = render_definition(initial_weights_uri="s3://scones-local/weights/backbone.pt", freeze_backbone=True)
+    train = next(s for s in document["Steps"] if s["Name"] == "TrainModel")["Arguments"]
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
+    assert channels["weights"] == "s3://scones-local/weights/backbone.pt"
+    assert json.loads(train["HyperParameters"]["freeze-backbone"]) == "true"
