@@ -15,7 +15,7 @@ from lambdas._events import WorkflowError
 from tests import support
 from training import inference
 
-SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=150, deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
@@ -102,7 +102,7 @@ def test_endpoint_input_fn_answers_or_refuses_with_a_4xx(body, content_type):
         assert 400 <= error.status < 500 and json.loads(error.to_json())["message"]
 
 
-@settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(bodies, content_types)
 def test_endpoint_server_survives_hostile_requests(endpoint, body, content_type):
     server, _, _ = endpoint
