@@ -47,3 +47,16 @@ def test_train_and_evaluate_commands_write_the_artifact_and_report(tmp_path, mon
     assert cli.main(["evaluate"]) == 0
     report = json.loads((tmp_path / "steps" / "evaluation" / "evaluation.json").read_text())
     assert "accuracy" in report["multiclass_classification_metrics"]
+
+
+def test_definition_and_template_commands_print_or_write(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path))
+    assert cli.main(["pipeline", "definition", "--output", str(tmp_path / "definition.json")]) == 0
+    assert json.loads((tmp_path / "definition.json").read_text())["Version"] == "2020-12-01"
+    assert cli.main(["infra", "template", "--output", str(tmp_path / "template.json")]) == 0
+    assert "Resources" in json.loads((tmp_path / "template.json").read_text())
+    capsys.readouterr()
+    assert cli.main(["workflow", "definition", "--batch"]) == 0
+    assert json.loads(capsys.readouterr().out)["StartAt"] == "ClassifyEachImage"

@@ -21,3 +21,12 @@ def add_step(subparsers, name: str, step_parser: argparse.ArgumentParser, help_t
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(**defaults)
     return parser
+
+
+def emit(text: str, output=None) -> None:
+    """Print a document, or write it to ``output`` and say where."""
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {output}")
+    else:
+        print(text)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from scones.commands import add_group, emit
+
 EPILOG = """\
 Deploy:
   scones infra package --output lambda.zip && aws s3 cp lambda.zip s3://BUCKET/scones/lambda.zip
@@ -16,8 +18,6 @@ Deploy:
 
 
 def register(subparsers) -> None:
-    from scones.commands import add_group
-
     group = add_group(subparsers, "infra", "infrastructure: CloudFormation template, Lambda package")
     template = group.add_parser("template", help="write the CloudFormation template (JSON)", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,12 +35,7 @@ def _template(args: argparse.Namespace) -> int:
     quiet_sdk_logs()
     from scones.infra.template import build_template
 
-    text = json.dumps(build_template(), indent=1)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.output}")
-    else:
-        print(text)
+    emit(json.dumps(build_template(), indent=1), args.output)
     return 0
 
 

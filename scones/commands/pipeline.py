@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from scones.commands import add_group
+from scones.commands import add_group, emit
 from scones.engine.local_run import DEFAULT_MODULE
 
 EPILOG = """\
@@ -99,12 +99,7 @@ def _definition(args: argparse.Namespace) -> int:
     from scones.engine.local_run import render_definition
 
     _, definition = render_definition(args.module, **_kwargs(args.kwargs))
-    text = json.dumps(definition, indent=2)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.output}")
-    else:
-        print(text)
+    emit(json.dumps(definition, indent=2), args.output)
     return 0
 
 
