@@ -248,13 +248,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
         self.server.invocations += 1
         version = deployment.version.version
+        if self.server.capture is not None:  # queued before replying: a client that saw the answer can flush it
+            self.server.capture.record(content_type, body, output_type, output,
+                                       inferenceId=f"v{version}", modelVersion=str(version))
         self._reply(200, output, output_type, headers={
             "x-Amzn-Invoked-Production-Variant": VARIANT,
             "X-Amzn-SageMaker-Custom-Attributes": f"model-version={version}",
         })
-        if self.server.capture is not None:
-            self.server.capture.record(content_type, body, output_type, output,
-                                       inferenceId=f"v{version}", modelVersion=str(version))
 
 
 class ModelNotReady(inference.InferenceError):
