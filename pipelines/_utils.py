@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import importlib
 import json
+
+DEFAULT_MODULE = "pipelines.cifar.pipeline"
+
+
+def add_driver_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--module-name`` and ``--kwargs``, spelled as AWS's seed-code drivers spell them."""
+    parser.add_argument("-n", "--module-name", dest="module_name", default=DEFAULT_MODULE,
+                        help="the module name of the pipeline to import")
+    parser.add_argument("-kwargs", "--kwargs", dest="kwargs", default=None,
+                        help="dict string of keyword arguments for the pipeline generation (if supported)")
 
 
 def convert_struct(text: str | None):

@@ -6,17 +6,14 @@ import argparse
 import json
 import sys
 
-from pipelines._utils import convert_struct
+from pipelines._utils import add_driver_arguments, convert_struct
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Gets the pipeline definition for the pipeline script.")
-    parser.add_argument("-n", "--module-name", dest="module_name", default="pipelines.cifar.pipeline",
-                        help="the module name of the pipeline to import")
+    add_driver_arguments(parser)
     parser.add_argument("-f", "--file-name", dest="file_name", default=None,
                         help="the file to output the pipeline definition json to")
-    parser.add_argument("-kwargs", "--kwargs", dest="kwargs", default=None,
-                        help="dict string of keyword arguments for the pipeline generation (if supported)")
     args = parser.parse_args(argv)
     from pipelines.sdk import prepare_offline
 

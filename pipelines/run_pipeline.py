@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines._utils import convert_struct
+from pipelines._utils import add_driver_arguments, convert_struct
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Creates or updates and runs the pipeline for the pipeline script.")
-    parser.add_argument("-n", "--module-name", dest="module_name", default="pipelines.cifar.pipeline",
-                        help="the module name of the pipeline to import")
-    parser.add_argument("-kwargs", "--kwargs", dest="kwargs", default=None,
-                        help="dict string of keyword arguments for the pipeline generation (if supported)")
+    add_driver_arguments(parser)
     parser.add_argument("-role-arn", "--role-arn", dest="role_arn", required=True,
                         help="the role arn for the pipeline service execution role")
     parser.add_argument("-description", "--description", dest="description", default=None,

@@ -8,14 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines._utils import DEFAULT_MODULE
 from scones.engine.executor import LocalPipelineExecutor, resolve_parameters
 from scones.engine.progress import Reporter
 from scones.engine.records import ExecutionRecord
 from scones.errors import InvalidInput
 from scones.registry import ModelRegistry
 from scones.store import ArtifactStore
-
-DEFAULT_MODULE = "pipelines.cifar.pipeline"
 
 
 def load_pipeline_module(module_name: str = DEFAULT_MODULE):
