@@ -11,13 +11,23 @@ def register(subparsers) -> None:
         description="A web dashboard on 127.0.0.1: model versions with an accuracy chart and approve/reject "
                     "buttons (approval redeploys the endpoint), the live endpoint and its traffic, an upload "
                     "box that runs an image through the inference workflow, and each pipeline run as a DAG.",
-        epilog="Example: scones ui --port 8090, then open http://127.0.0.1:8090")
-    ui.add_argument("--host", default="127.0.0.1")
+        epilog="Examples:\n  scones ui --port 8090            then open http://127.0.0.1:8090\n"
+               "  scones ui --host 0.0.0.0 --allow-host build-box.internal\n"
+               "                                   reachable from other machines: it prints a URL with an "
+               "access token\n\n"
+               "Approve, reject and upload are POST forms carrying a CSRF token; requests from other sites "
+               "(Origin/Referer) and unknown Host names (DNS rebinding) are refused.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=8090)
+    ui.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                    help="a Host name the dashboard answers to besides localhost/127.0.0.1/::1 (repeatable)")
+    ui.add_argument("--token", default=None,
+                    help="access token required from clients (default: none on loopback, generated otherwise)")
     ui.set_defaults(handler=_ui)
 
 
 def _ui(args: argparse.Namespace) -> int:
     from scones.ui.app import serve
 
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, tuple(args.allow_host), args.token)

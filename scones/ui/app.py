@@ -17,11 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from flask import Flask, abort, redirect, render_template_string, request, send_file, url_for
+from markupsafe import Markup
 
 from scones.engine.records import list_executions
 from scones.errors import SconesError
 from scones.settings import Settings
 from scones.ui import svg
+from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard
 
 LAYOUT = """<!doctype html>
 <html><head><meta charset="utf-8"><title>scones - {{ title }}</title>
@@ -58,15 +60,16 @@ INDEX = """
   <td>{{ "%.4f"|format(v.accuracy) if v.accuracy is not none else "-" }}</td><td>{{ v.created[:19] }}</td>
   <td>{{ v.pipeline_execution.rsplit('/', 1)[-1] }}</td>
   <td>{% if v.status != "Approved" %}<form method="post" action="{{ url_for('set_status', version=v.version,
-      status='Approved') }}" style="display:inline"><button id="approve-{{ v.version }}">Approve</button></form>
+      status='Approved') }}" style="display:inline">{{ csrf_field }}
+      <button id="approve-{{ v.version }}">Approve</button></form>
    {% endif %}
    {% if v.status != "Rejected" %}<form method="post" action="{{ url_for('set_status', version=v.version,
-      status='Rejected') }}" style="display:inline"><input name="reason" placeholder="reason">
+      status='Rejected') }}" style="display:inline">{{ csrf_field }}<input name="reason" placeholder="reason">
       <button id="reject-{{ v.version }}">Reject</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="6">No versions yet: <code>scones pipeline run</code> registers one.</td></tr>{% endfor %}
 </table></section>
 <section id="classify"><h2>Try an image</h2>
-<form method="post" action="{{ url_for('classify') }}" enctype="multipart/form-data">
+<form method="post" action="{{ url_for('classify') }}" enctype="multipart/form-data">{{ csrf_field }}
  <input type="file" name="image" id="upload" accept="image/*"> threshold
  <input name="threshold" value="0.93" size="4"> <button id="classify-button">Classify</button></form>
 {% if result %}<p id="classify-result">{{ result.image }}: <b id="result-label">{{ result.label or "-" }}</b>
@@ -141,14 +144,41 @@ def sagemaker_runs(pipeline_name: str, client=None, limit: int = 10) -> list[dic
 
 
 def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None = None,
-               sagemaker_client=None) -> Flask:
-    """``sagemaker_pipeline`` (or ``SCONES_SAGEMAKER_PIPELINE``) adds that pipeline's SageMaker runs."""
+               sagemaker_client=None, guard: Guard | None = None) -> Flask:
+    """``sagemaker_pipeline`` (or ``SCONES_SAGEMAKER_PIPELINE``) adds that pipeline's SageMaker runs.
+
+    ``guard`` decides which requests are served (default: loopback names only, no access
+    token); every state-changing form carries its CSRF token (see :mod:`scones.ui.guard`).
+    """
     import os
 
     sagemaker_pipeline = sagemaker_pipeline or os.environ.get("SCONES_SAGEMAKER_PIPELINE")
     settings = settings or Settings.from_env()
+    guard = guard or Guard.for_binding()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024
+
+    @app.before_request
+    def check_request():
+        own_origin = f"{request.scheme}://{request.host}"
+        refusal = guard.refusal(request.method, request.host, request.headers,
+                                request.form.get(CSRF_FIELD) if request.method == "POST" else None,
+                                request.args.get("token"), request.cookies.get(TOKEN_COOKIE), own_origin)
+        if refusal is not None:
+            body = render_template_string("<p id='refusal'>{{ text }}</p>", text=refusal.message)
+            return render_template_string(LAYOUT, title="refused", body=body, message=None), refusal.status
+        if guard.access_token and request.args.get("token") and request.method == "GET":
+            # trade the URL token for a cookie, so it leaves the address bar and the history
+            query = {k: v for k, v in request.args.items() if k != "token"}
+            response = redirect(url_for(request.endpoint, **(request.view_args or {}), **query))
+            response.set_cookie(TOKEN_COOKIE, guard.access_token, httponly=True, samesite="Strict")
+            return response
+        return None
+
+    @app.context_processor
+    def csrf_context():
+        # Markup.format escapes its arguments
+        return {"csrf_field": Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, guard.csrf_token)}
 
     def page(title: str, body: str, **context) -> str:
         inner = render_template_string(body, **context)
@@ -203,7 +233,8 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
     def set_status(version: int, status: str):
         if status not in ("Approved", "Rejected"):
             abort(400)
-        reason = request.form.get("reason", "") or f"{status.lower()} in the dashboard"
+        reason = request.form.get("reason", "").strip() or f"{status.lower()} in the dashboard"
+        reason = f"{reason} [by {guard.who(request.remote_addr)}, dashboard]"
         try:
             updated = settings.registry().set_status(settings.model_group, version, status, reason)
             message = f"v{updated.version} is now {updated.status}"
@@ -254,11 +285,18 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8090) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8090, allowed_hosts: tuple[str, ...] = (),
+          token: str | None = None) -> int:
+    """Serve the dashboard; beyond loopback it prints the URL with its access token, as Jupyter does."""
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, create_app(), threaded=True)
-    print(f"dashboard on http://{host}:{server.server_port} (Ctrl-C stops it)", flush=True)
+    guard = Guard.for_binding(host, allowed_hosts, token)
+    server = make_server(host, port, create_app(guard=guard), threaded=True)
+    shown = host if host not in ("0.0.0.0", "::") else sorted(guard.allowed_hosts)[0]  # noqa: S104 - compared
+    shown = f"[{shown}]" if ":" in shown else shown
+    query = f"/?token={guard.access_token}" if guard.access_token else ""
+    print(f"dashboard on http://{shown}:{server.server_port}{query} (Ctrl-C stops it)", flush=True)
+    print(f"accepting Host names: {', '.join(sorted(guard.allowed_hosts))}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
