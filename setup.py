@@ -34,6 +34,9 @@ TEST_REQUIRES = [
     "playwright>=1.40",
     "cfn-lint>=1",
     "hypothesis>=6",
+    # real images for bench/learning.py and the recipe test: both wheels ship their pixels
+    "scikit-learn>=1.4",
+    "scikit-image>=0.22",
 ]
 
 setup(

@@ -1,4 +1,4 @@
-"""Corrupt-image check step: every image decodes fully, is 32x32 RGB, has a known label.
+"""Corrupt-image check step: every image decodes fully, is SxS RGB (S from ``dataset.json``), has a known label.
 
 Runs before training. Good images are copied to the clean output with a
 rewritten ``.lst``; bad ones are copied, untouched, to ``quarantine/<split>/``
@@ -20,7 +20,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from processing.imaging import INPUT_SIZE, ImageError, validate_training_image
-from processing.manifest import LstEntry, ManifestError, find_lst, read_classes, read_lst, write_classes, write_lst
+from processing.manifest import (
+    LstEntry,
+    ManifestError,
+    find_lst,
+    read_classes,
+    read_image_size,
+    read_lst,
+    write_classes,
+    write_dataset_info,
+    write_lst,
+)
 from processing.progress import Progress
 
 DEFAULT_INPUT = "/opt/ml/processing/input"
@@ -59,8 +69,9 @@ def _check_entry(folder: Path, entry: LstEntry, classes: Sequence[str], size: in
 
 def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
                 progress: Progress) -> tuple[int, list[BadFile]]:
-    """Check one split folder; returns (images examined, bad files)."""
+    """Check one split folder against ``size`` (0: the split's ``dataset.json``); returns (examined, bad files)."""
     classes = read_classes(folder)
+    size = size or read_image_size(folder, INPUT_SIZE)
     lst = find_lst(folder)
     entries = read_lst(lst)
     listed = {e.path for e in entries}
@@ -87,6 +98,7 @@ def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
     clean.mkdir(parents=True, exist_ok=True)
     write_lst(clean / lst.name, good)
     write_classes(clean, classes)
+    write_dataset_info(clean, size)
     return len(entries) + sum(1 for b in bad if b.reason == "unlisted"), bad
 
 
@@ -96,7 +108,7 @@ def _quarantine(source: Path, target: Path) -> None:
 
 
 def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_fraction: float = 0.05,
-              size: int = INPUT_SIZE) -> dict:
+              size: int = 0) -> dict:
     """Check every split; writes the report, raises :class:`CheckFailed` past the limit."""
     total = 0
     bad: list[BadFile] = []
@@ -139,7 +151,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
         prog="check.py",
         description="Corrupt-image check: quarantine images that do not decode fully, are not "
-                    f"{INPUT_SIZE}x{INPUT_SIZE} RGB, are constant, or have no known label.",
+                    "SxS RGB (S: the ETL's image size), are constant, or have no known label.",
     )
     parser.add_argument("--input", default=DEFAULT_INPUT,
                         help="folder holding one sub-folder per split (train/, validation/, test/)")
@@ -149,7 +161,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--splits", nargs="+", default=["train", "validation", "test"])
     parser.add_argument("--max-bad-fraction", type=float, default=0.05,
                         help="fail the step when more than this share of images is bad")
-    parser.add_argument("--image-size", type=int, default=INPUT_SIZE)
+    parser.add_argument("--image-size", type=int, default=0,
+                        help="expected side in pixels; 0 (default) reads each split's dataset.json "
+                             f"(written by the ETL), {INPUT_SIZE} when it has none")
     return parser
 
 

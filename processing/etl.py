@@ -21,14 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from processing import cifar, folders
-from processing.imaging import encode_png
-from processing.manifest import LstEntry, write_classes, write_lst
+from processing.imaging import INPUT_SIZE, encode_png, fit_to_input
+from processing.manifest import LstEntry, write_classes, write_dataset_info, write_lst
 from processing.progress import Progress
 
 DEFAULT_INPUT = "/opt/ml/processing/input/data"
 DEFAULT_OUTPUT = "/opt/ml/processing/output"
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
 SPLITS = ("train", "validation", "test")
+#: The sizes ``--image-size 0`` (auto) picks for an image folder: the largest not above the
+#: median short side of its images. Bigger inputs cost quadratically more to train; ask explicitly.
+AUTO_SIZES = (32, 64, 96, 128)
 
 
 class EtlError(ValueError):
@@ -70,9 +73,20 @@ def _unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def auto_image_size(short_sides: Sequence[int]) -> int:
+    """The input size for images whose short sides are ``short_sides`` (see :data:`AUTO_SIZES`)."""
+    if not short_sides:
+        return INPUT_SIZE
+    median = float(np.median(short_sides))
+    return max([size for size in AUTO_SIZES if size <= median] or [AUTO_SIZES[0]])
+
+
 def write_split(folder: Path, split: str, images: np.ndarray, labels: Sequence[int],
-                filenames: Sequence[str], classes: Sequence[str], progress: Progress) -> dict[str, int]:
+                filenames: Sequence[str], classes: Sequence[str], progress: Progress,
+                size: int = INPUT_SIZE) -> dict[str, int]:
     """Write PNGs under ``folder/<class>/`` plus ``<split>.lst``; returns the count per class."""
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     for name in classes:
         (folder / name).mkdir(exist_ok=True)
@@ -80,19 +94,26 @@ def write_split(folder: Path, split: str, images: np.ndarray, labels: Sequence[i
     for index, (pixels, label, filename) in enumerate(zip(images, labels, filenames, strict=True)):
         class_name = classes[label]
         relative = f"{class_name}/{_unique_name(Path(filename).name, taken)}"
+        if pixels.shape[0] != size:
+            pixels = np.asarray(fit_to_input(Image.fromarray(pixels, "RGB"), size), dtype=np.uint8)
         (folder / relative).write_bytes(encode_png(pixels))
         entries.append(LstEntry(index, int(label), relative))
         counts[class_name] += 1
         progress.advance()
     write_lst(folder / f"{split}.lst", entries)
     write_classes(folder, classes)
+    write_dataset_info(folder, size)
     return counts
 
 
 def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
             validation_fraction: float = 0.2, seed: int = 0, cache_dir: Path | None = None,
-            md5: str | None = None) -> dict:
-    """Extract, filter and write the dataset; returns the manifest it also writes to ``meta/``."""
+            md5: str | None = None, image_size: int = 0) -> dict:
+    """Extract, filter and write the dataset; returns the manifest it also writes to ``meta/``.
+
+    ``image_size`` is the side of the square images written (the model's input size); 0 picks it:
+    32 for a CIFAR archive, :func:`auto_image_size` for an image folder.
+    """
     output = Path(output)
     cache_dir = Path(cache_dir) if cache_dir else output / ".cache"
     if md5 is None and source == cifar.CIFAR100_URL:
@@ -105,7 +126,7 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
 
     folder = Path(source) if "://" not in str(source) else None
     if folder is not None and folders.is_image_folder(folder):
-        return run_folder_etl(folder, output, classes, validation_fraction, seed)
+        return run_folder_etl(folder, output, classes, validation_fraction, seed, image_size=image_size)
     try:
         archive_path = cifar.locate_archive(source, cache_dir, md5=md5, progress=on_bytes)
         archive = cifar.read_archive(archive_path)
@@ -131,8 +152,9 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
         "validation": (images[is_val], labels[is_val], [n for n, v in zip(names, is_val, strict=True) if v]),
         "test": selected["test"],
     }
+    size = image_size or INPUT_SIZE
     progress = Progress("etl images written", sum(len(p[1]) for p in parts.values()))
-    counts = {split: write_split(output / split, split, *parts[split], classes, progress) for split in SPLITS}
+    counts = {split: write_split(output / split, split, *parts[split], classes, progress, size) for split in SPLITS}
     manifest = {
         "source": str(source),
         "archive": archive_path.name,
@@ -143,7 +165,7 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
         "seed": seed,
         "counts": counts,
         "totals": {split: sum(c.values()) for split, c in counts.items()},
-        "image_size": [32, 32, 3],
+        "image_size": [size, size, 3],
     }
     meta = output / "meta"
     meta.mkdir(parents=True, exist_ok=True)
@@ -154,14 +176,15 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
 
 
 def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_fraction: float, seed: int,
-                   test_fraction: float = 0.2) -> dict:
+                   test_fraction: float = 0.2, image_size: int = 0) -> dict:
     """Class-per-folder images -> the same split layout, fitted to the input size."""
     try:
         names, splits = folders.load_items(root, list(classes or []), validation_fraction, test_fraction, seed)
     except ValueError as exc:
         raise EtlError(str(exc)) from exc
-    print(f"etl: image folder {root} -> {len(names)} classes {names[:10]}{'...' if len(names) > 10 else ''}",
-          flush=True)
+    size = image_size or auto_image_size(folders.short_sides(p for items in splits.values() for p, _ in items))
+    print(f"etl: image folder {root} -> {len(names)} classes {names[:10]}{'...' if len(names) > 10 else ''}, "
+          f"{size}x{size} inputs{' (auto: from the median short side)' if not image_size else ''}", flush=True)
     progress = Progress("etl images written", sum(len(v) for v in splits.values()))
     counts, undecodable = {}, 0
     for split in SPLITS:
@@ -169,7 +192,7 @@ def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_
         entries, taken = [], set()
         counts[split] = {name: 0 for name in names}
         for index, (path, label) in enumerate(splits.get(split, [])):
-            data, suffix = folders.prepared_bytes(path)
+            data, suffix = folders.prepared_bytes(path, size)
             undecodable += suffix != ".png"
             relative = f"{names[label]}/{_unique_name(folders.safe_file_name(path.name) + suffix, taken)}"
             (folder / names[label]).mkdir(parents=True, exist_ok=True)
@@ -180,10 +203,11 @@ def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_
         folder.mkdir(parents=True, exist_ok=True)
         write_lst(folder / f"{split}.lst", entries)
         write_classes(folder, names)
+        write_dataset_info(folder, size)
     manifest = {"source": str(root), "kind": "image_folder", "classes": names, "counts": counts,
                 "totals": {split: sum(c.values()) for split, c in counts.items()},
                 "undecodable_passed_to_check": undecodable, "validation_fraction": validation_fraction,
-                "seed": seed, "image_size": [32, 32, 3]}
+                "seed": seed, "image_size": [size, size, 3]}
     meta = Path(output) / "meta"
     meta.mkdir(parents=True, exist_ok=True)
     write_classes(meta, names)
@@ -213,6 +237,10 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="share of each class's train images held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     parser.add_argument("--cache-dir", default=None, help="download cache (default: <output>/.cache)")
+    parser.add_argument("--image-size", type=int, default=0,
+                        help="side of the square model input in pixels; 0 (default) picks it: 32 for a CIFAR "
+                             f"archive, for an image folder the largest of {AUTO_SIZES} not above its median "
+                             "short side")
     parser.add_argument("--md5", default=None,
                         help="expected archive MD5 (checked automatically for the official URL)")
     return parser
@@ -222,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     classes = [c.strip() for item in args.classes for c in item.split(",") if c.strip()]
     try:
         run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
-                Path(args.cache_dir) if args.cache_dir else None, args.md5)
+                Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size)
     except EtlError as exc:
         print(f"etl failed: {exc}", file=sys.stderr, flush=True)
         return 1

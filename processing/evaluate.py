@@ -25,6 +25,7 @@ DEFAULT_MODEL = "/opt/ml/processing/model"
 DEFAULT_TEST = "/opt/ml/processing/test"
 DEFAULT_OUTPUT = "/opt/ml/processing/evaluation"
 EVALUATION_FILE = "evaluation.json"
+RELIABILITY_FILE = "reliability.png"
 #: The key path of the accuracy in evaluation.json: the pipeline's condition reads exactly this.
 ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 BOOTSTRAP_ROUNDS = 200
@@ -113,8 +114,22 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     return {"multiclass_classification_metrics": metrics}
 
 
-def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path) -> dict:
+def calibration_report(probabilities: np.ndarray, y_true: np.ndarray, temperature: float,
+                       threshold: float) -> dict:
+    """ECE over 15 bins, the reliability table, and what the workflow's threshold passes and how well."""
+    from training.calibration import ECE_BINS, coverage_at, expected_calibration_error, reliability
+
+    return {"expected_calibration_error": expected_calibration_error(probabilities, y_true), "bins": ECE_BINS,
+            "temperature": temperature, "at_threshold": coverage_at(probabilities, y_true, threshold),
+            "reliability": reliability(probabilities, y_true)}
+
+
+def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, threshold: float | None = None) -> dict:
+    """Score the model on the test split; write evaluation.json and the reliability diagram PNG."""
+    from training.calibration import WORKFLOW_THRESHOLD, plot_reliability
     from training.inference import InferenceError, LoadedModel, predict_files
+
+    threshold = WORKFLOW_THRESHOLD if threshold is None else threshold
 
     test_dir = Path(test_dir)
     try:
@@ -132,27 +147,36 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path) -> dict
             probabilities = predict_files(model, [test_dir / e.path for e in entries])
         except InferenceError as exc:
             raise EvaluationError(exc.message) from exc
-        backend = model.backend
+        backend, temperature, input_size = model.backend, model.temperature, model.input_size
         diagnostics_path = model.model_dir / "diagnostics.json"
         diagnostics = json.loads(diagnostics_path.read_text()) if diagnostics_path.exists() else None
     y_true = np.array([e.label for e in entries])
     report = compute_metrics(y_true, probabilities.argmax(axis=1), classes)
     predicted = probabilities.argmax(axis=1)
     report["evaluation"] = {
-        "test_images": len(entries), "classes": classes, "backend": backend,
+        "test_images": len(entries), "classes": classes, "backend": backend, "input_size": input_size,
         "mean_top_confidence": float(probabilities.max(axis=1).mean()),
         # the reference distributions a drift check compares live traffic against
         "predicted_counts": {name: int((predicted == i).sum()) for i, name in enumerate(classes)},
         "top_confidences": [round(float(v), 5) for v in probabilities.max(axis=1)],
     }
+    report["calibration"] = calibration_report(probabilities, y_true, temperature, threshold)
     if diagnostics is not None:
         report["training_diagnostics"] = {k: diagnostics[k] for k in ("overfitting", "loss_not_decreasing",
                                                                       "warnings", "epochs")}
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    calibration = report["calibration"]
+    plot_reliability(calibration["reliability"], output_dir / RELIABILITY_FILE,
+                     f"Reliability on {len(entries)} test images (ECE "
+                     f"{calibration['expected_calibration_error']:.3f}, T={temperature:.2f})")
     accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
-    print(f"evaluate: accuracy={accuracy:.4f} on {len(entries)} test images ({backend})", flush=True)
+    at = calibration["at_threshold"]
+    passed = f"{at['accuracy']:.4f}" if at["accuracy"] is not None else "-"
+    print(f"evaluate: accuracy={accuracy:.4f} on {len(entries)} test images ({backend}); "
+          f"ECE={calibration['expected_calibration_error']:.4f}; at {threshold:.2f}: "
+          f"coverage={at['coverage']:.4f}, accuracy={passed}", flush=True)
     return report
 
 
@@ -173,13 +197,16 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="model.tar.gz, or a folder holding it (default: %(default)s)")
     parser.add_argument("--test", default=DEFAULT_TEST,
                         help="test split folder: test.lst + images (default: %(default)s)")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"where {EVALUATION_FILE} is written")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT,
+                        help=f"where {EVALUATION_FILE} and {RELIABILITY_FILE} are written")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="the workflow's confidence threshold, for coverage and accuracy above it (default 0.93)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        run_evaluation(Path(args.model), Path(args.test), Path(args.output))
+        run_evaluation(Path(args.model), Path(args.test), Path(args.output), args.threshold)
     except EvaluationError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr, flush=True)
         return 1

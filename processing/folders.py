@@ -99,6 +99,24 @@ def load_items(root: Path, classes_filter: Sequence[str], validation_fraction: f
                      for split in ("train", "validation", "test")}
 
 
+def short_sides(paths, limit: int = 2000) -> list[int]:
+    """The short side of up to ``limit`` images, read from their headers (no pixels are decoded)."""
+    from PIL import Image
+
+    from processing.imaging import FORMATS
+
+    sides = []
+    for index, path in enumerate(paths):
+        if index >= limit:
+            break
+        try:
+            with Image.open(path, formats=FORMATS) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError, SyntaxError):
+            continue  # undecodable: the check reports it
+    return sides
+
+
 def prepared_bytes(path: Path, size: int = INPUT_SIZE) -> tuple[bytes, str]:
     """(bytes to write, suffix): the fitted PNG, or the untouched bytes when the file does not decode."""
     data = path.read_bytes()

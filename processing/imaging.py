@@ -101,12 +101,13 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, expected_size: int | N
             f"decompression bomb refused: header declares {width}x{height} = "
             f"{width * height:,} pixels, the limit is {max_pixels:,}"
         )
-    if expected_size is not None and (width, height) != (expected_size, expected_size):
-        raise WrongSizeError(f"wrong size {width}x{height}, expected {expected_size}x{expected_size}")
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise TruncatedImageError(f"image does not decode fully (truncated or corrupt): {exc}") from exc
+    # size is judged only on images that decode: a damaged file has one reason, whatever its size
+    if expected_size is not None and (width, height) != (expected_size, expected_size):
+        raise WrongSizeError(f"wrong size {width}x{height}, expected {expected_size}x{expected_size}")
     return image
 
 

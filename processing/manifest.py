@@ -85,3 +85,33 @@ def find_lst(folder: Path) -> Path:
     if len(found) != 1:
         raise ManifestError(f"{folder}: expected exactly one .lst manifest, found {len(found)}")
     return found[0]
+
+
+DATASET_FILE = "dataset.json"
+
+
+def write_dataset_info(folder: Path, image_size: int) -> Path:
+    """``dataset.json`` beside a split's manifest: the side of its square images.
+
+    The ETL decides the input size once; the check, training and (through
+    ``model_info.json``) serving read it from here instead of each assuming 32.
+    """
+    target = Path(folder) / DATASET_FILE
+    target.write_text(json.dumps({"image_size": int(image_size)}) + "\n", encoding="utf-8")
+    return target
+
+
+def read_image_size(folder: Path, default: int | None = None) -> int:
+    """The split's image side from ``dataset.json``; ``default`` when the file is absent (older datasets)."""
+    path = Path(folder) / DATASET_FILE
+    if not path.exists():
+        if default is None:
+            raise ManifestError(f"{path} not found and no image size given")
+        return default
+    try:
+        size = json.loads(path.read_text(encoding="utf-8"))["image_size"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: expected {{\"image_size\": N}} ({exc})") from exc
+    if not isinstance(size, int) or not 8 <= size <= 1024:
+        raise ManifestError(f"{path}: image_size must be an integer from 8 to 1024, got {size!r}")
+    return size

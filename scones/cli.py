@@ -26,7 +26,7 @@ Start here:
 
 One step at a time (outputs go under $SCONES_HOME, default ./.scones):
   scones data synth                 write a SYNTHETIC CIFAR-100 archive (offline)
-  scones data etl                   archive -> 32x32 PNGs + .lst manifests
+  scones data etl                   archive or image folder -> SxS PNGs + .lst manifests
   scones data check                 quarantine corrupt images, fail past a limit
   scones train --epochs 5           train the CNN (SageMaker script mode)
   scones evaluate                   write evaluation.json (SageMaker model-quality shape)

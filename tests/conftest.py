@@ -59,8 +59,8 @@ def trained_model(tiny_etl, tmp_path_factory) -> Path:
     from training.train import train
 
     root = tmp_path_factory.mktemp("model")
-    train(tiny_etl / "train", tiny_etl / "validation", root / "model", epochs=6, learning_rate=0.02,
-          batch_size=32, seed=0, log=lambda line: None)
+    train(tiny_etl / "train", tiny_etl / "validation", root / "model", epochs=6, batch_size=16, seed=0,
+          log=lambda line: None)
     return pack_model_dir(root / "model", root / "model.tar.gz")
 
 

@@ -26,14 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.imaging import INPUT_SIZE, MAX_PIXELS, ImageError, normalize, to_pixels
+from processing.imaging import (
+    INPUT_SIZE,
+    MAX_PIXELS,
+    ImageError,
+    fit_to_input,
+    normalize,
+    open_image,
+    to_pixels,
+    to_rgb,
+)
 
 #: SageMaker real-time endpoints refuse request bodies over 6 MB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_BATCH = 1024
+#: Decoded pixels one request may hold in all (each image is also capped at MAX_PIXELS).
+MAX_REQUEST_PIXELS = 64_000_000
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "application/x-image", "image/webp"})
 JSON_TYPE = "application/json"
-#: Raw pixels, as SageMaker's NumpySerializer sends them: uint8 (N, 32, 32, 3) or (32, 32, 3).
+#: Raw pixels, as SageMaker's NumpySerializer sends them: uint8 (N, S, S, 3) or (S, S, 3), S = input size.
 #: Skips image decoding, which bounds PNG batches at a few thousand images/s per core.
 NPY_TYPE = "application/x-npy"
 
@@ -74,10 +85,26 @@ class InvalidNpy(InferenceError):
 
 @dataclass(frozen=True)
 class Batch:
-    """Preprocessed inputs and whether the caller sent one image (reply: one flat list)."""
+    """A request's decoded images and whether the caller sent one image (reply: one flat list).
 
-    array: np.ndarray
+    Images are decoded (and so validated) here but fitted to the model's input size only in
+    :meth:`inputs`: ``input_fn`` has no model, and during a swap the endpoint holds two models
+    whose ``model_info.json`` may give different sizes. A request's decoded pixels are bounded
+    by :data:`MAX_REQUEST_PIXELS`.
+    """
+
     single: bool
+    images: tuple = ()  # PIL RGB images at their own size
+    pixels: np.ndarray | None = None  # uint8 N x S x S x 3, from application/x-npy
+
+    def inputs(self, size: int) -> np.ndarray:
+        """N x 3 x size x size float32, every image fitted as :func:`processing.imaging.fit_to_input` says."""
+        if self.pixels is not None:
+            if self.pixels.shape[1:3] != (size, size):
+                raise InvalidNpy(f"pixels are {self.pixels.shape[1]}x{self.pixels.shape[2]}; this model takes "
+                                 f"{size}x{size} (model_info.json input_size)")
+            return normalize(self.pixels)
+        return normalize(np.stack([np.asarray(fit_to_input(image, size), dtype=np.uint8) for image in self.images]))
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,9 @@ class LoadedModel:
         info_path = self.model_dir / "model_info.json"
         self.info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
         self.input_size = int(self.info.get("input_size", INPUT_SIZE))
+        self.temperature = float(self.info.get("temperature", 1.0))
+        if not (self.temperature > 0 and np.isfinite(self.temperature)):
+            raise ValueError(f"{info_path}: temperature must be a positive number, got {self.temperature}")
         threads = threads or int(os.environ.get("SCONES_INFERENCE_THREADS", "0")) or None
         self.backend, self._run = self._load(threads)
 
@@ -124,12 +154,15 @@ class LoadedModel:
 
         return "torchscript", run
 
+    def logits(self, array: np.ndarray) -> np.ndarray:
+        """N x 3 x S x S float32 -> N x C raw network outputs."""
+        return np.asarray(self._run(np.ascontiguousarray(array, dtype=np.float32)), dtype=np.float64)
+
     def predict(self, array: np.ndarray) -> np.ndarray:
-        """N x 3 x S x S float32 -> N x C probabilities (softmax over the network's logits)."""
-        logits = np.asarray(self._run(np.ascontiguousarray(array, dtype=np.float32)), dtype=np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+        """N x 3 x S x S float32 -> N x C calibrated probabilities: softmax(logits / temperature)."""
+        from training.calibration import softmax
+
+        return softmax(self.logits(array), self.temperature).astype(np.float32)
 
 
 def model_fn(model_dir: str) -> LoadedModel:
@@ -140,11 +173,27 @@ def _base_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _decode_pixels(data: bytes, where: str = "body") -> np.ndarray:
+def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> np.ndarray:
     try:
-        return to_pixels(data, max_pixels=MAX_PIXELS)
+        return to_pixels(data, size, max_pixels=MAX_PIXELS)
     except ImageError as exc:
         raise InvalidImage(f"{where}: {exc.message}") from exc
+
+
+def _decode_images(encoded: Sequence[tuple[bytes, str]]) -> tuple:
+    """Decode every image fully (a truncated one fails here, as a 400), within the request's pixel budget."""
+    images, used = [], 0
+    for data, where in encoded:
+        try:
+            image = open_image(data, max_pixels=MAX_PIXELS)
+        except ImageError as exc:
+            raise InvalidImage(f"{where}: {exc.message}") from exc
+        used += image.width * image.height
+        if used > MAX_REQUEST_PIXELS:
+            raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} pixels "
+                                  "in all; send fewer or smaller images per request")
+        images.append(to_rgb(image))
+    return tuple(images)
 
 
 def _batch_items(document: object) -> list:
@@ -178,7 +227,7 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
         raise PayloadTooLarge(f"payload is {len(body):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,} (6 MB)")
     kind = _base_type(content_type)
     if kind in IMAGE_TYPES:
-        return Batch(normalize(_decode_pixels(body)[None]), single=True)
+        return Batch(single=True, images=_decode_images([(body, "body")]))
     if kind == JSON_TYPE:
         try:
             document = json.loads(body)
@@ -189,8 +238,9 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
             raise InvalidJson("empty batch: send at least one image")
         if len(items) > MAX_BATCH:
             raise PayloadTooLarge(f"batch of {len(items)} images; the limit is {MAX_BATCH}")
-        pixels = np.stack([_decode_pixels(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)])
-        return Batch(normalize(pixels), single=isinstance(document, dict) and "instances" not in document)
+        encoded = [(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)]
+        return Batch(single=isinstance(document, dict) and "instances" not in document,
+                     images=_decode_images(encoded))
     if kind == NPY_TYPE:
         return _npy_batch(body)
     raise UnsupportedContentType(
@@ -205,17 +255,17 @@ def _npy_batch(body: bytes) -> Batch:
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidNpy(f"body is not a .npy array ({exc})") from exc
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim not in (3, 4) \
-            or array.shape[-3:] != (INPUT_SIZE, INPUT_SIZE, 3):
-        raise InvalidNpy(f"expected uint8 pixels shaped (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), got "
+            or array.shape[-1] != 3 or array.shape[-3] != array.shape[-2]:
+        raise InvalidNpy("expected uint8 pixels shaped (N, S, S, 3) with S the model's input size, got "
                          f"{getattr(array, 'dtype', '?')} {getattr(array, 'shape', '?')}")
     single = array.ndim == 3
     if not single and not 0 < len(array) <= MAX_BATCH:
         raise PayloadTooLarge(f"batch of {len(array)} images; send 1 to {MAX_BATCH}")
-    return Batch(normalize(array[None] if single else array), single=single)
+    return Batch(single=single, pixels=array[None] if single else array)
 
 
 def predict_fn(data: Batch, model: LoadedModel) -> Prediction:
-    return Prediction(model.predict(data.array), data.single)
+    return Prediction(model.predict(data.inputs(model.input_size)), data.single)
 
 
 def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, str]:
@@ -232,6 +282,6 @@ def predict_files(model: LoadedModel, paths: Sequence[Path], batch_size: int = 2
     out = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        pixels = np.stack([_decode_pixels(Path(p).read_bytes(), str(p)) for p in chunk])
+        pixels = np.stack([_decode_pixels(Path(p).read_bytes(), str(p), model.input_size) for p in chunk])
         out.append(model.predict(normalize(pixels)))
     return np.concatenate(out) if out else np.zeros((0, len(model.classes)), np.float32)

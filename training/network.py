@@ -9,6 +9,8 @@ from torch import nn
 class SmallCNN(nn.Module):
     """Three conv blocks and a small head: ~60k parameters, sub-millisecond on a CPU."""
 
+    HEAD_PREFIX = "head."
+
     def __init__(self, num_classes: int, width: int = 16):
         super().__init__()
 
@@ -47,6 +49,8 @@ class ResNetSmall(nn.Module):
     can load a backbone trained elsewhere and freeze it.
     """
 
+    HEAD_PREFIX = "head."
+
     def __init__(self, num_classes: int, widths: tuple[int, int, int] = (32, 64, 128)):
         super().__init__()
         stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
@@ -62,7 +66,21 @@ class ResNetSmall(nn.Module):
         return self.head(self.backbone(x))
 
 
-ARCHITECTURES = {"small_cnn": SmallCNN, "resnet": ResNetSmall}
+def _resnet18(num_classes: int) -> nn.Module:
+    from training.imagenet import resnet18
+
+    return resnet18(num_classes)
+
+
+def _resnet50(num_classes: int) -> nn.Module:
+    from training.imagenet import resnet50
+
+    return resnet50(num_classes)
+
+
+ARCHITECTURES = {"small_cnn": SmallCNN, "resnet": ResNetSmall, "resnet18": _resnet18, "resnet50": _resnet50}
+#: Architectures that start from ImageNet weights by default (see training/imagenet.py).
+IMAGENET_ARCHITECTURES = frozenset({"resnet18", "resnet50"})
 
 
 def load_initial_weights(model: nn.Module, path: str, freeze_backbone: bool = False) -> dict[str, int]:
@@ -77,8 +95,9 @@ def load_initial_weights(model: nn.Module, path: str, freeze_backbone: bool = Fa
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
     if freeze_backbone:
+        head = getattr(model, "HEAD_PREFIX", "head.")
         for name, parameter in model.named_parameters():
-            if not name.startswith("head."):
+            if not name.startswith(head):
                 parameter.requires_grad = False
     return {"loaded": len(usable), "skipped": len(state) - len(usable)}
 

@@ -41,7 +41,7 @@ from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, 
 from pipelines.sdk import disable_sdk_telemetry, quiet_sdk_logs
 from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, StepCode, build_step_code
 from processing.evaluate import ACCURACY_JSON_PATH, EVALUATION_FILE
-from training.train import METRIC_DEFINITIONS
+from training.train import METRIC_DEFINITIONS, Recipe
 
 #: Used when no role is given: a local run needs none, and SageMaker will reject it loudly.
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/scones-local-execution"
@@ -103,13 +103,14 @@ def get_pipeline(
 ) -> Pipeline:
     """Build the pipeline; every argument has a default so a bare call renders a definition.
 
-    ``tuning=True`` replaces the single training step with a TuningStep (learning rate
-    0.001-0.1 log-scale, batch size {32, 64, 128, 256}, epochs 2-10; objective
+    ``tuning=True`` replaces the single training step with a TuningStep (AdamW peak learning rate
+    0.0003-0.01 log-scale, batch size {32, 64, 128, 256}, epoch cap 10-60; objective
     ``val_accuracy``) and evaluates and registers the best training job's model.
     ``initial_weights_uri`` (an ``s3://`` state-dict object) becomes the ``weights`` training
     channel the training script starts from (transfer learning; ``freeze_backbone`` trains the head
-    only). ``debugger_rules=True`` switches on SageMaker Debugger/Profiler rules (overfit, vanishing
-    gradient, loss not decreasing, low GPU utilization); they run in SageMaker only -- locally the
+    only). ``debugger_rules=True`` switches on SageMaker Debugger/Profiler rules (overfit, overtraining,
+    vanishing gradient, poor weight initialization, loss not decreasing, low GPU utilization, CPU
+    bottleneck, and the profiler report); they run in SageMaker only -- locally the
     training step's own diagnostics (``training/diagnostics.py``) report overfitting and stalled loss.
     """
     bucket = default_bucket or LOCAL_BUCKET
@@ -126,10 +127,14 @@ def get_pipeline(
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_type = ParameterString("TrainingInstanceType", default_value=training_instance_type)
     training_count = ParameterInteger("TrainingInstanceCount", default_value=1)
-    epochs = ParameterInteger("Epochs", default_value=10)
-    learning_rate = ParameterFloat("LearningRate", default_value=0.01)
-    batch_size = ParameterInteger("BatchSize", default_value=64)
-    architecture = ParameterString("Architecture", default_value="small_cnn")  # or resnet
+    # 0: 32 for a CIFAR archive, picked from the images' sizes for an image folder (processing/etl.py)
+    image_size = ParameterInteger("ImageSize", default_value=0)
+    epochs = ParameterInteger("Epochs", default_value=Recipe.epochs)  # a cap: early stopping usually ends first
+    learning_rate = ParameterFloat("LearningRate", default_value=Recipe.learning_rate)
+    batch_size = ParameterInteger("BatchSize", default_value=Recipe.batch_size)
+    # auto: mirror colour photos, not greyscale scans of text or digits
+    horizontal_flip = ParameterString("HorizontalFlip", default_value=Recipe.horizontal_flip)
+    architecture = ParameterString("Architecture", default_value="small_cnn")  # resnet, resnet18, resnet50
     max_bad_fraction = ParameterFloat("MaxBadImageFraction", default_value=0.05)
     accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=0.8)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
@@ -149,7 +154,7 @@ def get_pipeline(
             outputs=[ProcessingOutput(output_name=split, source=f"/opt/ml/processing/output/{split}")
                      for split in ("train", "validation", "test", "meta")],
             arguments=["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output",
-                       "--classes", classes],
+                       "--classes", classes, "--image-size", image_size.to_string()],
         ),
         cache_config=cache,
     )
@@ -178,7 +183,8 @@ def get_pipeline(
         instance_type=training_type,
         instance_count=training_count,
         hyperparameters={"epochs": epochs, "learning-rate": learning_rate, "batch-size": batch_size, "seed": 0,
-                         "architecture": architecture, "freeze-backbone": str(freeze_backbone).lower()},
+                         "architecture": architecture, "freeze-backbone": str(freeze_backbone).lower(),
+                         "horizontal-flip": horizontal_flip},
         metric_definitions=METRIC_DEFINITIONS,
         output_path=f"{prefix}/models",
         code_location=f"{prefix}/code",
@@ -199,9 +205,9 @@ def get_pipeline(
         tuner = HyperparameterTuner(
             estimator, objective_metric_name="val_accuracy", objective_type="Maximize",
             hyperparameter_ranges={
-                "learning-rate": ContinuousParameter(0.001, 0.1, scaling_type="Logarithmic"),
+                "learning-rate": ContinuousParameter(0.0003, 0.01, scaling_type="Logarithmic"),
                 "batch-size": CategoricalParameter([32, 64, 128, 256]),
-                "epochs": IntegerParameter(2, 10),
+                "epochs": IntegerParameter(10, 60),
             },
             metric_definitions=METRIC_DEFINITIONS, max_jobs=max_jobs, max_parallel_jobs=max_parallel,
             strategy="Random", base_tuning_job_name=f"{base_job_prefix}-tune",
@@ -269,8 +275,8 @@ def get_pipeline(
     return Pipeline(
         name=pipeline_name,
         parameters=[input_data, classes, processing_type, processing_count, training_type, training_count,
-                    epochs, learning_rate, batch_size, architecture, max_bad_fraction, accuracy_threshold,
-                    approval_status,
+                    image_size, epochs, learning_rate, batch_size, horizontal_flip, architecture, max_bad_fraction,
+                    accuracy_threshold, approval_status,
                     *extra_parameters],
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,
@@ -282,9 +288,14 @@ def _debugger_settings(enabled: bool) -> dict:
         return {"disable_profiler": True}
     from sagemaker.debugger import ProfilerRule, Rule, rule_configs
 
-    return {"rules": [Rule.sagemaker(rule_configs.overfit()), Rule.sagemaker(rule_configs.vanishing_gradient()),
+    # the dog-breed use case's rule set: training-health rules plus the profiler report
+    return {"rules": [Rule.sagemaker(rule_configs.overfit()), Rule.sagemaker(rule_configs.overtraining()),
+                      Rule.sagemaker(rule_configs.vanishing_gradient()),
+                      Rule.sagemaker(rule_configs.poor_weight_initialization()),
                       Rule.sagemaker(rule_configs.loss_not_decreasing()),
-                      ProfilerRule.sagemaker(rule_configs.LowGPUUtilization())]}
+                      ProfilerRule.sagemaker(rule_configs.LowGPUUtilization()),
+                      ProfilerRule.sagemaker(rule_configs.CPUBottleneck()),
+                      ProfilerRule.sagemaker(rule_configs.ProfilerReport())]}
 
 
 def _image(region: str, scope: str, instance_type: str) -> str:

@@ -356,7 +356,24 @@ class LocalPipelineExecutor:
     def _processing(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
         inputs = [i["S3Input"]["S3Uri"] for i in arguments.get("ProcessingInputs", []) if "S3Input" in i]
         outputs = [o["S3Output"]["S3Uri"] for o in arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])]
-        return self._run_job(ctx, node, arguments, step, run_processing_job, inputs, outputs)
+        properties = self._run_job(ctx, node, arguments, step, run_processing_job, inputs, outputs)
+        step.summary = self._report_summary(outputs)
+        return properties
+
+    def _report_summary(self, output_uris: list[str]) -> str:
+        """One line from a step's own report, for the console: what was quarantined and why, or the scores."""
+        from scones.engine.summaries import summarize_outputs
+
+        documents = {}
+        for uri in output_uris:
+            for name in ("report.json", "evaluation.json"):
+                target = f"{uri.rstrip('/')}/{name}"
+                if self.store.exists(target):
+                    try:
+                        documents[name] = json.loads(self.store.get_bytes(target))
+                    except ValueError:
+                        continue
+        return summarize_outputs(documents)
 
     def _training(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
         inputs = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in arguments.get("InputDataConfig", [])]

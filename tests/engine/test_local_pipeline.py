@@ -24,7 +24,7 @@ def env(home, monkeypatch):
 
 
 def test_run_registers_version_1_pending_with_its_accuracy(env, tiny_archive, capsys):
-    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "LearningRate=0.02"])
+    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "BatchSize=16"])
     out = capsys.readouterr().out
     assert code == 0, out
     for step in ("EtlCifar", "CheckImages", "TrainModel", "EvaluateModel", "CheckAccuracy"):
@@ -39,7 +39,7 @@ def test_run_registers_version_1_pending_with_its_accuracy(env, tiny_archive, ca
 
 
 def test_threshold_above_one_fires_the_fail_step_and_registers_nothing(env, tiny_archive, capsys):
-    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "LearningRate=0.02",
+    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "BatchSize=16",
                      "-p", "AccuracyThreshold=1.01"])
     out = capsys.readouterr().out
     assert code == 1
@@ -85,7 +85,7 @@ def test_registration_notifications_compare_with_the_approved_model(env, tiny_ar
     first = [r for r in outbox.read() if r["kind"] == "model_registered"][0]
     assert "no version approved yet" in first["subject"]
     assert cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p",
-                     "LearningRate=0.02"]) == 0
+                     "BatchSize=16"]) == 0
     latest = [r for r in outbox.read() if r["kind"] == "model_registered"][-1]
     assert latest["subject"].startswith("SconesModels v2 registered")
     assert latest["message"]["approved"]["version"] == 1

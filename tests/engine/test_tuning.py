@@ -19,7 +19,7 @@ def test_definition_has_the_tuning_step_and_its_ranges(no_network):
     tune = next(s for s in definition["Steps"] if s["Type"] == "Tuning")
     config = tune["Arguments"]["HyperParameterTuningJobConfig"]
     ranges = config["ParameterRanges"]
-    assert ranges["ContinuousParameterRanges"] == [{"Name": "learning-rate", "MinValue": "0.001", "MaxValue": "0.1",
+    assert ranges["ContinuousParameterRanges"] == [{"Name": "learning-rate", "MinValue": "0.0003", "MaxValue": "0.01",
                                                      "ScalingType": "Logarithmic"}]
     assert [json.loads(v) for v in ranges["CategoricalParameterRanges"][0]["Values"]] == ["32", "64", "128", "256"]
     assert ranges["IntegerParameterRanges"][0]["Name"] == "epochs"

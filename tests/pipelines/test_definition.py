@@ -127,8 +127,9 @@ def test_debugger_and_profiler_rules_can_be_switched_on(no_network):
     train = next(s for s in document["Steps"] if s["Name"] == "TrainModel")["Arguments"]
     assert no_network == []
     assert [r["RuleConfigurationName"] for r in train["DebugRuleConfigurations"]] == [
-        "Overfit", "VanishingGradient", "LossNotDecreasing"]
-    assert [r["RuleConfigurationName"] for r in train["ProfilerRuleConfigurations"]] == ["LowGPUUtilization"]
+        "Overfit", "Overtraining", "VanishingGradient", "PoorWeightInitialization", "LossNotDecreasing"]
+    assert [r["RuleConfigurationName"] for r in train["ProfilerRuleConfigurations"]] == [
+        "LowGPUUtilization", "CPUBottleneck", "ProfilerReport"]
     plain = next(s for s in _steps(render_definition()[1]).values() if s["Name"] == "TrainModel")["Arguments"]
     assert "DebugRuleConfigurations" not in plain
 
@@ -141,3 +142,18 @@ def test_initial_weights_become_a_training_channel():
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in train["InputDataConfig"]}
     assert channels["weights"] == "s3://scones-local/weights/backbone.pt"
     assert json.loads(train["HyperParameters"]["freeze-backbone"]) == "true"
+
+
+def test_image_size_and_flip_flow_from_parameters_to_the_steps(no_network):
+    """ImageSize reaches the ETL (which writes dataset.json for the later steps); HorizontalFlip the trainer."""
+    from scones.engine.local_run import render_definition
+
+    _, document = render_definition()
+    parameters = {p["Name"]: p for p in document["Parameters"]}
+    assert parameters["ImageSize"]["DefaultValue"] == 0 and parameters["HorizontalFlip"]["DefaultValue"] == "auto"
+    steps = _steps(document)
+    etl = steps["EtlCifar"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert etl[etl.index("--image-size") + 1] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.ImageSize"}]}}
+    hyperparameters = steps["TrainModel"]["Arguments"]["HyperParameters"]
+    assert hyperparameters["horizontal-flip"] == {"Get": "Parameters.HorizontalFlip"}
+    assert no_network == []

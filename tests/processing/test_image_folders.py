@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from processing import check, etl, evaluate
-from processing.manifest import read_classes, read_lst
+from processing.manifest import read_classes, read_image_size, read_lst
 from scones.artifacts import pack_model_dir
 from tests import support
 from training import inference, train
@@ -42,12 +42,15 @@ def test_folder_etl_check_train_evaluate(folder, tmp_path):
     manifest = etl.run_etl(str(folder), tmp_path / "etl", [], validation_fraction=0.2, seed=0)
     assert manifest["classes"] == CLASSES and manifest["undecodable_passed_to_check"] == 1
     assert sum(manifest["totals"].values()) == 3 * 24 + 1
+    # auto size: short sides 48, 120, 33, 300 -> median 84 -> the largest of 32/64/96/128 under it
+    assert manifest["image_size"] == [64, 64, 3]
     for split in ("train", "validation", "test"):
         assert read_classes(tmp_path / "etl" / split) == CLASSES
+        assert read_image_size(tmp_path / "etl" / split) == 64
         for entry in read_lst(tmp_path / "etl" / split / f"{split}.lst"):
             if not entry.path.endswith("broken.jpg"):
                 with Image.open(tmp_path / "etl" / split / entry.path) as image:
-                    assert image.size == (32, 32) and image.mode == "RGB"
+                    assert image.size == (64, 64) and image.mode == "RGB"
 
     report = check.run_check({s: tmp_path / "etl" / s for s in ("train", "validation", "test")},
                              tmp_path / "clean", tmp_path / "quarantine", max_bad_fraction=0.1)
@@ -56,7 +59,7 @@ def test_folder_etl_check_train_evaluate(folder, tmp_path):
     assert len(quarantined) == 1
 
     train.train(tmp_path / "clean" / "train", tmp_path / "clean" / "validation", tmp_path / "model", epochs=8,
-                learning_rate=0.02, batch_size=16, log=lambda _: None)
+                batch_size=16, log=lambda _: None)
     result = evaluate.run_evaluation(pack_model_dir(tmp_path / "model", tmp_path / "model.tar.gz"),
                                      tmp_path / "clean" / "test", tmp_path / "eval")
     metrics = result["multiclass_classification_metrics"]

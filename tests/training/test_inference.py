@@ -76,13 +76,14 @@ def test_npy_pixels_give_the_same_probabilities_as_the_png(model):
 
 @pytest.mark.parametrize("array", [np.zeros((2, 32, 32, 3), np.float32), np.zeros((2, 16, 16, 3), np.uint8),
                                    np.zeros((0, 32, 32, 3), np.uint8)])
-def test_npy_with_the_wrong_dtype_or_shape_is_refused(array):
+def test_npy_with_the_wrong_dtype_or_shape_is_refused(array, model):
+    """16x16 pixels are refused by a 32 px model (model_info.json input_size), as a 400."""
     import io
 
     buffer = io.BytesIO()
     np.save(buffer, array)
     with pytest.raises(inference.InferenceError) as caught:
-        inference.input_fn(buffer.getvalue(), "application/x-npy")
+        inference.predict_fn(inference.input_fn(buffer.getvalue(), "application/x-npy"), model)
     assert caught.value.status in (400, 413)
 
 

@@ -57,7 +57,7 @@ def site(tmp_path_factory, tiny_archive):
     os.environ["SCONES_HOME"] = str(home)
     settings = Settings.from_env()
     record = run_local_pipeline(settings.store(), settings.registry(), settings.workspace.runs, home / "scratch",
-                                parameters={"Epochs": 4, "LearningRate": 0.02}, input_path=tiny_archive,
+                                parameters={"Epochs": 4, "BatchSize": 16}, input_path=tiny_archive,
                                 reporter=QuietReporter())
     assert record.status == "Succeeded", record.failure_reason
     endpoint, watcher = build_server(settings, "scones-endpoint", port=0, log=lambda line: None)

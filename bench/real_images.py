@@ -1,0 +1,79 @@
+"""Real images that are on this machine without a network, in both input kinds the ETL takes.
+
+- scikit-learn's ``digits``: 1,797 scanned handwritten digits (8x8, 16 grey levels, UCI);
+- scikit-image's ``lfw_subset``: 100 faces from Labeled Faces in the Wild and 100 non-face patches (25x25).
+
+Both packages ship the pixels in their wheels (``pip install -e '.[test]'`` brings them). The
+builders write them the way a user would bring images: a CIFAR-100-format archive, or a
+class-per-folder tree of mixed sizes and formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    pixels = np.clip(np.rint(data.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    return pixels, data.target.astype(np.int64)
+
+
+def _rgb(grey: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    return Image.fromarray(grey, "L").resize(size, Image.BILINEAR).convert("RGB")
+
+
+def digits_archive(path: Path, digits: tuple[int, ...] = (3, 8), test_fraction: float = 0.2, seed: int = 0) -> Path:
+    """A CIFAR-100 python-pickle archive of scanned digits (upscaled to 32x32 RGB); classes named by word."""
+    from processing.cifar import CifarSplit, write_tarball
+
+    pixels, target = _digits()
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(np.isin(target, digits))
+    rng.shuffle(rows)
+    cut = int(round(len(rows) * (1 - test_fraction)))
+
+    def split(name: str, chosen: np.ndarray) -> CifarSplit:
+        images = np.stack([np.asarray(_rgb(pixels[i], (32, 32))) for i in chosen])
+        return CifarSplit(name=name, images=images, fine_labels=target[chosen], coarse_labels=np.zeros(len(chosen),
+                          np.int64), filenames=tuple(f"{DIGIT_NAMES[target[i]]}_s_{i:06d}.png" for i in chosen))
+
+    return write_tarball(Path(path), split("train", rows[:cut]), split("test", rows[cut:]), DIGIT_NAMES, ("digit",))
+
+
+def digits_folder(root: Path, digits: tuple[int, ...] = (0, 1, 2, 3), seed: int = 0) -> Path:
+    """Class-per-folder scans at mixed sizes (32x32 to 100x75, random aspect) as PNG and JPEG."""
+    pixels, target = _digits()
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for digit in digits:
+        folder = root / DIGIT_NAMES[digit]
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in np.flatnonzero(target == digit):
+            width, height = int(rng.integers(32, 101)), int(rng.integers(32, 76))
+            image = _rgb(pixels[i], (width, height))
+            if rng.random() < 0.5:
+                image.save(folder / f"scan_{i:04d}.png")
+            else:
+                image.save(folder / f"scan_{i:04d}.jpg", quality=int(rng.integers(70, 96)))
+    return root
+
+
+def faces_folder(root: Path) -> Path:
+    """Labeled Faces in the Wild crops against non-face patches (scikit-image's lfw_subset), 25x25 PNG."""
+    from skimage.data import lfw_subset
+
+    images = np.clip(np.rint(lfw_subset() * 255), 0, 255).astype(np.uint8)  # the first 100 are faces
+    root = Path(root)
+    for index, grey in enumerate(images):
+        folder = root / ("face" if index < 100 else "not_face")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grey, "L").convert("RGB").save(folder / f"lfw_{index:03d}.png")
+    return root
