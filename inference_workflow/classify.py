@@ -41,6 +41,9 @@ def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
                           if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"))
         else:
             images.append((source, path.read_bytes()))
+    if not images:
+        raise ValueError(f"no images in {', '.join(sources)}: give image files (.png, .jpg, .jpeg, .webp, .gif, "
+                         ".bmp), folders holding them, or s3:// URIs")
     return images
 
 

@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_KEY_BYTES = 1024
+#: S3's bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+#: How far from 1 the probabilities may sum (replies are rounded; the starter's are two-decimal strings).
+SUM_TOLERANCE = 0.01
 
 
 class WorkflowError(Exception):
@@ -47,6 +52,10 @@ class InvalidImageError(WorkflowError):
 
 class EndpointUnavailableError(WorkflowError):
     """The endpoint did not answer (down, throttled, 5xx): transient, worth retrying."""
+
+
+class InvalidModelOutputError(WorkflowError):
+    """The endpoint answered something that is not one probability per class (empty, not JSON, NaN, sum != 1)."""
 
 
 class LowConfidenceError(WorkflowError):
@@ -85,28 +94,50 @@ def require_location(body: dict) -> tuple[str, str]:
                                 '{"s3_bucket": "...", "s3_key": "..."}')
     if not isinstance(bucket, str) or not isinstance(key, str):
         raise InvalidEventError("s3_bucket and s3_key must be strings")
-    if not 3 <= len(bucket) <= 63 or any(c in bucket for c in "/\\ \x00"):
-        raise InvalidEventError(f"not a valid bucket name: {bucket[:80]!r}")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in key:
+    if not BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise InvalidEventError(f"not a valid S3 bucket name: {bucket[:80]!r} (3-63 lower-case letters, digits, "
+                                "dots and hyphens)")
+    try:
+        encoded = key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEventError(f"s3_key is not valid UTF-8 text: {key[:80]!r}") from exc
+    if len(encoded) > MAX_KEY_BYTES or "\x00" in key:
         raise InvalidEventError("s3_key is longer than S3 allows or contains NUL")
     if key.startswith("/") or ".." in key.replace("\\", "/").split("/"):
         raise InvalidEventError(f"s3_key must be a relative key without '..': {key[:80]!r}")
     return bucket, key
 
 
-def parse_inferences(value: Any) -> list[float]:
+def probability_problem(value: Any, classes: int | None = None) -> str | None:
+    """Why ``value`` is not one probability per class, or None when it is.
+
+    Probabilities are finite numbers (not booleans) in [0, 1] that sum to 1 within
+    :data:`SUM_TOLERANCE`; with ``classes``, there is exactly one per class.
+    """
+    if not isinstance(value, list) or not value:
+        return "expected a non-empty list of probabilities"
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        return f"expected numbers, got {str(value)[:80]}"
+    if any(not math.isfinite(v) or not 0.0 <= v <= 1.0 for v in value):
+        return f"probabilities must be finite and within [0, 1]: {value[:10]}"
+    total = math.fsum(value)
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        return f"probabilities must sum to 1, these sum to {total:.4f}: {value[:10]}"
+    if classes is not None and len(value) != classes:
+        return f"expected one probability per class ({classes}), got {len(value)}"
+    return None
+
+
+def parse_inferences(value: Any, classes: int | None = None) -> list[float]:
     """A list of probabilities, from a list or the starter's string form ``"[0.91, 0.09]"``."""
+    if value is None or value == "" or value == []:
+        raise InvalidEventError("inferences must be a non-empty list of numbers (run the classifier first)")
     if isinstance(value, str):
         value = _loads(value, "inferences")
-    if not isinstance(value, list) or not value:
-        raise InvalidEventError("inferences must be a non-empty list of numbers (run the classifier first)")
-    try:
-        numbers = [float(v) for v in value]
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"inferences must be numbers: {str(value)[:80]}") from exc
-    if any(math.isnan(n) or not 0.0 <= n <= 1.0 for n in numbers):
-        raise InvalidEventError(f"inferences must be probabilities in [0, 1]: {numbers[:10]}")
-    return numbers
+    problem = probability_problem(value, classes)
+    if problem:
+        raise InvalidEventError(f"inferences: {problem}")
+    return [float(v) for v in value]
 
 
 def response(body: dict) -> dict:

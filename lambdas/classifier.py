@@ -17,7 +17,9 @@ from lambdas._events import (
     EndpointUnavailableError,
     InvalidEventError,
     InvalidImageError,
+    InvalidModelOutputError,
     extract_body,
+    probability_problem,
     response,
 )
 
@@ -43,7 +45,8 @@ def content_type_of(data: bytes) -> str:
     return "application/x-image"
 
 
-def classify(data: bytes, endpoint: str, client=None) -> list[float]:
+def classify(data: bytes, endpoint: str, client=None, classes: int | None = None) -> list[float]:
+    """The endpoint's probabilities for ``data``; a reply that is not one probability per class is refused."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = client or _client()
@@ -58,9 +61,14 @@ def classify(data: bytes, endpoint: str, client=None) -> list[float]:
         raise EndpointUnavailableError(f"endpoint {endpoint} failed ({status}): {message}") from exc
     except BotoCoreError as exc:
         raise EndpointUnavailableError(f"endpoint {endpoint} unreachable: {exc}") from exc
-    result = json.loads(answer["Body"].read())
-    if not isinstance(result, list) or not all(isinstance(v, (int, float)) for v in result):
-        raise InvalidImageError(f"endpoint {endpoint} answered {str(result)[:80]}, not one list of probabilities")
+    raw = answer["Body"].read()
+    try:
+        result = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # includes an empty body and bytes that are not UTF-8
+        raise InvalidModelOutputError(f"endpoint {endpoint} answered {raw[:80]!r}, not JSON") from exc
+    problem = probability_problem(result, classes)
+    if problem:
+        raise InvalidModelOutputError(f"endpoint {endpoint} answered {str(result)[:80]}: {problem}")
     return [float(v) for v in result]
 
 
@@ -74,8 +82,8 @@ def handler(event, context=None):
     except (binascii.Error, ValueError) as exc:
         raise InvalidEventError(f"image_data is not base64 ({exc})") from exc
     endpoint = os.environ.get("ENDPOINT_NAME", "scones-endpoint")
-    inferences = classify(data, endpoint)
     classes = [c for c in os.environ.get("CLASSES", "bicycle,motorcycle").split(",") if c]
+    inferences = classify(data, endpoint, classes=len(classes))
     top = max(range(len(inferences)), key=inferences.__getitem__)
-    label = classes[top] if len(classes) == len(inferences) else str(top)
+    label = classes[top]
     return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top]})

@@ -37,6 +37,14 @@ def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=Non
     return Deployer(registry, backend, env.get("MODEL_PACKAGE_GROUP") or None, notifier, settings.endpoint_name)
 
 
+class DeploymentFailed(RuntimeError):
+    """The approved (or rollback) version did not deploy; the live one keeps serving. Raised after the
+    notification so Lambda counts an error and EventBridge's asynchronous invocation retries."""
+
+
+FAILED_ACTIONS = ("deploy_failed", "rollback_failed", "no_deployable_version")
+
+
 def handler(event, context=None):
     """Returns the decision (deployed, rolled_back, already_live, ignored, no_rollback_target)."""
     global _deployer
@@ -44,4 +52,6 @@ def handler(event, context=None):
         _deployer = build_deployer()
     decision = _deployer.handle(event).to_dict()
     print(json.dumps({"event_id": event.get("id") if isinstance(event, dict) else None, **decision}))
+    if decision["action"] in FAILED_ACTIONS:
+        raise DeploymentFailed(f"{decision['action']}: {decision['reason']}")
     return decision

@@ -60,3 +60,71 @@ def test_definition_and_template_commands_print_or_write(tmp_path, monkeypatch, 
     capsys.readouterr()
     assert cli.main(["workflow", "definition", "--batch"]) == 0
     assert json.loads(capsys.readouterr().out)["StartAt"] == "ClassifyEachImage"
+
+
+# user errors: one line, a non-zero exit, no traceback (--debug shows it) ------------------------------
+
+def _fails_in_one_line(capsys, argv, code=1):
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err
+    return err
+
+
+def test_cli_mistyped_flag_shows_the_subcommand_usage(workspace, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["data", "etl", "--bogus"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "scones data etl: error: unrecognized arguments: --bogus" in err and "usage: scones data etl" in err
+
+
+def test_cli_step_before_its_input_names_the_step_to_run(workspace, capsys):
+    assert "run `scones data etl && scones data check` first" in _fails_in_one_line(capsys, ["train"])
+    assert "run `scones data etl` first" in _fails_in_one_line(capsys, ["data", "check"])
+    assert "run `scones train` first" in _fails_in_one_line(capsys, ["evaluate"])
+
+
+def test_cli_debug_shows_the_traceback(workspace):
+    from scones.errors import NotFound
+
+    with pytest.raises(NotFound):
+        cli.main(["--debug", "train"])
+
+
+def test_cli_classify_an_empty_folder(endpoint, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert "no images in" in _fails_in_one_line(capsys, ["classify", str(tmp_path / "empty")], code=2)
+
+
+def test_cli_monitor_report_on_a_missing_capture_writes_nothing(workspace, capsys):
+    workspace.registry().create_group(workspace.model_group)
+    report = workspace.workspace.root / "monitor" / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text('{"kept": true}')
+    err = _fails_in_one_line(capsys, ["monitor", "report", "--capture", "/nonexistent/capture"])
+    assert "does not exist" in err
+    assert report.read_text() == '{"kept": true}', "the last real report is not overwritten"
+
+
+def test_cli_endpoint_invoke_with_no_endpoint_answering(workspace, tmp_path, capsys):
+    import socket
+
+    from tests import support
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    image = support.write(tmp_path / "x.png", support.random_png())
+    err = _fails_in_one_line(capsys, ["endpoint", "invoke", str(image), "--url", f"http://127.0.0.1:{port}"])
+    assert "is not answering" in err
+
+
+def test_cli_endpoint_serve_on_a_busy_port(workspace, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        err = _fails_in_one_line(capsys, ["endpoint", "serve", "--port", str(busy.getsockname()[1])])
+    assert "already in use" in err and "--port" in err

@@ -233,6 +233,8 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
             document = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidJson(f"body is not valid JSON ({exc})") from exc
+        except RecursionError as exc:
+            raise InvalidJson("body is JSON nested too deeply to be an image batch") from exc
         items = _batch_items(document)
         if not items:
             raise InvalidJson("empty batch: send at least one image")
@@ -249,10 +251,28 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
     )
 
 
+def _npy_header(body: bytes) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the .npy header, refusing a header that declares more data than the body holds."""
+    stream = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InvalidNpy(f"body is not a .npy array ({exc})") from exc
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize if dtype.itemsize else 0
+    if declared > len(body):
+        raise InvalidNpy(f"the .npy header declares shape {shape} ({declared:,} bytes) but the body holds "
+                         f"{len(body):,} bytes")
+    return shape, dtype
+
+
 def _npy_batch(body: bytes) -> Batch:
+    _npy_header(body)
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, MemoryError) as exc:
         raise InvalidNpy(f"body is not a .npy array ({exc})") from exc
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim not in (3, 4) \
             or array.shape[-1] != 3 or array.shape[-3] != array.shape[-2]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -133,6 +134,8 @@ class Recipe:
     ``max_steps`` optimizer-step budget is spent, or ``epochs`` (a cap) is reached; the best
     epoch's weights are kept. AdamW with a one-cycle schedule (warm-up, then cosine decay)
     over the planned steps, label smoothing, random crops and (for photos) horizontal flips.
+    When early stopping ends training while the learning rate is still high, ``cooldown_epochs``
+    more epochs anneal it to zero from the best weights.
     """
 
     epochs: int = 60
@@ -145,6 +148,7 @@ class Recipe:
     warmup_fraction: float = 0.15
     crop_padding: int = 4
     horizontal_flip: str = "auto"
+    cooldown_epochs: int = 3
     seed: int = 0
 
 
@@ -211,15 +215,18 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     log(f"training {architecture} on {len(y_train)} images of {size}x{size}, validating on {len(y_val)}, "
         f"classes {classes[:10]}{'...' if len(classes) > 10 else ''}; up to {planned_steps} steps "
         f"({steps_per_epoch} per epoch), {flip_note}")
-    best_loss, best_epoch, best_state, stale, steps = float("inf"), 0, None, 0, 0
-    epoch = 0
-    while epoch < recipe.epochs and steps < planned_steps and stale < recipe.patience:
+    best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
+    steps, epoch = 0, 0
+
+    def run_epoch(step_limit: int, after_step) -> dict:
+        """One pass over the shuffled, augmented training set; returns the epoch's history record."""
+        nonlocal steps, epoch
         epoch += 1
         started = time.monotonic()
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
         for rows in _batches(len(y_train), recipe.batch_size, rng):
-            if steps >= planned_steps:
+            if steps >= step_limit:
                 break
             if len(rows) < 2 and seen:  # BatchNorm cannot train on a single image
                 continue
@@ -230,7 +237,7 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
             loss = functional.cross_entropy(logits, target, label_smoothing=recipe.label_smoothing)
             loss.backward()
             optimizer.step()
-            scheduler.step()
+            after_step()
             steps += 1
             seen += len(rows)
             loss_sum += float(loss.detach()) * len(rows)
@@ -242,13 +249,34 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
         history.append(record)
         log(f"epoch={epoch} train_loss={record['train_loss']:.4f} train_accuracy={record['train_accuracy']:.4f} "
             f"val_loss={val_loss:.4f} val_accuracy={val_accuracy:.4f}")
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
+        return record
+
+    def keep_if_best(record: dict) -> bool:
+        nonlocal best_loss, best_epoch, best_state
+        if record["val_loss"] < best_loss - 1e-4:
+            best_loss, best_epoch = record["val_loss"], record["epoch"]
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
+            return True
+        return False
+
+    while epoch < recipe.epochs and steps < planned_steps and stale < recipe.patience:
+        stale = 0 if keep_if_best(run_epoch(planned_steps, scheduler.step)) else stale + 1
     stop_reason = _stop_reason(epoch, steps, recipe, stale, best_epoch)
-    log(f"stopped: {stop_reason}; keeping the weights of epoch {best_epoch} (val_loss={best_loss:.4f})")
+    log(f"stopped: {stop_reason}; best epoch {best_epoch} (val_loss={best_loss:.4f})")
+    peak_share = optimizer.param_groups[0]["lr"] / recipe.learning_rate
+    if stale >= recipe.patience and recipe.cooldown_epochs and peak_share > 0.05 and best_state is not None:
+        # stopped while the learning rate was still high: anneal it to zero from the best weights,
+        # which is where a one-cycle schedule gains most, at the cost of a few epochs
+        model.load_state_dict(best_state)
+        start_lr = optimizer.param_groups[0]["lr"]
+        cooldown_steps = recipe.cooldown_epochs * steps_per_epoch
+        cooldown = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, cooldown_steps) / cooldown_steps)))
+        log(f"cool-down: {recipe.cooldown_epochs} epochs from the best weights, learning rate {start_lr:.2e} -> 0")
+        for _ in range(recipe.cooldown_epochs):
+            keep_if_best(run_epoch(steps + steps_per_epoch, cooldown.step))
+        stop_reason += f"; then a {recipe.cooldown_epochs}-epoch cool-down (best epoch {best_epoch})"
+    log(f"keeping the weights of epoch {best_epoch} (val_loss={best_loss:.4f})")
     if best_state is not None:
         model.load_state_dict(best_state)
     val_logits = predict_logits(model, x_val)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_group(subparsers, name: str, help_text: str, description: str | None = None) -> argparse._SubParsersAction:
@@ -30,3 +31,11 @@ def emit(text: str, output=None) -> None:
         print(f"wrote {output}")
     else:
         print(text)
+
+
+def require_input(path: str | Path, produced_by: str) -> None:
+    """Refuse to start a step whose input an earlier step has not written yet, naming that step."""
+    from scones.errors import NotFound
+
+    if not Path(path).exists():
+        raise NotFound(f"{path} does not exist yet: run `{produced_by}` first (or pass the path explicitly)")

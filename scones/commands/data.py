@@ -41,7 +41,15 @@ def register(subparsers) -> None:
              input=str(ws.data), output=str(ws.steps / "etl"), handler=etl.run)
     add_step(data, "check", check.build_parser(add_help=False), "quarantine corrupt images; fail past a limit",
              epilog="Example: scones data check --max-bad-fraction 0.01",
-             input=str(ws.steps / "etl"), output=str(ws.steps / "clean"), handler=check.run)
+             input=str(ws.steps / "etl"), output=str(ws.steps / "clean"), handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from processing import check
+    from scones.commands import require_input
+
+    require_input(args.input, "scones data etl")
+    return check.run(args)
 
 
 def _synth(args: argparse.Namespace) -> int:

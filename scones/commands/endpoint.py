@@ -48,10 +48,19 @@ def register(subparsers) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import errno
+
+    from scones.errors import SconesError
     from scones.serving.run import serve
     from scones.settings import Settings
 
-    return serve(Settings.from_env(), args.name, args.host, args.port, args.threads, not args.no_capture)
+    try:
+        return serve(Settings.from_env(), args.name, args.host, args.port, args.threads, not args.no_capture)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SconesError(f"port {args.port} on {args.host} is already in use (another endpoint?): "
+                              "stop it, or pass --port N (0 picks a free one)") from exc
+        raise
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -91,7 +100,7 @@ def _invoke(args: argparse.Namespace) -> int:
         print("no running local endpoint: start one with `scones endpoint serve`, or pass --url")
         return 1
     client = runtime_client(url)
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, EndpointConnectionError
 
     failures = 0
     for path in args.images:
@@ -102,4 +111,9 @@ def _invoke(args: argparse.Namespace) -> int:
         except ClientError as exc:
             failures += 1
             print(f"{path}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+        except EndpointConnectionError as exc:
+            from scones.errors import SconesError
+
+            raise SconesError(f"endpoint {args.name} at {url} is not answering: start it with "
+                              "`scones endpoint serve` (or pass --url)") from exc
     return 1 if failures else 0

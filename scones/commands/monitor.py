@@ -42,6 +42,11 @@ def _report(args: argparse.Namespace) -> int:
     evaluation = version.metrics if version else None
     classes = (evaluation or {}).get("evaluation", {}).get("classes") or ["bicycle", "motorcycle"]
     source = args.capture or str(capture_root(settings) / DEFAULT_ENDPOINT)
+    if args.capture and "://" not in args.capture and not Path(args.capture).exists():
+        from scones.errors import NotFound
+
+        raise NotFound(f"capture folder {args.capture} does not exist; nothing was written (the default is the "
+                       "local endpoint's capture)")
     scan = read_capture(source, settings.store())
     output = args.output or settings.workspace.root / "monitor"
     report = write_report(scan, classes, args.threshold, evaluation, output)

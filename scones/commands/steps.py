@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scones.commands import add_step
+from scones.commands import add_step, require_input
 from scones.workspace import Workspace
 
 
@@ -24,15 +24,24 @@ def register(subparsers) -> None:
     add_step(subparsers, "evaluate", evaluate.build_parser(add_help=False),
              "score model.tar.gz on the test split -> evaluation.json",
              model=str(ws.steps / "model.tar.gz"), test=str(clean / "test"),
-             output=str(ws.steps / "evaluation"), handler=evaluate.run)
+             output=str(ws.steps / "evaluation"), handler=_evaluate)
 
 
 def _train(args: argparse.Namespace) -> int:
     from scones.artifacts import pack_model_dir
     from training import train
 
+    require_input(args.train, "scones data etl && scones data check")
     code = train.run(args)
     if code == 0:
         tarball = pack_model_dir(Path(args.model_dir), Path(args.model_dir).parent / "model.tar.gz")
         print(f"model artifact: {tarball}")
     return code
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from processing import evaluate
+
+    require_input(args.model, "scones train")
+    require_input(args.test, "scones data etl && scones data check")
+    return evaluate.run(args)

@@ -5,9 +5,15 @@ EventBridge in AWS (``lambdas/deploy_model.py``), from the local registry's
 event table on a laptop (``scones endpoint serve``). The rules:
 
 - Approved, and not already live: deploy it (a duplicate event is a no-op).
-- Rejected, and live: roll back to the latest other Approved version
+- Rejected, and live: roll back to the latest other Approved version that deploys
   (if none is left, keep serving and say so: taking production down is a human call).
 - Anything else (PendingManualApproval, another group, another event): ignore.
+
+Failures are told, never swallowed: a version that fails to deploy leaves the live one
+serving, is listed in :attr:`Deployer.failed` (the endpoint's status and the dashboard show
+it) and is announced through the notifier; start-up (:meth:`Deployer.sync`) serves the newest
+Approved version that deploys and says which newer ones it skipped and why; a rollback whose
+every target fails is announced as ``rollback_failed``.
 
 Backends implement two methods -- what is live, and deploy this version -- so the
 same rules drive SageMaker endpoints (:mod:`scones.deploy.sagemaker`) and the
@@ -23,15 +29,25 @@ from typing import Any
 from scones.errors import InvalidInput
 from scones.registry import APPROVED, EVENT_DETAIL_TYPE, REJECTED, ModelRegistry, ModelVersion
 
+#: Decisions that change or fail to change what is live: each is announced through the notifier.
+ANNOUNCED = ("deployed", "rolled_back", "no_rollback_target", "deploy_failed", "rollback_failed",
+             "no_deployable_version")
+
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # deployed | rolled_back | already_live | ignored | no_rollback_target
+    # deployed | rolled_back | already_live | ignored | no_rollback_target | deploy_failed | rollback_failed
+    # | no_deployable_version
+    action: str
     version: int | None
     reason: str
+    skipped: tuple[dict, ...] = ()  # versions tried and not deployed: {"version", "reason"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "version": self.version, "reason": self.reason}
+        result = {"action": self.action, "version": self.version, "reason": self.reason}
+        if self.skipped:  # only when versions were passed over: the usual shape stays three keys
+            result["skipped"] = [dict(item) for item in self.skipped]
+        return result
 
 
 @dataclass(frozen=True)
@@ -83,16 +99,44 @@ class Deployer:
         self.group = group
         self.notifier = notifier
         self.endpoint_name = endpoint_name
+        #: Versions that failed to deploy, newest last: {"group", "version", "reason"}.
+        self.failed: list[dict] = []
 
     def handle(self, event: Any) -> Decision:
-        """Apply the rules to one state-change event; announces deployments and rollbacks."""
-        decision = self._decide(event)
-        if self.notifier is not None and decision.action in ("deployed", "rolled_back", "no_rollback_target"):
+        """Apply the rules to one state-change event; announces what changed, or failed to."""
+        return self._announce(self._decide(event))
+
+    def _announce(self, decision: Decision) -> Decision:
+        if self.notifier is not None and decision.action in ANNOUNCED:
             from scones.notify import messages
 
             version = self.backend.live_version()
             self.notifier.send("deployment", *messages.deployment(self.endpoint_name, decision.to_dict(), version))
         return decision
+
+    def _try_deploy(self, version: ModelVersion) -> str | None:
+        """Deploy ``version``; None on success, else why it failed (the live version keeps serving)."""
+        try:
+            self.backend.deploy(version)
+        except Exception as exc:  # noqa: BLE001 - any failure of a candidate must leave the live model serving
+            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.failed.append({"group": version.group, "version": version.version, "reason": reason})
+            return reason
+        return None
+
+    def _first_deployable(self, candidates: list[ModelVersion]) -> tuple[ModelVersion | None, tuple[dict, ...]]:
+        """Deploy the first candidate that works; return it (or None) and the ones skipped, with reasons."""
+        skipped = []
+        for candidate in candidates:
+            reason = self._try_deploy(candidate)
+            if reason is None:
+                return candidate, tuple(skipped)
+            skipped.append({"version": candidate.version, "reason": reason})
+        return None, tuple(skipped)
+
+    def _approved_newest_first(self, group: str, excluding: int | None = None) -> list[ModelVersion]:
+        return [v for v in reversed(self.registry.list_versions(group))
+                if v.status == APPROVED and v.version != excluding]
 
     def _decide(self, event: Any) -> Decision:
         change = StateChange.from_event(event)
@@ -104,24 +148,40 @@ class Deployer:
         if current.status == APPROVED:
             if is_live:
                 return Decision("already_live", current.version, "duplicate or repeated approval")
-            self.backend.deploy(current)
+            reason = self._try_deploy(current)
+            if reason is not None:
+                serving = f"v{live.version} keeps serving" if live else "nothing is serving"
+                return Decision("deploy_failed", current.version, f"approved but not deployable ({serving}): {reason}")
             return Decision("deployed", current.version, f"approved: {current.approval_description}".rstrip(": "))
         if current.status == REJECTED and is_live:
-            previous = self.registry.latest_approved(change.group)
-            if previous is None:
+            candidates = self._approved_newest_first(change.group, excluding=current.version)
+            if not candidates:
                 return Decision("no_rollback_target", current.version,
                                 "rejected version is live and no other version is approved; still serving it")
-            self.backend.deploy(previous)
-            return Decision("rolled_back", previous.version, f"version {current.version} rejected")
+            previous, skipped = self._first_deployable(candidates)
+            if previous is None:
+                return Decision("rollback_failed", current.version,
+                                f"rejected v{current.version} is still serving: no approved version deploys", skipped)
+            return Decision("rolled_back", previous.version, f"version {current.version} rejected", skipped)
         return Decision("ignored", current.version, f"status {current.status}; live version unaffected")
 
     def sync(self, group: str) -> Decision:
-        """Make the latest approved version live (start-up, or after missed events)."""
-        latest = self.registry.latest_approved(group)
-        if latest is None:
+        """Make the newest approved version that deploys live (start-up, or after missed events).
+
+        Newer approved versions that fail to deploy are skipped, named in the decision and announced.
+        """
+        candidates = self._approved_newest_first(group)
+        if not candidates:
             return Decision("ignored", None, f"no approved version in {group}")
         live = self.backend.live_version()
-        if live is not None and (live.group, live.version) == (latest.group, latest.version):
-            return Decision("already_live", latest.version, "in sync")
-        self.backend.deploy(latest)
-        return Decision("deployed", latest.version, "latest approved version")
+        if live is not None and (live.group, live.version) == (candidates[0].group, candidates[0].version):
+            return Decision("already_live", candidates[0].version, "in sync")
+        deployed, skipped = self._first_deployable(candidates)
+        if deployed is None:
+            return self._announce(Decision("no_deployable_version", None,
+                                           f"none of the approved versions of {group} deploys", skipped))
+        if live is not None and (live.group, live.version) == (deployed.group, deployed.version):
+            return Decision("already_live", deployed.version, "in sync", skipped)
+        note = "; skipped " + ", ".join(f"v{s['version']} ({s['reason']})" for s in skipped) if skipped else ""
+        decision = Decision("deployed", deployed.version, f"newest approved version that deploys{note}", skipped)
+        return self._announce(decision) if skipped else decision

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ class ExecutionRecord:
     failure_reason: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     folder: str = ""
+    pid: int = field(default_factory=os.getpid)  # the process running it: a dead one means the run died
+    host: str = field(default_factory=lambda: socket.gethostname())
 
     def step(self, name: str) -> StepRecord:
         for record in self.steps:
@@ -66,9 +69,49 @@ class ExecutionRecord:
 
     @classmethod
     def load(cls, path: Path) -> ExecutionRecord:
+        """Read a record; an ``Executing`` run whose process is gone is marked Failed (and saved so)."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
-        return cls(**data)
+        data.setdefault("pid", 0)  # records written before pids were kept
+        record = cls(**data)
+        if record.status == EXECUTING and record.orphaned():
+            record.mark_died()
+            try:
+                record.save()
+            except OSError:
+                pass  # a read-only view still shows the truth
+        return record
+
+    def orphaned(self) -> bool:
+        """True when this machine's process that ran the execution no longer exists."""
+        if not self.pid or self.host != socket.gethostname():
+            return False  # unknown, or another machine's run: cannot tell
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, someone else's
+        return _is_zombie(self.pid)
+
+    def mark_died(self) -> None:
+        import time
+
+        reason = f"the process running this execution (pid {self.pid}) is gone: killed or crashed"
+        self.status, self.failure_reason = FAILED, reason
+        self.ended = self.ended or time.time()
+        for step in self.steps:
+            if step.status == EXECUTING:
+                step.status, step.failure_reason, step.ended = FAILED, reason, step.ended or self.ended
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed child not yet reaped still answers kill(pid, 0); /proc says it is a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def list_executions(runs_dir: Path, pipeline_name: str | None = None) -> list[ExecutionRecord]:

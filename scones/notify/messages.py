@@ -38,6 +38,9 @@ def deployment(endpoint: str, decision: dict[str, Any], version: ModelVersion | 
     subject = {"deployed": f"{endpoint}: v{decision['version']} deployed",
                "rolled_back": f"{endpoint}: rolled back to v{decision['version']}",
                "no_rollback_target": f"{endpoint}: rejected v{decision['version']} is live, nothing to roll back to",
+               "deploy_failed": f"{endpoint}: approved v{decision['version']} FAILED to deploy",
+               "rollback_failed": f"{endpoint}: rollback FAILED, rejected v{decision['version']} still serving",
+               "no_deployable_version": f"{endpoint}: no approved version deploys",
                }.get(action, f"{endpoint}: {action}")
     return subject, {"endpoint": endpoint, **decision, "model": _summary(version)}
 

@@ -76,8 +76,7 @@ class CaptureWriter:
                 current_hour, handle = when.strftime("%Y%m%d%H"), open(self._path(when), "a", encoding="utf-8")
             line = json.dumps(capture_record(input_type, body, output_type, output, when, metadata))
             handle.write(line + "\n")
-            if self._queue.empty():
-                handle.flush()
+            handle.flush()  # each record reaches the OS at once: SIGKILL loses only what is still queued
             self._queue.task_done()
         if handle:
             handle.close()

@@ -45,10 +45,15 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
     loader = ModelLoader(settings.store(), settings.workspace.root / "endpoints" / endpoint / "models", threads)
     deployer = Deployer(registry, LocalEndpointBackend(server, loader, log), settings.model_group,
                         notifier=settings.notifier(), endpoint_name=endpoint)
+    server.failed_versions = deployer.failed  # shown by the status page and the dashboard
     registry.create_group(settings.model_group)
     decision = deployer.sync(settings.model_group)
+    for skipped in decision.skipped:
+        log(f"endpoint {endpoint}: skipped approved v{skipped['version']}: {skipped['reason']}")
     if decision.action == "ignored":
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval (scones registry approve N)")
+    elif decision.action == "no_deployable_version":
+        log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval of a version that loads")
     server.write_state()
     watcher = RegistryWatcher(registry, deployer, log=log)
     return server, watcher

@@ -9,6 +9,14 @@
 Requests run the model artifact's own handler (``training.inference``), and
 every answered request is captured in SageMaker's data-capture format.
 
+Hostile and bursty clients: the listen backlog holds 1,024 connections; a bounded pool of
+worker threads serves them (``workers``), at most ``pending`` more wait for one, and beyond that a
+connection gets an immediate 503 with ``Retry-After``. Every socket read has a timeout (slow
+headers are cut off, a stalled body gets a 408); Content-Length is required and checked (negative
+-> 400, missing -> 411, over 6 MB -> 413 sent before the rest is drained, so the client reads the
+status instead of a broken pipe). While connections wait, a keep-alive connection is closed after
+its current request, so idle clients cannot starve the queue.
+
 Zero-downtime redeploys: a new version is downloaded, loaded and checked on a
 probe image *beside* the live one, then swapped in with one reference
 assignment. A request reads the reference once, so in-flight requests finish
@@ -23,9 +31,11 @@ import datetime as dt
 import json
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,23 +105,83 @@ class ModelLoader:
             raise SconesError(f"model check failed: probe gave {result} for classes {model.classes}")
 
 
+#: Connections the kernel queues before ``accept`` (Python's default of 5 drops bursts).
+LISTEN_BACKLOG = 1024
+#: Worker threads, connections that may wait for one, and the per-read socket timeout in seconds.
+DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 32, 1024, 10.0
+_BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+               b"Connection: close\r\nContent-Length: 82\r\n\r\n"
+               b'{"error": "server_busy", "message": "every worker is busy and the queue is full"}\n')
+
+
 class EndpointServer(ThreadingHTTPServer):
     """Serves one endpoint name; ``deployment`` is swapped atomically on redeploy."""
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], endpoint_name: str, capture: CaptureWriter | None = None,
-                 state_file: Path | None = None):
+                 state_file: Path | None = None, workers: int = DEFAULT_WORKERS, pending: int = DEFAULT_PENDING,
+                 read_timeout: float = DEFAULT_READ_TIMEOUT):
+        # before binding: a failed bind calls server_close, which shuts the pool down
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="endpoint-worker")
         super().__init__(address, RequestHandler)
+        self.read_timeout = read_timeout
+        self._slots = threading.BoundedSemaphore(workers + pending)
+        self._workers = workers
+        self._admitted = 0  # connections handed to the pool and not finished
+        self.refused_busy = 0
         self.endpoint_name = endpoint_name
         self.capture = capture
         self.state_file = state_file
         self.deployment: Deployment | None = None
         self.history: list[dict] = []
+        self.failed_versions: list[dict] = []  # the deployer's record of versions that did not deploy
         self.invocations = 0
         self.errors = 0
         self._lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        """Hand the connection to the pool, or answer 503 at once when workers and queue are full."""
+        if not self._slots.acquire(blocking=False):
+            self.refused_busy += 1
+            self._refuse(request)
+            return
+        with self._lock:
+            self._admitted += 1
+        self._pool.submit(self._work, request, client_address)
+
+    def _work(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - socketserver's contract: report, then carry on
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._lock:
+                self._admitted -= 1
+            self._slots.release()
+
+    @property
+    def waiting(self) -> bool:
+        """True when connections are queued for a worker (keep-alive then yields after each request)."""
+        return self._admitted > self._workers
+
+    @staticmethod
+    def _refuse(request: socket.socket) -> None:
+        try:
+            request.settimeout(1.0)
+            request.sendall(_BUSY_REPLY)
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            request.close()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def url(self) -> str:
@@ -137,6 +207,7 @@ class EndpointServer(ThreadingHTTPServer):
                 "accuracy": live.version.accuracy, "since": live.since, "backend": live.model.backend,
                 "classes": live.model.classes},
             "history": list(self.history),
+            "failed_versions": list(self.failed_versions),
             "invocations": self.invocations,
             "errors": self.errors,
             "capture": str(self.capture.folder) if self.capture else None,
@@ -165,9 +236,14 @@ class RequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (delayed ACK)
     server: EndpointServer
     error_content_type = "application/json"
+    _after_reply = None  # work to do once the reply is sent (draining a refused body)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         return  # one line per request would dominate the latency budget; capture records requests
+
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # every read: slow headers and stalled bodies end here
+        super().setup()
 
     def _reply(self, status: int, body: bytes, content_type: str = "application/json",
                headers: dict[str, str] | None = None) -> None:
@@ -176,6 +252,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.server.waiting:
+            self.close_connection = True  # others are queued: an idle keep-alive must not hold this worker
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -183,6 +263,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.server.errors += 1
         headers = {"x-amzn-ErrorType": f"{error.code}:"} if runtime_api else {}
         self._reply(error.status, error.to_json(), headers=headers)
+        after, self._after_reply = self._after_reply, None
+        if after is not None:
+            after()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         if self.path == "/ping":
@@ -211,32 +294,68 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._invoke(body, runtime_api)
         except inference.InferenceError as error:
             self._error(error, runtime_api)
-        except (ConnectionError, TimeoutError):
+        except TimeoutError:
+            self.close_connection = True
+            self._error(RequestTimeout(f"the request body stalled for {self.server.read_timeout:g} s"), runtime_api)
+        except ConnectionError:
             raise  # the client left: nothing to answer
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server
             self._error(InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
 
     def _drain(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if 0 < length <= inference.MAX_PAYLOAD_BYTES:
             self.rfile.read(length)
         elif length:
             self.close_connection = True
 
-    def _read_body(self) -> bytes:
+    def _content_length(self) -> int:
+        """The declared body length; raises a 4xx for a chunked, missing, malformed or negative one."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
-            raise inference.InferenceError("chunked bodies are not accepted; send Content-Length")
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+            raise LengthRequired("chunked bodies are not accepted; send Content-Length")
+        value = self.headers.get("Content-Length")
+        if value is None:
             self.close_connection = True
-            raise inference.InferenceError("Content-Length header is required") from None
+            raise LengthRequired("Content-Length header is required")
+        try:
+            length = int(value.strip())
+        except ValueError:
+            length = -1
+        if length < 0 or not value.strip().isdigit():
+            self.close_connection = True
+            raise inference.InferenceError(f"Content-Length must be a non-negative integer, got {value!r}")
+        return length
+
+    def _read_body(self) -> bytes:
+        length = self._content_length()
         if length > inference.MAX_PAYLOAD_BYTES:
-            self.close_connection = True  # do not read 6 MB+ just to refuse it
+            self.close_connection = True
+            self._after_reply = lambda: self._discard(length)  # read the rest so the client sees the 413
             raise inference.PayloadTooLarge(
                 f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            raise inference.InferenceError(f"the body ended after {len(body):,} of {length:,} bytes")
+        return body
+
+    def _discard(self, length: int, limit: int = 64 * 1024 * 1024, seconds: float = 5.0) -> None:
+        """Read and drop what the client is still sending (bounded), after the reply has gone out."""
+        deadline = time.monotonic() + seconds
+        left = min(length, limit)
+        try:
+            self.wfile.flush()
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _invoke(self, body: bytes, runtime_api: bool) -> None:
         deployment = self.server.deployment  # read once: this request finishes on this model
@@ -259,6 +378,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
 class ModelNotReady(inference.InferenceError):
     status, code = 503, "model_not_ready"
+
+
+class LengthRequired(inference.InferenceError):
+    status, code = 411, "length_required"
+
+
+class RequestTimeout(inference.InferenceError):
+    status, code = 408, "request_timeout"
 
 
 class InternalError(inference.InferenceError):

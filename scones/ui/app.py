@@ -50,6 +50,9 @@ INDEX = """
  ({{ endpoint.invocations }} requests, {{ endpoint.errors }} errors).</p>
 {% else %}<p id="endpoint-status">No endpoint serving a model (start: <code>scones endpoint serve</code>;
  then approve a version).</p>{% endif %}
+{% if endpoint and endpoint.failed_versions %}<p class="flash" id="deploy-failures">Approved but not deployed:
+ {% for f in endpoint.failed_versions %}<b>v{{ f.version }}</b> ({{ f.reason }}){{ "; " if not loop.last }}{% endfor %}
+</p>{% endif %}
 </section>
 <section id="versions"><h2>Model versions ({{ group }})</h2>
 {{ chart|safe }}

@@ -65,7 +65,7 @@ def test_serialize_errors_are_named(s3, key, body, error):
     ({"s3_bucket": "bkt"}, "lacks s3_key"),
     ({"s3_bucket": "bkt", "s3_key": "../../etc/passwd"}, "without '..'"),
     ({"s3_bucket": "bkt", "s3_key": "/abs.png"}, "without '..'"),
-    ({"s3_bucket": "b/../c", "s3_key": "k"}, "not a valid bucket name"),
+    ({"s3_bucket": "b/../c", "s3_key": "k"}, "not a valid S3 bucket name"),
     ({"s3_bucket": 3, "s3_key": ["k"]}, "must be strings"),
     ("[1, 2]", "must be a JSON object"),
     ({"body": "{not json"}, "not JSON"),
@@ -134,8 +134,9 @@ def test_filter_raises_low_confidence_below_the_threshold(monkeypatch):
 
 
 @pytest.mark.parametrize("inferences, message", [
-    (None, "non-empty list"), ([], "non-empty list"), ("nope", "not JSON"), (["a"], "must be numbers"),
-    ([1.5, -0.5], "probabilities in"),
+    (None, "non-empty list"), ([], "non-empty list"), ("nope", "not JSON"), (["a"], "expected numbers"),
+    ([1.5, -0.5], "within \\[0, 1\\]"), ([0.95, 0.95], "sum to 1"), ([0.94, 0.0], "sum to 1"),
+    ([True, False], "expected numbers"), ("[NaN, 0.5]", "finite"), ([float("inf"), 0], "finite"),
 ])
 def test_filter_validates_inferences(inferences, message):
     with pytest.raises(InvalidEventError, match=message):
@@ -165,3 +166,34 @@ def test_classifier_labels_any_number_of_classes(monkeypatch):
     monkeypatch.setenv("CLASSES", "beagle,boxer,basset hound,collie")
     body = classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})["body"]
     assert (body["label"], body["confidence"]) == ("basset hound", 0.6)
+
+
+def _raw_answer(data: bytes):
+    return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentType": "application/json"}
+
+
+@pytest.mark.parametrize("reply, message", [
+    (b"[NaN, 0.5]", "finite"), (b"[2, -1]", "within"), (b"[1e309, 0]", "finite"), (b"", "not JSON"),
+    (b"<html>oops</html>", "not JSON"), (b"\xff\xfe\x00", "not JSON"), (b"[0.5, 0.3]", "sum to 1"),
+    (b"[true, false]", "expected numbers"), (b"[0.2, 0.3, 0.5]", "one probability per class"),
+    (b'{"a": 1}', "non-empty list"), (b"[" * 5000 + b"]" * 5000, "not JSON"),
+])
+def test_classifier_refuses_impossible_endpoint_replies_by_name(monkeypatch, reply, message):
+    from lambdas._events import InvalidModelOutputError
+
+    stubber = _runtime_stub(monkeypatch)
+    stubber.add_response("invoke_endpoint", _raw_answer(reply))
+    monkeypatch.delenv("CLASSES", raising=False)
+    with pytest.raises(InvalidModelOutputError, match=message):
+        classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})
+
+
+@pytest.mark.parametrize("bucket, key, message", [
+    ("My_Bucket", "k.png", "not a valid S3 bucket name"), ("-bucket", "k.png", "not a valid S3 bucket name"),
+    ("b..x", "k.png", "not a valid S3 bucket name"), ("bucket", "\ud800.png", "not valid UTF-8"),
+])
+def test_locations_that_s3_cannot_hold_get_a_named_error(bucket, key, message):
+    from lambdas._events import require_location
+
+    with pytest.raises(InvalidEventError, match=message):
+        require_location({"s3_bucket": bucket, "s3_key": key})

@@ -162,7 +162,9 @@ def test_a_version_whose_artifact_is_broken_never_goes_live(endpoint, served):
     registry.approve(served.model_group, 2)
     _wait_for(lambda: server.deployment.version.version == 2)  # the watcher survived the broken one
     assert len(_invoke(client, support.random_png())[0]) == 2
-    assert [d["version"] for d in watcher.decisions] == [2]
+    assert [(d["action"], d["version"]) for d in watcher.decisions] == [("deploy_failed", broken.version),
+                                                                       ("deployed", 2)]
+    assert [f["version"] for f in server.status()["failed_versions"]] == [broken.version]
 
 
 def _wait_for(predicate, timeout=10.0):

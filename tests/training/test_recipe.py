@@ -23,7 +23,8 @@ def unlearnable_validation(tiny_etl, tmp_path):
 def test_train_early_stop_restores_the_best_epoch(unlearnable_validation, tmp_path):
     lines = []
     result = train(unlearnable_validation / "train", unlearnable_validation / "validation", tmp_path / "model",
-                   epochs=40, learning_rate=0.01, batch_size=32, log=lines.append, recipe=Recipe(patience=3))
+                   epochs=40, learning_rate=0.01, batch_size=32, log=lines.append,
+                   recipe=Recipe(patience=3, cooldown_epochs=0))
     training = result["training"]
     history = result["history"]
     assert training["stop_reason"].startswith("early stop: validation loss did not improve for 3 epochs")
@@ -40,6 +41,18 @@ def test_train_early_stop_restores_the_best_epoch(unlearnable_validation, tmp_pa
     logits = LoadedModel(tmp_path / "model").logits(images)
     assert calibration.nll(logits, labels) == pytest.approx(best["val_loss"], abs=2e-3)
     assert calibration.nll(logits, labels) < history[-1]["val_loss"]
+
+
+def test_train_early_stop_at_a_high_learning_rate_cools_down_from_the_best_weights(unlearnable_validation, tmp_path):
+    lines = []
+    result = train(unlearnable_validation / "train", unlearnable_validation / "validation", tmp_path / "model",
+                   epochs=40, learning_rate=0.01, batch_size=32, log=lines.append,
+                   recipe=Recipe(patience=3, cooldown_epochs=2))
+    training = result["training"]
+    assert training["stop_reason"].endswith(f"then a 2-epoch cool-down (best epoch {training['best_epoch']})")
+    assert any(line.startswith("cool-down: 2 epochs from the best weights") for line in lines)
+    stopped_at = next(int(line.split("of ")[1].split(")")[0]) for line in lines if line.startswith("stopped:"))
+    assert training["epochs_run"] == stopped_at + 2
 
 
 def test_train_stops_at_the_step_budget(tiny_etl, tmp_path):
