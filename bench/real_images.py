@@ -49,7 +49,11 @@ def digits_archive(path: Path, digits: tuple[int, ...] = (3, 8), test_fraction: 
 
 
 def digits_folder(root: Path, digits: tuple[int, ...] = (0, 1, 2, 3), seed: int = 0) -> Path:
-    """Class-per-folder scans at mixed sizes (32x32 to 100x75, random aspect) as PNG and JPEG."""
+    """Class-per-folder scans of mixed sizes (32x32 to 100x75) as PNG and JPEG.
+
+    Each digit keeps its aspect ratio, as a scan does: it is scaled to fit the page's short side
+    and placed at a random spot of a blank page of random size, so some margin shows around it.
+    """
     pixels, target = _digits()
     rng = np.random.default_rng(seed)
     root = Path(root)
@@ -58,7 +62,11 @@ def digits_folder(root: Path, digits: tuple[int, ...] = (0, 1, 2, 3), seed: int 
         folder.mkdir(parents=True, exist_ok=True)
         for i in np.flatnonzero(target == digit):
             width, height = int(rng.integers(32, 101)), int(rng.integers(32, 76))
-            image = _rgb(pixels[i], (width, height))
+            side = int(rng.integers(max(24, int(0.75 * min(width, height))), min(width, height) + 1))
+            image = Image.new("RGB", (width, height), (0, 0, 0))  # the digits' background is 0
+            left = (width - side) // 2 + int(rng.integers(-(width - side) // 4, (width - side) // 4 + 1))
+            top = (height - side) // 2 + int(rng.integers(-(height - side) // 4, (height - side) // 4 + 1))
+            image.paste(_rgb(pixels[i], (side, side)), (left, top))
             if rng.random() < 0.5:
                 image.save(folder / f"scan_{i:04d}.png")
             else:

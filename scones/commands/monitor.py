@@ -12,6 +12,7 @@ folder, or an s3:// prefix, and compares it with the evaluation of the model ver
 Examples:
   scones monitor report
   scones monitor report --capture s3://my-bucket/datacapture/scones-prod --threshold 0.9
+  scones monitor report --hours 168          # the last week (default: the last 24 hours)
 """
 
 
@@ -26,6 +27,8 @@ def register(subparsers) -> None:
     report.add_argument("--version", type=int, default=None,
                         help="model version whose evaluation is the reference (default: latest approved)")
     report.add_argument("--output", type=Path, default=None, help="default: $SCONES_HOME/monitor/")
+    report.add_argument("--hours", type=float, default=24.0,
+                        help="read the capture of the last N hours (default 24; 0 reads all of it)")
     report.set_defaults(handler=_report)
 
 
@@ -47,7 +50,10 @@ def _report(args: argparse.Namespace) -> int:
 
         raise NotFound(f"capture folder {args.capture} does not exist; nothing was written (the default is the "
                        "local endpoint's capture)")
-    scan = read_capture(source, settings.store())
+    import datetime as dt
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=args.hours) if args.hours > 0 else None
+    scan = read_capture(source, settings.store(), since=since)
     output = args.output or settings.workspace.root / "monitor"
     report = write_report(scan, classes, args.threshold, evaluation, output)
     print(f"capture {source}: {report['files']} files, {report['lines']} lines, "

@@ -41,7 +41,7 @@ def stage_input(store: ArtifactStore, definition: dict, parameters: dict[str, An
             raise InvalidInput(f"input not found: {input_path}")
         uri = f"s3://{bucket}/{prefix}/data/{input_path.name}"
         if input_path.is_dir():
-            store.upload(input_path, uri)
+            store.sync(input_path, uri)  # a mirror: images deleted from the folder leave the data too
         else:
             store.put_file(input_path, uri)
         parameters["InputDataUrl"] = uri

@@ -3,12 +3,20 @@
 A line that is not JSON, lacks ``captureData``, or whose output is not
 probabilities is counted as corrupt and skipped: monitoring reports bad data,
 it does not die of it.
+
+Capture grows without bound and most of its bytes are the requests' images, so a
+reader never takes all of it: ``since`` skips hour folders (``YYYY/MM/DD/HH``) that
+end before it without opening them, and a finished local hour is parsed once into
+``.summary.json`` beside its files (outputs only, a few bytes per prediction), which
+later reads use while the folder's files are unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,20 +82,94 @@ def scan_lines(lines: Iterable[str], scan: CaptureScan) -> None:
                 scan.corrupt_examples.append(f"{type(exc).__name__}: {str(exc)[:100]}")
 
 
-def read_capture(source: str | Path, store=None) -> CaptureScan:
-    """All predictions under a local capture folder or an ``s3://`` prefix, oldest first."""
+SUMMARY_FILE = ".summary.json"
+_HOUR = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})(?:/|$)")
+
+
+def hour_of(path: str) -> dt.datetime | None:
+    """The UTC hour a capture path belongs to, from its ``YYYY/MM/DD/HH`` folders (None if it has none)."""
+    match = _HOUR.search(path.replace(os.sep, "/"))
+    if not match:
+        return None
+    try:
+        return dt.datetime(*map(int, match.groups()), tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _in_window(path: str, since: dt.datetime | None) -> bool:
+    hour = hour_of(path)
+    return since is None or hour is None or hour + dt.timedelta(hours=1) > since
+
+
+def _hour_signature(files: list[Path]) -> list:
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+
+
+def _scan_hour(folder: Path, files: list[Path], finished: bool) -> CaptureScan:
+    """One hour folder, from its summary when the files are unchanged, else parsed (and summarised if finished)."""
+    summary_path = folder / SUMMARY_FILE
+    signature = _hour_signature(files)
+    if summary_path.exists():
+        try:
+            cached = json.loads(summary_path.read_text(encoding="utf-8"))
+            if cached["signature"] == signature:
+                return CaptureScan(
+                    predictions=[Prediction(dt.datetime.fromisoformat(t), tuple(p), v) for t, p, v in cached["rows"]],
+                    lines=cached["lines"], corrupt=cached["corrupt"], files=len(files),
+                    corrupt_examples=cached["corrupt_examples"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged summary is rebuilt from the files
+    scan = CaptureScan()
+    for path in files:
+        scan.files += 1
+        with open(path, encoding="utf-8", errors="replace") as handle:  # line by line: bounded memory
+            scan_lines(handle, scan)
+    if finished:
+        rows = [[p.time.isoformat(), list(p.probabilities), p.model_version] for p in scan.predictions]
+        document = {"signature": signature, "rows": rows, "lines": scan.lines, "corrupt": scan.corrupt,
+                    "corrupt_examples": scan.corrupt_examples}
+        try:
+            tmp = summary_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(document), encoding="utf-8")
+            os.replace(tmp, summary_path)
+        except OSError:
+            pass  # read-only capture: still correct, just slower next time
+    return scan
+
+
+def _merge(into: CaptureScan, part: CaptureScan) -> None:
+    into.predictions.extend(part.predictions)
+    into.lines += part.lines
+    into.corrupt += part.corrupt
+    into.files += part.files
+    into.corrupt_examples.extend(part.corrupt_examples[: max(0, 5 - len(into.corrupt_examples))])
+
+
+def read_capture(source: str | Path, store=None, since: dt.datetime | None = None) -> CaptureScan:
+    """Predictions under a local capture folder or an ``s3://`` prefix, oldest first.
+
+    ``since`` (UTC) leaves out hour folders that end before it, unread; None reads everything.
+    """
     scan = CaptureScan()
     text = str(source)
     if text.startswith("s3://"):
         if store is None:
             raise ValueError("an s3:// capture prefix needs an artifact store")
         for uri, _ in store.list(text):
-            if uri.endswith(".jsonl"):
+            if uri.endswith(".jsonl") and _in_window(uri, since):
                 scan.files += 1
                 scan_lines(store.get_bytes(uri).decode("utf-8", errors="replace").splitlines(), scan)
     else:
+        by_folder: dict[Path, list[Path]] = {}
         for path in sorted(Path(text).rglob("*.jsonl")):
-            scan.files += 1
-            scan_lines(path.read_text(encoding="utf-8", errors="replace").splitlines(), scan)
+            if _in_window(str(path.relative_to(text)), since):
+                by_folder.setdefault(path.parent, []).append(path)
+        this_hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        for folder, files in by_folder.items():
+            hour = hour_of(str(folder.relative_to(text)))
+            _merge(scan, _scan_hour(folder, files, finished=hour is not None and hour < this_hour))
+    if since is not None:
+        scan.predictions = [p for p in scan.predictions if p.time >= since]
     scan.predictions.sort(key=lambda p: p.time)
     return scan

@@ -86,6 +86,14 @@ class ModelRegistry(abc.ABC):
     def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
         """Persist a status change; return the updated version."""
 
+    def prune_events(self, keep: int, dry_run: bool = False) -> int:
+        """Drop all but the ``keep`` newest state-change events this registry stores; return how many.
+
+        The local registry keeps events for the processes that follow it; SageMaker's keeps none
+        (EventBridge delivers them), so the default is nothing to prune.
+        """
+        return 0
+
     # Shared behaviour, written once against the interface -------------------------------
 
     def set_status(self, group: str, version: int, status: str, reason: str = "") -> ModelVersion:

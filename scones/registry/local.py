@@ -159,6 +159,14 @@ class SqliteRegistry(ModelRegistry):
             rows = db.execute("SELECT id, body FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
         return [(r["id"], json.loads(r["body"])) for r in rows]
 
+    def prune_events(self, keep: int, dry_run: bool = False) -> int:
+        with self._connect(immediate=True) as db:
+            newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+            count = db.execute("SELECT COUNT(*) FROM events WHERE id <= ?", (newest - keep,)).fetchone()[0]
+            if not dry_run:
+                db.execute("DELETE FROM events WHERE id <= ?", (newest - keep,))
+        return count
+
     def last_event_id(self) -> int:
         with self._connect() as db:
             return db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]

@@ -46,8 +46,25 @@ class ArtifactStore(abc.ABC):
     def upload(self, folder: Path, prefix: str) -> list[str]:
         """Copy every file under ``folder`` to ``prefix/<relative path>``; returns the URIs."""
 
+    @abc.abstractmethod
+    def delete(self, uri: str) -> None:
+        """Remove one object; a missing one is not an error."""
+
     def exists(self, uri: str) -> bool:
         return any(item == uri for item, _ in self.list(uri))
+
+    def sync(self, folder: Path, prefix: str) -> list[str]:
+        """Make ``prefix`` mirror ``folder`` exactly: upload every file, delete objects the folder lacks.
+
+        Staging a user's folder this way means a deleted image is gone from the data too, so the
+        content fingerprint changes and a cached ETL runs again.
+        """
+        uploaded = self.upload(folder, prefix)
+        keep = set(uploaded)
+        for uri, _ in self.list(prefix):
+            if uri not in keep:
+                self.delete(uri)
+        return uploaded
 
     def fingerprint(self, prefix: str) -> str:
         """A digest of every object under ``prefix`` (names and contents): equal digests, equal data."""

@@ -97,3 +97,6 @@ class LocalStore(ArtifactStore):
 
     def exists(self, uri: str) -> bool:
         return self.path_of(uri).is_file()
+
+    def delete(self, uri: str) -> None:
+        self.path_of(uri).unlink(missing_ok=True)

@@ -63,6 +63,10 @@ class S3Store(ArtifactStore):
             uris.append(uri)
         return uris
 
+    def delete(self, uri: str) -> None:
+        parsed = S3Uri.parse(uri)
+        self._call("DeleteObject", uri, self.client.delete_object, Bucket=parsed.bucket, Key=parsed.key)
+
     def _call(self, operation: str, uri: str, method, **kwargs):
         from botocore.exceptions import ClientError
 

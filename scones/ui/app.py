@@ -79,7 +79,7 @@ INDEX = """
  {% if result.confidence is not none %}({{ "%.3f"|format(result.confidence) }}){% endif %} -
  <b id="result-status">{{ result.status }}</b> {{ result.error }} {{ result.cause }}</p>{% endif %}
 </section>
-<section id="monitoring"><h2>Live traffic</h2>
+<section id="monitoring"><h2>Live traffic (last {{ capture_hours|round|int }} hours)</h2>
 {% if capture.predictions %}<p>{{ capture.predictions }} predictions captured, {{ capture.below_threshold }} below
  the threshold ({{ "%.1f"|format(100 * capture.share_below_threshold) }} %), {{ capture.corrupt_lines }} corrupt
  capture lines.</p><img src="{{ url_for('monitor_png') }}" width="780" alt="confidence plot">
@@ -147,9 +147,11 @@ def sagemaker_runs(pipeline_name: str, client=None, limit: int = 10) -> list[dic
 
 
 def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None = None,
-               sagemaker_client=None, guard: Guard | None = None) -> Flask:
+               sagemaker_client=None, guard: Guard | None = None, capture_hours: float = 24.0) -> Flask:
     """``sagemaker_pipeline`` (or ``SCONES_SAGEMAKER_PIPELINE``) adds that pipeline's SageMaker runs.
 
+    Live-traffic views read the capture of the last ``capture_hours`` only (hour folders before
+    that are not opened), so a page load costs the same after a year of traffic as after a day.
     ``guard`` decides which requests are served (default: loopback names only, no access
     token); every state-changing form carries its CSRF token (see :mod:`scones.ui.guard`).
     """
@@ -188,10 +190,13 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         return render_template_string(LAYOUT, title=title, body=inner, message=request.args.get("message"))
 
     def capture_scan():
+        import datetime as dt
+
         from scones.monitor.capture_reader import read_capture
         from scones.serving.run import DEFAULT_ENDPOINT, capture_root
 
-        return read_capture(capture_root(settings) / DEFAULT_ENDPOINT)
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=capture_hours)
+        return read_capture(capture_root(settings) / DEFAULT_ENDPOINT, since=since)
 
     def reference():
         registry = settings.registry()
@@ -230,7 +235,8 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         result = json.loads(request.args["result"]) if request.args.get("result") else None
         chart = svg.line_chart([(v.version, v.accuracy) for v in versions if v.accuracy is not None])
         return page("dashboard", INDEX, endpoint=_endpoint_status(settings), versions=versions, runs=runs,
-                    group=settings.model_group, chart=chart, capture=capture, result=result)
+                    group=settings.model_group, chart=chart, capture=capture, result=result,
+                    capture_hours=capture_hours)
 
     @app.post("/versions/<int:version>/<status>")
     def set_status(version: int, status: str):

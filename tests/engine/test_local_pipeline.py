@@ -90,3 +90,32 @@ def test_registration_notifications_compare_with_the_approved_model(env, tiny_ar
     assert latest["subject"].startswith("SconesModels v2 registered")
     assert latest["message"]["approved"]["version"] == 1
     assert latest["message"]["new"]["accuracy"] == latest["message"]["approved"]["accuracy"]
+
+
+def test_deleting_an_image_from_the_input_folder_reruns_the_etl(env, tmp_path, capsys):
+    """The stale-data bug: a folder is staged as a mirror, so the ETL sees the deletion and re-runs."""
+    import numpy as np
+
+    from processing.imaging import encode_png
+    from scones.engine.records import list_executions
+    from scones.settings import Settings
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    for name in ("red", "blue"):
+        (folder / name).mkdir(parents=True)
+        for i in range(15):
+            pixels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 60, (40, 40, 3), dtype=np.uint8)
+            pixels[..., 0 if name == "red" else 2] += 180
+            (folder / name / f"{i}.png").write_bytes(encode_png(pixels))
+    args = ["pipeline", "run", "--input", str(folder), "-p", "Epochs=2", "-p", "BatchSize=16",
+            "-p", "AccuracyThreshold=0"]
+    assert cli.main(args) == 0
+    (folder / "red" / "0.png").unlink()
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    runs = Settings.from_env().workspace.runs
+    latest, first = list_executions(runs)[:2]
+    assert not latest.step("EtlCifar").cached_from, "the ETL ran again on the changed folder"
+    assert latest.step("CheckImages").summary == "0 of 29 files quarantined"
+    assert first.step("CheckImages").summary == "0 of 30 files quarantined"

@@ -87,7 +87,8 @@ def test_cli_report_uses_the_approved_versions_evaluation(capture, workspace, tm
     registry = workspace.registry()
     registry.register(workspace.model_group, "s3://scones-local/m.tar.gz", "img", EVALUATION)
     registry.approve(workspace.model_group, 1)
-    assert cli.main(["monitor", "report", "--capture", str(folder), "--output", str(tmp_path / "r")]) == 0
+    assert cli.main(["monitor", "report", "--capture", str(folder), "--output", str(tmp_path / "r"),
+                     "--hours", "0"]) == 0
     out = capsys.readouterr().out
     assert "4 files, 93 lines, 3 corrupt (skipped), 90 predictions" in out
     assert "Kolmogorov-Smirnov): DRIFT" in out

@@ -57,3 +57,20 @@ def test_upload_folder_and_fingerprint(store, tmp_path):
 def test_keys_cannot_escape(store):
     with pytest.raises(InvalidInput):
         store.put_bytes("s3://bkt/../etc/passwd", b"x")
+
+
+def test_store_sync_mirrors_a_folder_deletions_included(store, tmp_path):
+    folder = tmp_path / "images"
+    for name in ("a/1.png", "a/2.png", "b/3.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    store.sync(folder, "s3://bkt/data/images")
+    before = store.fingerprint("s3://bkt/data/images")
+    (folder / "a" / "2.png").unlink()
+    store.sync(folder, "s3://bkt/data/images")
+    assert [uri for uri, _ in store.list("s3://bkt/data/images")] == [
+        "s3://bkt/data/images/a/1.png", "s3://bkt/data/images/b/3.png"]
+    assert store.fingerprint("s3://bkt/data/images") != before
+    store.delete("s3://bkt/data/images/a/1.png")
+    store.delete("s3://bkt/data/images/never-was.png")  # missing: not an error
+    assert not store.exists("s3://bkt/data/images/a/1.png")
