@@ -30,9 +30,28 @@ def test_step_commands_default_to_the_workspace(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "steps" / "clean" / "quarantine" / "report.json").exists()
 
 
-def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "scones.cli", "--version"], capture_output=True, text=True)
-    assert result.returncode == 0 and "scones" in result.stdout
+def _installed(script: str) -> str:
+    """A console script of this environment, as `pip install` wrote it next to the interpreter."""
+    from pathlib import Path
+
+    path = Path(sys.executable).parent / script
+    assert path.exists(), f"{script} is not installed in {path.parent}: pip install -e '.[test]'"
+    return str(path)
+
+
+def test_console_scripts_run_as_installed(tmp_path):
+    env = {**__import__("os").environ, "SCONES_HOME": str(tmp_path / "home")}
+    scones = subprocess.run([_installed("scones"), "--help"], capture_output=True, text=True, env=env)
+    assert scones.returncode == 0 and "scones demo" in scones.stdout
+    run = subprocess.run([_installed("run-pipeline"), "--help"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and "--role-arn" in run.stdout and "--kwargs" in run.stdout
+    definition = subprocess.run([_installed("get-pipeline-definition"), "--module-name", "pipelines.cifar.pipeline"],
+                                capture_output=True, text=True, env=env, timeout=120)
+    assert definition.returncode == 0, definition.stderr
+    import json
+
+    document = json.loads(definition.stdout)
+    assert {s["Name"] for s in document["Steps"]} >= {"EtlCifar", "CheckImages", "TrainModel", "EvaluateModel"}
 
 
 def test_train_and_evaluate_commands_write_the_artifact_and_report(tmp_path, monkeypatch, capsys, tiny_etl):

@@ -121,3 +121,19 @@ def test_endpoint_server_survives_hostile_requests(endpoint, body, content_type)
     health.request("GET", "/ping")
     assert health.getresponse().status == 200
     health.close()
+
+
+@pytest.mark.parametrize("key", ["../secret.png", "a/../../b.png", "a\\..\\b.png", "x/..", "/etc/passwd",
+                                 "ok/../../../root.png"])
+def test_path_traversal_keys_are_refused_by_name_before_any_s3_call(key, monkeypatch):
+    """The check itself, not S3's answer: a key that climbs out of the prefix never reaches get_object."""
+    from lambdas import serialize_image_data
+    from lambdas._events import InvalidEventError
+
+    def no_s3(*args, **kwargs):
+        raise AssertionError("S3 must not be called for a traversal key")
+
+    monkeypatch.setattr(serialize_image_data, "_s3", type("S3", (), {"get_object": no_s3,
+                                                                      "head_object": no_s3})())
+    with pytest.raises(InvalidEventError, match="without '..'"):
+        serialize_image_data.handler({"s3_bucket": "bkt", "s3_key": key})

@@ -52,6 +52,12 @@ def _shown(value: str) -> str:
     return str(decoded)
 
 
+def rank_trials(completed: list[dict], maximize: bool) -> list[dict]:
+    """Completed trial summaries, best objective first (highest when maximizing, lowest when minimizing)."""
+    return sorted(completed, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                  reverse=maximize)
+
+
 def run_tuning_job(store: ArtifactStore, tuning_name: str, arguments: dict, job_dir: Path,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
     config = arguments["HyperParameterTuningJobConfig"]
@@ -89,7 +95,7 @@ def run_tuning_job(store: ArtifactStore, tuning_name: str, arguments: dict, job_
     done = [s for s in summaries if s["TrainingJobStatus"] == "Completed"]
     if not done:
         raise StepFailed(f"all {max_jobs} tuning trials failed: {summaries[0].get('FailureReason', '')}")
-    ranked = sorted(done, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=maximize)
+    ranked = rank_trials(done, maximize)
     names = sorted(points[0]) if points else []
     log("trial  " + "  ".join(f"{n:>14}" for n in names) + f"  {metric:>12}")
     for summary in summaries:

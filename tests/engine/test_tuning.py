@@ -70,3 +70,41 @@ def test_local_tuning_run_registers_the_best_trials_model(workspace, tiny_archiv
 def test_bad_tuning_parameters_are_refused(workspace, tiny_archive, bad, capsys):
     assert cli.main(["pipeline", "run", "--kwargs", KWARGS, "--input", str(tiny_archive), "-p", bad]) == 1
     assert "must be Integer" in capsys.readouterr().err
+
+
+def _trials(values):
+    return [{"TrainingJobName": f"t-{i}", "TrainingJobStatus": "Completed",
+             "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "m", "Value": v}}
+            for i, v in enumerate(values)]
+
+
+def test_tuning_ranks_the_best_trial_first_for_maximize_and_minimize():
+    from scones.engine.tuning import rank_trials
+
+    values = [0.71, 0.93, 0.42, 0.88]
+    assert [t["TrainingJobName"] for t in rank_trials(_trials(values), maximize=True)][0] == "t-1"
+    assert [t["TrainingJobName"] for t in rank_trials(_trials(values), maximize=False)][0] == "t-2"
+
+
+def test_tuning_job_carries_the_best_trial_forward(tmp_path, monkeypatch):
+    """Distinct scores per trial (a stand-in training job reports them): BestTrainingJob is the best one."""
+    from scones.engine import tuning
+
+    scores = iter([0.5, 0.9, 0.7])
+
+    def fake_training_job(store, name, request, job_dir, echo=None):
+        return {"FinalMetricDataList": [{"MetricName": "val_accuracy", "Value": next(scores)}]}
+
+    monkeypatch.setattr(tuning, "run_training_job", fake_training_job)
+    arguments = {"HyperParameterTuningJobConfig": {
+                     "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1},
+                     "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "val_accuracy"},
+                     "ParameterRanges": {"IntegerParameterRanges": [{"Name": "epochs", "MinValue": "1",
+                                                                     "MaxValue": "3"}]}},
+                 "TrainingJobDefinition": {"AlgorithmSpecification": {}, "OutputDataConfig": {}}}
+    result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
+    assert result["BestTrainingJob"]["TrainingJobName"] == "tune-002"
+    arguments["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"] = "Minimize"
+    scores = iter([0.5, 0.9, 0.7])
+    result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
+    assert result["BestTrainingJob"]["TrainingJobName"] == "tune-001"

@@ -38,6 +38,13 @@ def test_a_high_threshold_sends_everything_to_review_and_exits_1(endpoint, pictu
     assert code == 1
     assert out.count("REVIEW  LowConfidenceError") == 6
     assert "0 passed, 6 sent to human review (6 SNS notifications)" in out
+    from scones.notify import LocalOutbox
+    from scones.settings import Settings
+
+    reviews = [r for r in LocalOutbox(Settings.from_env().workspace.root / "outbox.jsonl").read()
+               if r["kind"] == "human_review"]
+    assert sorted(r["message"]["image"].rsplit("/", 1)[-1] for r in reviews) == sorted(p.name for p in pictures)
+    assert all(r["message"]["error"] == "LowConfidenceError" for r in reviews)
     assert cli.main(["classify", str(next(iter(pictures))), "--threshold", "0.9", "--allow-review",
                      "--single"]) == 0
 

@@ -112,3 +112,20 @@ def test_new_data_and_a_schedule_start_the_training_pipeline(template):
         target = resources[rule]["Properties"]["Targets"][0]
         assert ":pipeline/" in target["Arn"]["Fn::Sub"]
         assert target["SageMakerPipelineParameters"]["PipelineParameterList"][0]["Name"] == "InputDataUrl"
+
+
+def test_every_lambda_rule_targets_the_right_function_with_a_matching_permission(template):
+    """Approval events reach the deployer, registrations the notifier; each invoke is permitted for that rule only."""
+    resources = template["Resources"]
+    expected = {"ApprovalRule": ("DeployerFunction", "lambdas.deploy_model.handler"),
+                "RegistrationRule": ("RegistrationNotifierFunction", "lambdas.notify_registration.handler")}
+    for rule, (function, handler) in expected.items():
+        [target] = resources[rule]["Properties"]["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+        assert resources[function]["Properties"]["Handler"] == handler
+        permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                       and r["Properties"].get("SourceArn") == {"Fn::GetAtt": [rule, "Arn"]}]
+        assert permissions == [{"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
+                                "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}]
+    registration = resources["RegistrationRule"]["Properties"]["EventPattern"]
+    assert registration["detail"]["ModelApprovalStatus"] == ["PendingManualApproval"]

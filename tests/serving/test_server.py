@@ -151,6 +151,10 @@ def test_rejecting_the_live_version_rolls_back(endpoint, served):
     _wait_for(lambda: server.deployment.version.version == 1)
     assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=1"
     assert [d["action"] for d in watcher.decisions] == ["deployed", "rolled_back"]
+    from scones.notify import LocalOutbox
+
+    notes = [r for r in LocalOutbox(served.workspace.root / "outbox.jsonl").read() if r["kind"] == "deployment"]
+    assert [n["subject"] for n in notes[-2:]] == ["scones-endpoint: v2 deployed", "scones-endpoint: rolled back to v1"]
 
 
 def test_a_version_whose_artifact_is_broken_never_goes_live(endpoint, served):
@@ -189,3 +193,23 @@ def test_an_unexpected_failure_costs_one_request_a_500_not_the_server(endpoint, 
     assert "bug in a handler" in caught.value.response["Error"]["Message"]
     monkeypatch.undo()
     assert len(_invoke(client, support.random_png())[0]) == 2
+
+
+def test_a_slow_model_load_during_a_swap_never_interrupts_serving(endpoint, served):
+    """While v2 takes a second to load, requests keep being answered by v1; then v2 takes over."""
+    server, watcher, client = endpoint
+    loader = watcher.deployer.backend.loader
+    real_load, loading = loader.load, threading.Event()
+
+    def slow_load(version):
+        loading.set()
+        time.sleep(1.0)
+        return real_load(version)
+
+    loader.load = slow_load
+    served.registry().approve(served.model_group, 2, "slow to load")
+    assert loading.wait(10), "the deployer started loading v2"
+    answered = [_invoke(client, support.random_png())[1]["CustomAttributes"] for _ in range(5)]
+    assert answered == ["model-version=1"] * 5, "during the load the old version answers every request"
+    _wait_for(lambda: server.deployment.version.version == 2)
+    assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=2"
