@@ -20,13 +20,16 @@ import binascii
 import io
 import json
 import os
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from processing.imaging import (
+    FORMATS,
     INPUT_SIZE,
     MAX_PIXELS,
     ImageError,
@@ -42,6 +45,9 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_BATCH = 1024
 #: Decoded pixels one request may hold in all (each image is also capped at MAX_PIXELS).
 MAX_REQUEST_PIXELS = 64_000_000
+#: Decoded pixels all requests of this process may hold at once: concurrent large images wait for
+#: each other (up to DECODE_WAIT_SECONDS, then 503) instead of multiplying memory.
+MAX_PIXELS_IN_FLIGHT, DECODE_WAIT_SECONDS = 48_000_000, 10.0
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "application/x-image", "image/webp"})
 JSON_TYPE = "application/json"
 #: Raw pixels, as SageMaker's NumpySerializer sends them: uint8 (N, S, S, 3) or (S, S, 3), S = input size.
@@ -83,6 +89,54 @@ class InvalidNpy(InferenceError):
     status, code = 400, "invalid_npy"
 
 
+class ServerBusy(InferenceError):
+    status, code = 503, "server_busy"
+
+
+class PixelBudget:
+    """Decoded pixels held by all requests of this process at once: a counting semaphore in pixels."""
+
+    def __init__(self, capacity: int, wait_seconds: float = DECODE_WAIT_SECONDS):
+        self.capacity, self.wait_seconds, self.used = capacity, wait_seconds, 0
+        self._changed = threading.Condition()
+
+    def acquire(self, pixels: int, where: str) -> None:
+        """Reserve ``pixels``; raises :class:`ServerBusy` when they do not free up within the wait."""
+        deadline = time.monotonic() + self.wait_seconds
+        with self._changed:
+            while self.used + pixels > self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServerBusy(f"{where}: other requests are decoding {self.used:,} pixels; retry shortly")
+                self._changed.wait(left)
+            self.used += pixels
+
+    def release(self, pixels: int) -> None:
+        with self._changed:
+            self.used -= pixels
+            self._changed.notify_all()
+        if pixels >= TRIM_AFTER_PIXELS:
+            _trim_heap()
+
+
+#: After releasing this many decoded pixels, hand free heap memory back to the OS: glibc keeps freed
+#: memory in per-thread arenas, so large images decoded on different worker threads would otherwise
+#: add up in the resident size even though only one is decoded at a time.
+TRIM_AFTER_PIXELS = 4_000_000
+
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+
+
+DECODE_BUDGET = PixelBudget(MAX_PIXELS_IN_FLIGHT)
+
+
 @dataclass(frozen=True)
 class Batch:
     """A request's decoded images and whether the caller sent one image (reply: one flat list).
@@ -96,6 +150,13 @@ class Batch:
     single: bool
     images: tuple = ()  # PIL RGB images at their own size
     pixels: np.ndarray | None = None  # uint8 N x S x S x 3, from application/x-npy
+    reserved: list = field(default_factory=lambda: [0])  # pixels held in DECODE_BUDGET until released
+
+    def release(self) -> None:
+        """Give the decoded pixels' reservation back (idempotent); the images must not be used after."""
+        pixels, self.reserved[0] = self.reserved[0], 0
+        if pixels:
+            DECODE_BUDGET.release(pixels)
 
     def inputs(self, size: int) -> np.ndarray:
         """N x 3 x size x size float32, every image fitted as :func:`processing.imaging.fit_to_input` says."""
@@ -180,20 +241,41 @@ def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> 
         raise InvalidImage(f"{where}: {exc.message}") from exc
 
 
-def _decode_images(encoded: Sequence[tuple[bytes, str]]) -> tuple:
-    """Decode every image fully (a truncated one fails here, as a 400), within the request's pixel budget."""
+def _declared_pixels(data: bytes) -> int:
+    """Width x height from the header alone (0 when it does not parse: decoding will say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - open_image reports the real problem
+        return 0
+
+
+def _decode_images(encoded: Sequence[tuple[bytes, str]], single: bool) -> Batch:
+    """Decode every image fully (a truncated one fails here, as a 400) within the request's and the
+    process's pixel budgets; the returned batch holds its reservation until :meth:`Batch.release`."""
+    batch = Batch(single=single)
     images, used = [], 0
-    for data, where in encoded:
-        try:
-            image = open_image(data, max_pixels=MAX_PIXELS)
-        except ImageError as exc:
-            raise InvalidImage(f"{where}: {exc.message}") from exc
-        used += image.width * image.height
-        if used > MAX_REQUEST_PIXELS:
-            raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} pixels "
-                                  "in all; send fewer or smaller images per request")
-        images.append(to_rgb(image))
-    return tuple(images)
+    try:
+        for data, where in encoded:
+            declared = _declared_pixels(data)
+            if used + declared > MAX_REQUEST_PIXELS:
+                raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} "
+                                      "pixels in all; send fewer or smaller images per request")
+            if declared <= MAX_PIXELS:
+                DECODE_BUDGET.acquire(declared, where)
+                batch.reserved[0] += declared
+            used += declared
+            try:
+                image = open_image(data, max_pixels=MAX_PIXELS)
+            except ImageError as exc:
+                raise InvalidImage(f"{where}: {exc.message}") from exc
+            images.append(to_rgb(image))
+    except BaseException:
+        batch.release()
+        raise
+    return Batch(single=single, images=tuple(images), reserved=batch.reserved)
 
 
 def _batch_items(document: object) -> list:
@@ -227,7 +309,7 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
         raise PayloadTooLarge(f"payload is {len(body):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,} (6 MB)")
     kind = _base_type(content_type)
     if kind in IMAGE_TYPES:
-        return Batch(single=True, images=_decode_images([(body, "body")]))
+        return _decode_images([(body, "body")], single=True)
     if kind == JSON_TYPE:
         try:
             document = json.loads(body)
@@ -241,8 +323,7 @@ def input_fn(request_body: bytes | str, content_type: str = "application/x-image
         if len(items) > MAX_BATCH:
             raise PayloadTooLarge(f"batch of {len(items)} images; the limit is {MAX_BATCH}")
         encoded = [(_item_bytes(item, i), f"instances[{i}]") for i, item in enumerate(items)]
-        return Batch(single=isinstance(document, dict) and "instances" not in document,
-                     images=_decode_images(encoded))
+        return _decode_images(encoded, single=isinstance(document, dict) and "instances" not in document)
     if kind == NPY_TYPE:
         return _npy_batch(body)
     raise UnsupportedContentType(
@@ -285,7 +366,11 @@ def _npy_batch(body: bytes) -> Batch:
 
 
 def predict_fn(data: Batch, model: LoadedModel) -> Prediction:
-    return Prediction(model.predict(data.inputs(model.input_size)), data.single)
+    try:
+        inputs = data.inputs(model.input_size)
+    finally:
+        data.release()  # fitted to the input size: the full-size decoded images are no longer needed
+    return Prediction(model.predict(inputs), data.single)
 
 
 def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, str]:

@@ -153,3 +153,55 @@ def test_unknown_version_is_a_clear_error(aws):
     event["detail"]["ModelPackageVersion"] = 42
     with pytest.raises(NotFound, match="no version 42"):
         deploy_model.handler(event)
+
+
+def _sqs_subscriber(clients_region="us-east-1"):
+    """An SNS topic with an SQS queue subscribed (raw delivery off: the queue gets SNS envelopes)."""
+    import json
+
+    sns, sqs = boto3.client("sns", region_name=clients_region), boto3.client("sqs", region_name=clients_region)
+    topic = sns.create_topic(Name="scones-notify")["TopicArn"]
+    queue = sqs.create_queue(QueueName="approvers")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    def received() -> list[dict]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return topic, received
+
+
+def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
+    """The Lambda as AWS builds it (NOTIFY_TOPIC_ARN set, nothing injected but the clients): SNS reaches SQS."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        topic, received = _sqs_subscriber()
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        deployer = deploy_model.build_deployer(boto3.client("sagemaker", region_name="us-east-1"),
+                                               boto3.client("application-autoscaling", region_name="us-east-1"),
+                                               boto3.client("s3", region_name="us-east-1"))
+        monkeypatch.setattr(deploy_model, "_deployer", deployer)
+        deployer.registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
+        assert deploy_model.handler(_approve(deployer.registry, 1))["action"] == "deployed"
+        [envelope] = received()
+    assert envelope["Subject"] == "scones-prod: v1 deployed"
+    assert '"action": "deployed"' in envelope["Message"]
+
+
+def test_registration_notifier_lambda_on_the_sagemaker_registry(monkeypatch):
+    """notify_registration against the SageMaker registry (moto), as in AWS: the approvers' queue gets it."""
+    from lambdas import notify_registration
+    from scones.registry.sagemaker import SageMakerRegistry
+
+    with mock_aws():
+        topic, received = _sqs_subscriber()
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        registry = SageMakerRegistry(boto3.client("sagemaker", region_name="us-east-1"),
+                                     boto3.client("s3", region_name="us-east-1"))
+        version = registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "img")
+        result = notify_registration.handler(state_change_event(version))  # builds its own SageMaker registry
+        [envelope] = received()
+    assert result["notified"].startswith("SconesModels v1 registered (PendingManualApproval)")
+    assert envelope["Subject"] == result["notified"]

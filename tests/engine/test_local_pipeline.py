@@ -1,20 +1,21 @@
-"""The real pipeline definition, run locally end to end on a tiny synthetic archive."""
+"""The real pipeline definition, run locally end to end on a tiny synthetic archive.
+
+One pipeline run (v1 pending) is made once per module; every test that builds on it gets its own
+copy of that workspace, so the tests pass alone and in any order.
+"""
 
 import json
+import shutil
 
 import pytest
 
 from scones import cli
 from scones.registry import PENDING
 
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("home")
+RUN = ["pipeline", "run", "-p", "Epochs=4", "-p", "BatchSize=16"]
 
 
-@pytest.fixture
-def env(home, monkeypatch):
+def _use_home(home, monkeypatch):
     monkeypatch.setenv("SCONES_HOME", str(home))
     for name in ("SCONES_REGISTRY", "SCONES_STORE", "SCONES_MODEL_GROUP"):
         monkeypatch.delenv(name, raising=False)
@@ -23,12 +24,41 @@ def env(home, monkeypatch):
     return Settings.from_env()
 
 
-def test_run_registers_version_1_pending_with_its_accuracy(env, tiny_archive, capsys):
-    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "BatchSize=16"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, tiny_archive):
+    """A workspace after one successful run: (its folder, what the run printed)."""
+    import contextlib
+    import io
+
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch = pytest.MonkeyPatch()
+    _use_home(home, monkeypatch)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main([*RUN, "--input", str(tiny_archive)])
+    monkeypatch.undo()
+    assert code == 0, out.getvalue()
+    return home, out.getvalue()
+
+
+@pytest.fixture
+def after_first_run(first_run, tmp_path, monkeypatch):
+    """A private copy of the workspace after the first run: a test may change it freely."""
+    home = shutil.copytree(first_run[0], tmp_path / "home")
+    return _use_home(home, monkeypatch)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An empty workspace."""
+    return _use_home(tmp_path / "fresh-home", monkeypatch)
+
+
+def test_run_registers_version_1_pending_with_its_accuracy(first_run, after_first_run):
+    _, out = first_run
     for step in ("EtlCifar", "CheckImages", "TrainModel", "EvaluateModel", "CheckAccuracy"):
         assert step in out
+    env = after_first_run
     versions = env.registry().list_versions("SconesModels")
     assert [(v.version, v.status) for v in versions] == [(1, PENDING)]
     assert versions[0].accuracy >= 0.8
@@ -38,23 +68,19 @@ def test_run_registers_version_1_pending_with_its_accuracy(env, tiny_archive, ca
     assert set(evaluation["confusion_matrix"]) == {"bicycle", "motorcycle"}
 
 
-def test_threshold_above_one_fires_the_fail_step_and_registers_nothing(env, tiny_archive, capsys):
-    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p", "BatchSize=16",
-                     "-p", "AccuracyThreshold=1.01"])
+def test_threshold_above_one_fires_the_fail_step_and_registers_nothing(after_first_run, tiny_archive, capsys):
+    code = cli.main([*RUN, "--input", str(tiny_archive), "-p", "AccuracyThreshold=1.01"])
     out = capsys.readouterr().out
     assert code == 1
     assert "is below the threshold 1.01 - not registered." in out
     assert "cached from" in out, "unchanged steps reuse the first run's outputs"
-    assert [v.version for v in env.registry().list_versions("SconesModels")] == [1]
-
-
-def test_status_shows_the_latest_execution(env, capsys):
+    assert [v.version for v in after_first_run.registry().list_versions("SconesModels")] == [1]
     assert cli.main(["pipeline", "status"]) == 0
-    out = capsys.readouterr().out
-    assert "AccuracyBelowThreshold" in out and "Failed" in out
+    status = capsys.readouterr().out
+    assert "AccuracyBelowThreshold" in status and "Failed" in status, "status shows the latest execution"
 
 
-def test_registry_cli_approves_and_reports_unknown_versions(env, capsys):
+def test_registry_cli_approves_and_reports_unknown_versions(after_first_run, capsys):
     assert cli.main(["registry", "approve", "1", "--reason", "looks right"]) == 0
     assert "SconesModels/1 is now Approved" in capsys.readouterr().out
     assert cli.main(["registry", "reject", "9"]) == 1
@@ -77,15 +103,16 @@ def test_a_missing_input_file_is_a_clear_error(env, tmp_path, capsys):
     assert "input not found" in capsys.readouterr().err
 
 
-def test_registration_notifications_compare_with_the_approved_model(env, tiny_archive, capsys):
-    """v1 was approved above; the next registration's notification shows both accuracies."""
+def test_registration_notifications_compare_with_the_approved_model(after_first_run, tiny_archive, capsys):
+    """With v1 approved, the next registration's notification shows both accuracies."""
     from scones.notify import LocalOutbox
 
+    env = after_first_run
     outbox = LocalOutbox(env.workspace.root / "outbox.jsonl")
     first = [r for r in outbox.read() if r["kind"] == "model_registered"][0]
     assert "no version approved yet" in first["subject"]
-    assert cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "Epochs=4", "-p",
-                     "BatchSize=16"]) == 0
+    env.registry().approve("SconesModels", 1, "first")
+    assert cli.main([*RUN, "--input", str(tiny_archive)]) == 0
     latest = [r for r in outbox.read() if r["kind"] == "model_registered"][-1]
     assert latest["subject"].startswith("SconesModels v2 registered")
     assert latest["message"]["approved"]["version"] == 1

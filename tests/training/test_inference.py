@@ -94,3 +94,31 @@ def test_npy_that_needs_pickle_is_refused():
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(inference.InvalidNpy, match="not a .npy array"):
         inference.input_fn(buffer.getvalue(), "application/x-npy")
+
+
+def test_pixel_budget_makes_concurrent_decodes_wait_then_refuses_with_503():
+    import threading
+
+    budget = inference.PixelBudget(100, wait_seconds=0.2)
+    budget.acquire(80, "a")
+    with pytest.raises(inference.ServerBusy) as caught:
+        budget.acquire(30, "b")
+    assert caught.value.status == 503
+    done = threading.Event()
+    threading.Thread(target=lambda: (budget.acquire(30, "c"), done.set()), daemon=True).start()
+    budget.release(80)
+    assert done.wait(2), "a waiting decode proceeds once pixels are released"
+    assert budget.used == 30
+
+
+def test_every_request_gives_its_decoded_pixels_back(model):
+    """Good, bad and half-bad batches all leave the process budget where it was."""
+    before = inference.DECODE_BUDGET.used
+    _invoke(model, support.random_png())
+    images = [base64.b64encode(support.random_png(seed=1)).decode(), base64.b64encode(support.truncated_png()).decode()]
+    with pytest.raises(inference.InvalidImage):
+        inference.input_fn(json.dumps({"instances": images}), "application/json")
+    batch = inference.input_fn(support.jpeg_bytes((300, 200)), "image/jpeg")
+    assert inference.DECODE_BUDGET.used == before + 300 * 200, "held while the batch waits for the model"
+    inference.predict_fn(batch, model)
+    assert inference.DECODE_BUDGET.used == before
