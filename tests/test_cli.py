@@ -147,3 +147,16 @@ def test_cli_endpoint_serve_on_a_busy_port(workspace, capsys):
         busy.listen()
         err = _fails_in_one_line(capsys, ["endpoint", "serve", "--port", str(busy.getsockname()[1])])
     assert "already in use" in err and "--port" in err
+
+
+def test_cli_unreachable_aws_api_is_one_line(workspace, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SCONES_REGISTRY", "sagemaker://")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    err = _fails_in_one_line(capsys, ["registry", "list"])
+    assert "AWS call failed" in err or "Could not connect" in err

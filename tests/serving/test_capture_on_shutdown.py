@@ -1,0 +1,28 @@
+"""Every answered request is in the capture after the endpoint process is stopped (SIGTERM) or killed."""
+
+import signal
+
+import pytest
+
+from scones.commands.demo import start_endpoint
+from scones.monitor.capture_reader import read_capture
+from scones.serving.client import runtime_client
+from scones.serving.run import DEFAULT_ENDPOINT, capture_root, read_state
+from tests import support
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_answered_requests_are_captured_when_the_endpoint_stops(served, stop):
+    process = start_endpoint(served)
+    try:
+        client = runtime_client(read_state(served, DEFAULT_ENDPOINT)["url"])
+        answered = 0
+        for seed in range(40):
+            client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, ContentType="image/png",
+                                   Body=support.random_png(seed=seed))
+            answered += 1
+    finally:
+        process.send_signal(stop)
+        process.wait(timeout=30)
+    captured = read_capture(capture_root(served) / DEFAULT_ENDPOINT).predictions
+    assert len(captured) == answered == 40, "nothing answered is lost: records reach the file one by one"
