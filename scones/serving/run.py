@@ -55,7 +55,10 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
     elif decision.action == "no_deployable_version":
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval of a version that loads")
     server.write_state()
-    watcher = RegistryWatcher(registry, deployer, log=log)
+    from scones.events import open_event_source
+
+    events = open_event_source(settings.registry_uri, registry, settings.model_group)
+    watcher = RegistryWatcher(events, deployer, log=log)
     return server, watcher
 
 

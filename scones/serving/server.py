@@ -42,7 +42,8 @@ from pathlib import Path
 
 from scones.deploy import Deployer, EndpointBackend
 from scones.errors import SconesError
-from scones.registry import ModelRegistry, ModelVersion
+from scones.events import EventSource
+from scones.registry import ModelVersion
 from scones.serving.capture import CaptureWriter
 from scones.store import ArtifactStore
 from training import inference
@@ -413,21 +414,25 @@ class LocalEndpointBackend(EndpointBackend):
 
 
 class RegistryWatcher(threading.Thread):
-    """Follows the local registry's state-change events, as EventBridge feeds the deployer Lambda."""
+    """Follows "a version changed" events (:mod:`scones.events`), as EventBridge feeds the deployer Lambda."""
 
-    def __init__(self, registry: ModelRegistry, deployer: Deployer, poll_seconds: float = 0.25, log=print):
+    def __init__(self, events: EventSource, deployer: Deployer, poll_seconds: float | None = None, log=print):
         super().__init__(name="registry-watcher", daemon=True)
-        self.registry = registry
+        self.events = events
         self.deployer = deployer
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = poll_seconds or events.poll_seconds
         self.log = log
-        self.cursor = registry.last_event_id()
+        events.start()
         self.stopped = threading.Event()
         self.decisions: list[dict] = []
 
     def poll_once(self) -> None:
-        for event_id, event in self.registry.events_since(self.cursor):
-            self.cursor = event_id
+        try:
+            events = self.events.poll()
+        except SconesError as exc:  # the registry is unreachable for now: try again next poll
+            self.log(f"deployer: cannot read registry events: {exc.message}")
+            return
+        for event_id, event in events:
             try:
                 decision = self.deployer.handle(event)
             except SconesError as exc:  # a bad version must not stop the endpoint

@@ -111,3 +111,21 @@ def test_unknown_registry_scheme_lists_the_valid_ones():
 
     with pytest.raises(InvalidInput, match="sqlite:///path/registry.db, sagemaker://"):
         open_registry("mlflow://x")
+
+
+def test_event_source_reports_each_status_change_once(registry):
+    """scones.events: the events table for SQLite, polling for SageMaker; the same events either way."""
+    from scones.events import open_event_source
+
+    uri = "sqlite:///x" if isinstance(registry, SqliteRegistry) else "sagemaker://"
+    _register(registry, 2)
+    source = open_event_source(uri, registry, "Scones")
+    source.start()
+    assert source.poll() == []
+    registry.approve("Scones", 2, "good")
+    registry.reject("Scones", 1, "bad")
+    events = [event for _, event in source.poll()]
+    changes = sorted((e["detail"]["ModelPackageVersion"], e["detail"]["ModelApprovalStatus"]) for e in events)
+    assert changes == [(1, REJECTED), (2, APPROVED)]
+    assert all(e["detail-type"] == EVENT_DETAIL_TYPE for e in events)
+    assert source.poll() == []

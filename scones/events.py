@@ -1,0 +1,83 @@
+"""Where "a model version changed" comes from: one port, chosen by the registry's URI.
+
+The endpoint follows approvals as the deployer Lambda does in AWS, where EventBridge delivers
+"SageMaker Model Package State Change". Locally the SQLite registry keeps those events in a
+table that other processes read (:class:`SqliteEventSource`). Any other registry -- SageMaker's,
+from a laptop with no EventBridge target -- is followed by comparing each version's status with
+the previous poll and synthesising the same event for every change (:class:`PollingEventSource`).
+The endpoint depends on this port only, never on one registry's extra methods.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from scones.registry import Event, ModelRegistry, state_change_event
+
+
+class EventSource(abc.ABC):
+    """State-change events, oldest first, as EventBridge would deliver them."""
+
+    #: how often a follower should poll this source
+    poll_seconds: float = 0.25
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Remember where things stand now: later polls return only what changes after this."""
+
+    @abc.abstractmethod
+    def poll(self) -> list[tuple[str, Event]]:
+        """``(event id, event)`` for every change since the last poll (or :meth:`start`), oldest first."""
+
+
+class SqliteEventSource(EventSource):
+    """The local registry's events table: every status change, written by whichever process made it."""
+
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+        self.cursor = 0
+
+    def start(self) -> None:
+        self.cursor = self.registry.last_event_id()
+
+    def poll(self) -> list[tuple[str, Event]]:
+        events = self.registry.events_since(self.cursor)
+        if events:
+            self.cursor = events[-1][0]
+        return [(str(event_id), event) for event_id, event in events]
+
+
+class PollingEventSource(EventSource):
+    """Any registry: diff the versions' statuses between polls and emit one event per change."""
+
+    poll_seconds = 10.0  # a list call per poll: gentle on the SageMaker API
+
+    def __init__(self, registry: ModelRegistry, group: str, poll_seconds: float | None = None):
+        self.registry, self.group = registry, group
+        self.poll_seconds = poll_seconds or self.poll_seconds
+        self.seen: dict[int, str] = {}
+
+    def _statuses(self) -> dict[int, object]:
+        return {v.version: v for v in self.registry.list_versions(self.group)}
+
+    def start(self) -> None:
+        self.seen = {number: version.status for number, version in self._statuses().items()}
+
+    def poll(self) -> list[tuple[str, Event]]:
+        changed = []
+        for number, version in sorted(self._statuses().items()):
+            if self.seen.get(number) != version.status:
+                self.seen[number] = version.status
+                changed.append((f"{self.group}/{number}/{version.status}", state_change_event(version)))
+        return changed
+
+
+_SOURCES = {"sqlite": SqliteEventSource}
+
+
+def open_event_source(registry_uri: str, registry: ModelRegistry, group: str) -> EventSource:
+    """The event source for a registry URI: the events table for ``sqlite://``, polling otherwise."""
+    scheme = registry_uri.split("://", 1)[0]
+    if scheme in _SOURCES:
+        return _SOURCES[scheme](registry)
+    return PollingEventSource(registry, group)
