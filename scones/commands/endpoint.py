@@ -83,7 +83,8 @@ def _status(args: argparse.Namespace) -> int:
     if live:
         accuracy = f", accuracy {live['accuracy']:.4f}" if live.get("accuracy") is not None else ""
         print(f"  live: {live['group']}/{live['version']} since {live['since']} ({live['backend']}{accuracy})")
-    print(f"  invocations {state.get('invocations', 0)}, errors {state.get('errors', 0)}; "
+    print(f"  {state.get('requests', 0)} requests answered: {state.get('invocations', 0)} with predictions, "
+          f"{state.get('errors', 0)} with errors; "
           f"capture {state.get('capture')}")
     for item in state.get("history", []):
         print(f"  deployed v{item['version']} at {item['since']}")

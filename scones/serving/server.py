@@ -139,9 +139,17 @@ class EndpointServer(ThreadingHTTPServer):
         self.deployment: Deployment | None = None
         self.history: list[dict] = []
         self.failed_versions: list[dict] = []  # the deployer's record of versions that did not deploy
-        self.invocations = 0
-        self.errors = 0
+        self.invocations = 0  # requests answered with predictions
+        self.errors = 0  # requests answered with an error status
         self._lock = threading.Lock()
+
+    def count(self, error: bool) -> None:
+        """One answered invocation (worker threads count concurrently: under the lock)."""
+        with self._lock:
+            if error:
+                self.errors += 1
+            else:
+                self.invocations += 1
 
     def process_request(self, request, client_address) -> None:
         """Hand the connection to the pool, or answer 503 at once when workers and queue are full."""
@@ -209,6 +217,7 @@ class EndpointServer(ThreadingHTTPServer):
                 "classes": live.model.classes},
             "history": list(self.history),
             "failed_versions": list(self.failed_versions),
+            "requests": self.invocations + self.errors,  # every answered invocation, good or bad
             "invocations": self.invocations,
             "errors": self.errors,
             "capture": str(self.capture.folder) if self.capture else None,
@@ -261,7 +270,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, error: inference.InferenceError, runtime_api: bool) -> None:
-        self.server.errors += 1
+        self.server.count(error=True)
         headers = {"x-amzn-ErrorType": f"{error.code}:"} if runtime_api else {}
         self._reply(error.status, error.to_json(), headers=headers)
         after, self._after_reply = self._after_reply, None
@@ -366,7 +375,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         accept = self.headers.get("Accept") or "application/json"
         batch = inference.input_fn(body, content_type)
         output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
-        self.server.invocations += 1
+        self.server.count(error=False)
         version = deployment.version.version
         if self.server.capture is not None:  # queued before replying: a client that saw the answer can flush it
             self.server.capture.record(content_type, body, output_type, output,

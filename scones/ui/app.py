@@ -47,7 +47,8 @@ INDEX = """
 {% if endpoint and endpoint.live %}
  <p>Endpoint <b>{{ endpoint.endpoint }}</b> is <b id="endpoint-status">{{ endpoint.status }}</b>, serving
  <b id="live-version">v{{ endpoint.live.version }}</b> since {{ endpoint.live.since }}
- ({{ endpoint.invocations }} requests, {{ endpoint.errors }} errors).</p>
+ ({{ endpoint.requests }} requests answered: {{ endpoint.invocations }} with predictions,
+ {{ endpoint.errors }} with errors).</p>
 {% else %}<p id="endpoint-status">No endpoint serving a model (start: <code>scones endpoint serve</code>;
  then approve a version).</p>{% endif %}
 {% if endpoint and endpoint.failed_versions %}<p class="flash" id="deploy-failures">Approved but not deployed:
@@ -85,11 +86,12 @@ INDEX = """
  capture lines.</p><img src="{{ url_for('monitor_png') }}" width="780" alt="confidence plot">
 {% else %}<p>No captured traffic yet.</p>{% endif %}</section>
 <section id="runs"><h2>Pipeline executions</h2>
-<table><tr><th>execution</th><th>status</th><th>started</th><th>took</th><th>steps</th></tr>
-{% for r in runs %}<tr class="run-row"><td>{% if r.link %}<a href="{{ r.link }}">{{ r.execution_id }}</a>
+<table><tr><th>pipeline</th><th>execution</th><th>status</th><th>started</th><th>took</th><th>steps</th></tr>
+{% for r in runs %}<tr class="run-row"><td>{{ r.pipeline }}</td>
+ <td>{% if r.link %}<a href="{{ r.link }}">{{ r.execution_id }}</a>
  {% else %}{{ r.execution_id }}{% endif %}</td>
  <td class="{{ r.status }}">{{ r.status }}</td><td>{{ r.started_text }}</td><td>{{ r.took }}</td>
- <td>{{ r.summary }}</td></tr>{% else %}<tr><td colspan="5">No runs yet.</td></tr>{% endfor %}</table></section>
+ <td>{{ r.summary }}</td></tr>{% else %}<tr><td colspan="6">No runs yet.</td></tr>{% endfor %}</table></section>
 """
 
 RUN = """
@@ -139,7 +141,8 @@ def sagemaker_runs(pipeline_name: str, client=None, limit: int = 10) -> list[dic
         status = pipeline_service.describe(client, item["PipelineExecutionArn"])
         done = sum(s.get("StepStatus") == "Succeeded" for s in status.steps)
         started = item.get("StartTime")
-        rows.append({"execution_id": item["PipelineExecutionArn"].rsplit("/", 1)[-1], "status": status.status,
+        rows.append({"pipeline": pipeline_name,
+                     "execution_id": item["PipelineExecutionArn"].rsplit("/", 1)[-1], "status": status.status,
                      "started_text": started.strftime("%Y-%m-%d %H:%M:%S") if started else "", "took": "",
                      "summary": f"SageMaker: {done}/{len(status.steps)} steps succeeded" if status.steps
                      else f"SageMaker {status.failure_reason}".strip(), "link": None})
@@ -220,11 +223,15 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         runs = []
         for record in list_executions(settings.workspace.runs)[:15]:
             done = sum(s.status == "Succeeded" for s in record.steps)
+            failed = sum(s.status == "Failed" for s in record.steps)
             skipped = sum(s.status == "NotExecuted" for s in record.steps)
-            runs.append({"execution_id": record.execution_id, "status": record.status,
+            summary = ", ".join(part for part in (f"{done} succeeded", f"{failed} failed" if failed else "",
+                                                  f"{skipped} not executed" if skipped else "") if part)
+            runs.append({"pipeline": record.pipeline_name, "execution_id": record.execution_id,
+                         "status": record.status,
                          "started_text": dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M:%S"),
                          "took": f"{(record.ended or record.started) - record.started:.1f} s",
-                         "summary": f"{done} succeeded" + (f", {skipped} not executed" if skipped else ""),
+                         "summary": summary,
                          "link": url_for("run", execution=record.execution_id)})
         if sagemaker_pipeline:
             runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))

@@ -69,6 +69,9 @@ def test_approving_a_broken_version_is_announced_and_the_live_one_keeps_serving(
     _wait_for(lambda: watcher.decisions)
     assert watcher.decisions[-1]["action"] == "deploy_failed"
     assert "v1 keeps serving" in watcher.decisions[-1]["reason"]
+    # the loader's own words, not an exception's repr
+    assert f"version {broken.version} cannot be served" in watcher.decisions[-1]["reason"]
+    assert "SconesError" not in watcher.decisions[-1]["reason"]
     assert server.deployment.version.version == 1
     assert _deployments(served)[-1]["subject"] == f"scones-endpoint: approved v{broken.version} FAILED to deploy"
 

@@ -213,3 +213,18 @@ def test_a_slow_model_load_during_a_swap_never_interrupts_serving(endpoint, serv
     assert answered == ["model-version=1"] * 5, "during the load the old version answers every request"
     _wait_for(lambda: server.deployment.version.version == 2)
     assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=2"
+
+
+def test_counters_add_up_for_a_scripted_sequence(endpoint):
+    """4 requests, 2 good and 2 bad: 4 answered, 2 with predictions, 2 with errors, in status and the CLI."""
+    server, _, client = endpoint
+    before = server.status()
+    for body in (support.random_png(), b"not an image", support.random_png(seed=2), support.truncated_png()):
+        try:
+            _invoke(client, body)
+        except ClientError:
+            pass
+    after = server.status()
+    assert after["requests"] - before["requests"] == 4
+    assert after["invocations"] - before["invocations"] == 2
+    assert after["errors"] - before["errors"] == 2
