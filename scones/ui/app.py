@@ -23,7 +23,7 @@ from scones.engine.records import list_executions
 from scones.errors import SconesError
 from scones.settings import Settings
 from scones.ui import svg
-from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard
+from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard, is_loopback
 
 LAYOUT = """<!doctype html>
 <html><head><meta charset="utf-8"><title>scones - {{ title }}</title>
@@ -308,7 +308,10 @@ def serve(host: str = "127.0.0.1", port: int = 8090, allowed_hosts: tuple[str, .
 
     guard = Guard.for_binding(host, allowed_hosts, token)
     server = make_server(host, port, create_app(guard=guard), threaded=True)
-    shown = host if host not in ("0.0.0.0", "::") else sorted(guard.allowed_hosts)[0]  # noqa: S104 - compared
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - compared: show a name other machines can use
+        shown = next((h for h in sorted(guard.allowed_hosts) if not is_loopback(h)), "127.0.0.1")
+    else:
+        shown = host
     shown = f"[{shown}]" if ":" in shown else shown
     query = f"/?token={guard.access_token}" if guard.access_token else ""
     print(f"dashboard on http://{shown}:{server.server_port}{query} (Ctrl-C stops it)", flush=True)

@@ -5,7 +5,6 @@ methods. Now it reads events through :mod:`scones.events`, which polls any other
 """
 
 import threading
-import time
 
 import boto3
 import pytest
@@ -14,15 +13,6 @@ from moto import mock_aws
 from scones.settings import Settings
 from scones.workspace import Workspace
 from tests import support
-
-
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
@@ -57,7 +47,7 @@ def test_endpoint_serves_and_redeploys_from_the_sagemaker_registry(aws_settings)
         first = client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="image/png", Body=body)
         assert first["CustomAttributes"] == "model-version=1"
         aws_settings.registry().approve(aws_settings.model_group, 2, "better")  # UpdateModelPackage
-        _wait_for(lambda: server.deployment.version.version == 2)
+        support.wait_for(lambda: server.deployment.version.version == 2)
         second = client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="image/png", Body=body)
         assert second["CustomAttributes"] == "model-version=2"
         assert [d["action"] for d in watcher.decisions] == ["deployed"]

@@ -1,9 +1,8 @@
 """States that tell the truth: broken approved versions are skipped and announced, failed rollbacks too."""
 
-import time
-
 from scones.notify import LocalOutbox
 from scones.serving.run import build_server
+from tests import support
 
 BROKEN_URI = "s3://scones-local/models/broken/model.tar.gz"
 
@@ -17,13 +16,6 @@ def _deployments(settings) -> list[dict]:
     return [r for r in LocalOutbox(settings.workspace.root / "outbox.jsonl").read() if r["kind"] == "deployment"]
 
 
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_endpoint_start_serves_the_newest_version_that_loads(served):
@@ -66,7 +58,7 @@ def test_approving_a_broken_version_is_announced_and_the_live_one_keeps_serving(
     server, watcher, _ = endpoint
     broken = _register_broken(served)
     served.registry().approve(served.model_group, broken.version)
-    _wait_for(lambda: watcher.decisions)
+    support.wait_for(lambda: watcher.decisions)
     assert watcher.decisions[-1]["action"] == "deploy_failed"
     assert "v1 keeps serving" in watcher.decisions[-1]["reason"]
     # the loader's own words, not an exception's repr
@@ -81,11 +73,11 @@ def test_rejecting_the_live_version_when_every_fallback_is_broken_is_announced(e
     registry = served.registry()
     broken = _register_broken(served)
     registry.approve(served.model_group, 2)
-    _wait_for(lambda: server.deployment.version.version == 2)
+    support.wait_for(lambda: server.deployment.version.version == 2)
     registry.reject(served.model_group, 1)  # the good fallback goes
     registry.approve(served.model_group, broken.version)  # newest approved: deploy fails, v2 keeps serving
-    _wait_for(lambda: len(watcher.decisions) >= 3)
+    support.wait_for(lambda: len(watcher.decisions) >= 3)
     registry.reject(served.model_group, 2, "regression")
-    _wait_for(lambda: watcher.decisions[-1]["action"] == "rollback_failed")
+    support.wait_for(lambda: watcher.decisions[-1]["action"] == "rollback_failed")
     assert server.deployment.version.version == 2, "nothing better to serve: the rejected version stays, loudly"
     assert _deployments(served)[-1]["subject"] == "scones-endpoint: rollback FAILED, rejected v2 still serving"

@@ -121,7 +121,7 @@ def test_approval_swaps_versions_with_zero_failed_requests(endpoint, served):
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for thread in threads:
         thread.start()
-    _wait_for(lambda: len(results) >= 20)
+    support.wait_for(lambda: len(results) >= 20)
     served.registry().approve(served.model_group, 2, "better")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (not results or results[-1] != "model-version=2"):
@@ -146,9 +146,9 @@ def test_rejecting_the_live_version_rolls_back(endpoint, served):
     server, watcher, client = endpoint
     registry = served.registry()
     registry.approve(served.model_group, 2)
-    _wait_for(lambda: server.deployment.version.version == 2)
+    support.wait_for(lambda: server.deployment.version.version == 2)
     registry.reject(served.model_group, 2, "regression on mopeds")
-    _wait_for(lambda: server.deployment.version.version == 1)
+    support.wait_for(lambda: server.deployment.version.version == 1)
     assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=1"
     assert [d["action"] for d in watcher.decisions] == ["deployed", "rolled_back"]
     from scones.notify import LocalOutbox
@@ -164,20 +164,13 @@ def test_a_version_whose_artifact_is_broken_never_goes_live(endpoint, served):
     broken = registry.register(served.model_group, "s3://scones-local/models/broken/model.tar.gz", "img")
     registry.approve(served.model_group, broken.version)
     registry.approve(served.model_group, 2)
-    _wait_for(lambda: server.deployment.version.version == 2)  # the watcher survived the broken one
+    support.wait_for(lambda: server.deployment.version.version == 2)  # the watcher survived the broken one
     assert len(_invoke(client, support.random_png())[0]) == 2
     assert [(d["action"], d["version"]) for d in watcher.decisions] == [("deploy_failed", broken.version),
                                                                        ("deployed", 2)]
     assert [f["version"] for f in server.status()["failed_versions"]] == [broken.version]
 
 
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_an_unexpected_failure_costs_one_request_a_500_not_the_server(endpoint, monkeypatch):
@@ -211,7 +204,7 @@ def test_a_slow_model_load_during_a_swap_never_interrupts_serving(endpoint, serv
     assert loading.wait(10), "the deployer started loading v2"
     answered = [_invoke(client, support.random_png())[1]["CustomAttributes"] for _ in range(5)]
     assert answered == ["model-version=1"] * 5, "during the load the old version answers every request"
-    _wait_for(lambda: server.deployment.version.version == 2)
+    support.wait_for(lambda: server.deployment.version.version == 2)
     assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=2"
 
 
