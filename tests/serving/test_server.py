@@ -135,7 +135,8 @@ def test_approval_swaps_versions_with_zero_failed_requests(endpoint, served):
     switch = results.index("model-version=2")
     assert set(results[switch + 20:]) <= {"model-version=2"}, "once swapped, new requests use the new model"
     assert server.status()["live"]["version"] == 2
-    assert watcher.decisions[-1]["action"] == "deployed"
+    # the swap is visible to requests before the deployer records its decision and notifies: wait for that
+    support.wait_for(lambda: watcher.decisions and watcher.decisions[-1]["action"] == "deployed")
     from scones.notify import LocalOutbox
 
     notes = [r for r in LocalOutbox(served.workspace.root / "outbox.jsonl").read() if r["kind"] == "deployment"]
@@ -150,6 +151,7 @@ def test_rejecting_the_live_version_rolls_back(endpoint, served):
     registry.reject(served.model_group, 2, "regression on mopeds")
     support.wait_for(lambda: server.deployment.version.version == 1)
     assert _invoke(client, support.random_png())[1]["CustomAttributes"] == "model-version=1"
+    support.wait_for(lambda: len(watcher.decisions) == 2)
     assert [d["action"] for d in watcher.decisions] == ["deployed", "rolled_back"]
     from scones.notify import LocalOutbox
 
@@ -166,6 +168,7 @@ def test_a_version_whose_artifact_is_broken_never_goes_live(endpoint, served):
     registry.approve(served.model_group, 2)
     support.wait_for(lambda: server.deployment.version.version == 2)  # the watcher survived the broken one
     assert len(_invoke(client, support.random_png())[0]) == 2
+    support.wait_for(lambda: len(watcher.decisions) == 2)
     assert [(d["action"], d["version"]) for d in watcher.decisions] == [("deploy_failed", broken.version),
                                                                        ("deployed", 2)]
     assert [f["version"] for f in server.status()["failed_versions"]] == [broken.version]
