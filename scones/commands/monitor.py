@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: The exit code when a drift test fires (0: no drift, 1: an error), for schedulers and CI to act on.
+DRIFT_EXIT_CODE = 3
+
 EPILOG = """\
+Exit codes: 0 no drift, 3 drift (and a notification is sent), 1 an error.
+
 Reads SageMaker-format data capture (JSON Lines) from the local endpoint's capture folder, any
 folder, or an s3:// prefix, and compares it with the evaluation of the model version that served it.
 
@@ -69,4 +74,11 @@ def _report(args: argparse.Namespace) -> int:
         print(f"  drift vs evaluation of {reference}, {test['name']} ({test['test']}): {verdict} {p_value} "
               f"- {test['note']}")
     print(f"  plot: {report['plot']}\n  report: {output / 'report.json'}")
-    return 0
+    drifted = [test for test in report["drift"] if test["drifted"]]
+    if not drifted:
+        return 0
+    from scones.notify import messages
+
+    settings.notifier().send("drift", *messages.drift(source, reference, drifted, str(report["plot"])))
+    print(f"DRIFT: {', '.join(t['name'] for t in drifted)}; exit code {DRIFT_EXIT_CODE}")
+    return DRIFT_EXIT_CODE

@@ -220,6 +220,10 @@ class LocalPipelineExecutor:
         record.ended = time.time()
         record.save()
         self.reporter.execution_finished(record)
+        if record.status == FAILED and self.notifier is not None:
+            from scones.notify import messages
+
+            self.notifier.send("pipeline_failed", *messages.pipeline_failed(record))
         return record
 
     def _run_node(self, ctx: _Context, node: StepNode) -> None:

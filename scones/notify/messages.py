@@ -47,3 +47,21 @@ def deployment(endpoint: str, decision: dict[str, Any], version: ModelVersion | 
 
 def human_review(image: str, error: str, cause: str) -> tuple[str, dict[str, Any]]:
     return f"human review needed: {image} ({error})", {"image": image, "error": error, "cause": cause}
+
+
+def pipeline_failed(record) -> tuple[str, dict[str, Any]]:
+    """A failed pipeline execution: which step, why, its log tail, and the command that shows it all."""
+    failed = next((step for step in record.steps if step.status == "Failed"), None)
+    step = failed.name if failed else "?"
+    return (f"pipeline {record.pipeline_name} failed at {step}: {record.execution_id}",
+            {"pipeline": record.pipeline_name, "execution": record.execution_id, "step": step,
+             "reason": record.failure_reason, "log_tail": (failed.log_tail if failed else [])[-20:],
+             "see": f"scones pipeline status {record.execution_id}"})
+
+
+def drift(capture: str, reference: str, drifted: list[dict], plot: str) -> tuple[str, dict[str, Any]]:
+    """Live traffic no longer looks like the evaluation: which tests fired, their statistics, the picture."""
+    names = ", ".join(t["name"] for t in drifted)
+    return (f"drift in live traffic vs the evaluation of {reference}: {names}",
+            {"capture": capture, "reference": reference, "plot": plot,
+             "tests": [{k: t.get(k) for k in ("name", "test", "statistic", "p_value", "note")} for t in drifted]})

@@ -146,3 +146,29 @@ def test_deleting_an_image_from_the_input_folder_reruns_the_etl(env, tmp_path, c
     assert not latest.step("EtlCifar").cached_from, "the ETL ran again on the changed folder"
     assert latest.step("CheckImages").summary == "0 of 29 files quarantined"
     assert first.step("CheckImages").summary == "0 of 30 files quarantined"
+
+
+def test_a_failed_run_sends_one_failure_notification(after_first_run, tiny_archive, capsys):
+    from scones.notify import LocalOutbox
+
+    assert cli.main([*RUN, "--input", str(tiny_archive), "-p", "AccuracyThreshold=1.01"]) == 1
+    capsys.readouterr()
+    failures = [r for r in LocalOutbox(after_first_run.workspace.root / "outbox.jsonl").read()
+                if r["kind"] == "pipeline_failed"]
+    assert len(failures) == 1
+    message = failures[0]["message"]
+    assert message["step"] == "AccuracyBelowThreshold" and "below the threshold 1.01" in message["reason"]
+    assert message["see"] == f"scones pipeline status {message['execution']}"
+    assert failures[0]["subject"].startswith("pipeline SconesPipeline failed at AccuracyBelowThreshold")
+
+
+def test_a_failed_check_step_notifies_with_its_log_tail(env, tmp_path, capsys):
+    from scones.notify import LocalOutbox
+
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"this is not a tarball")
+    assert cli.main(["pipeline", "run", "--input", str(broken)]) == 1
+    capsys.readouterr()
+    [failure] = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "pipeline_failed"]
+    assert failure["message"]["step"] == "EtlCifar"
+    assert any("not a readable tar archive" in line for line in failure["message"]["log_tail"])

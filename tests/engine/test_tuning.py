@@ -108,3 +108,20 @@ def test_tuning_job_carries_the_best_trial_forward(tmp_path, monkeypatch):
     scores = iter([0.5, 0.9, 0.7])
     result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
     assert result["BestTrainingJob"]["TrainingJobName"] == "tune-001"
+
+
+def test_tuning_job_fails_when_every_trial_fails(tmp_path, monkeypatch):
+    from scones.engine import tuning
+    from scones.engine.jobs import JobFailed
+
+    def failing_training_job(store, name, request, job_dir, echo=None):
+        raise JobFailed(f"{name}: out of memory", [])
+
+    monkeypatch.setattr(tuning, "run_training_job", failing_training_job)
+    arguments = {"HyperParameterTuningJobConfig": {
+                     "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+                     "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "val_accuracy"},
+                     "ParameterRanges": {}},
+                 "TrainingJobDefinition": {"AlgorithmSpecification": {}, "OutputDataConfig": {}}}
+    with pytest.raises(tuning.StepFailed, match="all 2 tuning trials failed: tune-001: out of memory"):
+        tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)

@@ -88,8 +88,29 @@ def test_cli_report_uses_the_approved_versions_evaluation(capture, workspace, tm
     registry.register(workspace.model_group, "s3://scones-local/m.tar.gz", "img", EVALUATION)
     registry.approve(workspace.model_group, 1)
     assert cli.main(["monitor", "report", "--capture", str(folder), "--output", str(tmp_path / "r"),
-                     "--hours", "0"]) == 0
+                     "--hours", "0"]) == 3, "drift exits with its documented code"
     out = capsys.readouterr().out
     assert "4 files, 93 lines, 3 corrupt (skipped), 90 predictions" in out
     assert "Kolmogorov-Smirnov): DRIFT" in out
     assert (tmp_path / "r" / "report.png").exists()
+    from scones.notify import LocalOutbox
+
+    [alert] = [r for r in LocalOutbox(workspace.workspace.root / "outbox.jsonl").read() if r["kind"] == "drift"]
+    assert alert["subject"].startswith("drift in live traffic vs the evaluation of v1")
+    assert alert["message"]["plot"].endswith("report.png")
+    assert {t["name"] for t in alert["message"]["tests"]} and all(t["p_value"] < 0.05
+                                                                   for t in alert["message"]["tests"])
+
+
+def test_cli_report_without_drift_exits_0_and_alerts_no_one(workspace, tmp_path, capsys):
+    rows = [[p, 1 - p] if i % 2 else [1 - p, p] for i, p in enumerate(np.linspace(0.9, 1.0, 110))]  # 2 hours
+    write_capture(tmp_path / "capture", rows, [])
+    registry = workspace.registry()
+    registry.register(workspace.model_group, "s3://scones-local/m.tar.gz", "img", EVALUATION)
+    registry.approve(workspace.model_group, 1)
+    assert cli.main(["monitor", "report", "--capture", str(tmp_path / "capture"), "--output", str(tmp_path / "r"),
+                     "--hours", "0"]) == 0
+    assert "DRIFT" not in capsys.readouterr().out
+    from scones.notify import LocalOutbox
+
+    assert [r for r in LocalOutbox(workspace.workspace.root / "outbox.jsonl").read() if r["kind"] == "drift"] == []
