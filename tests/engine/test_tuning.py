@@ -89,11 +89,17 @@ def test_tuning_ranks_the_best_trial_first_for_maximize_and_minimize():
 def test_tuning_job_carries_the_best_trial_forward(tmp_path, monkeypatch):
     """Distinct scores per trial (a stand-in training job reports them): BestTrainingJob is the best one."""
     from scones.engine import tuning
+    from scones.engine.jobs import JobFailed
 
     scores = iter([0.5, 0.9, 0.7])
 
     def fake_training_job(store, name, request, job_dir, echo=None):
         return {"FinalMetricDataList": [{"MetricName": "val_accuracy", "Value": next(scores)}]}
+
+    def one_fails(store, name, request, job_dir, echo=None):
+        if name.endswith("002"):
+            raise JobFailed(f"{name}: diverged", [])
+        return fake_training_job(store, name, request, job_dir, echo)
 
     monkeypatch.setattr(tuning, "run_training_job", fake_training_job)
     arguments = {"HyperParameterTuningJobConfig": {
@@ -108,6 +114,12 @@ def test_tuning_job_carries_the_best_trial_forward(tmp_path, monkeypatch):
     scores = iter([0.5, 0.9, 0.7])
     result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
     assert result["BestTrainingJob"]["TrainingJobName"] == "tune-001"
+    monkeypatch.setattr(tuning, "run_training_job", one_fails)
+    scores = iter([0.5, 0.7])
+    result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
+    assert [s["TrainingJobName"] for s in result["TrainingJobSummaries"]] == ["tune-001", "tune-003", "tune-002"]
+    assert result["TrainingJobSummaries"][-1]["TrainingJobStatus"] == "Failed"
+    assert result["TrainingJobStatusCounters"] == {"Completed": 2, "Failed": 1}
 
 
 def test_tuning_job_fails_when_every_trial_fails(tmp_path, monkeypatch):

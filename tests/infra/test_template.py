@@ -74,6 +74,10 @@ def test_state_machines_are_the_sdk_definitions(template):
     single = template["Resources"]["InferenceStateMachine"]["Properties"]
     assert set(single["DefinitionSubstitutions"]) == {"SerializeFunctionArn", "ClassifierFunctionArn",
                                                       "FilterFunctionArn", "NotificationTopicArn"}
+    states = {name: json.loads(template["Resources"][name]["Properties"]["DefinitionString"])["States"]
+              for name in ("InferenceStateMachine", "BatchInferenceStateMachine")}
+    assert "Map" not in {state["Type"] for state in states["InferenceStateMachine"].values()}, "one image, no Map"
+    assert [state["Type"] for state in states["BatchInferenceStateMachine"].values()] == ["Map"]
 
 
 def test_event_rules_watch_this_group(template):
