@@ -191,6 +191,7 @@ def test_classifier_refuses_impossible_endpoint_replies_by_name(monkeypatch, rep
 @pytest.mark.parametrize("bucket, key, message", [
     ("My_Bucket", "k.png", "not a valid S3 bucket name"), ("-bucket", "k.png", "not a valid S3 bucket name"),
     ("b..x", "k.png", "not a valid S3 bucket name"), ("bucket", "\ud800.png", "not valid UTF-8"),
+    ("bucket", "a\x00b.png", "contains NUL"), ("bucket", "k" * 1025, "longer than S3 allows"),
 ])
 def test_locations_that_s3_cannot_hold_get_a_named_error(bucket, key, message):
     from lambdas._events import require_location
