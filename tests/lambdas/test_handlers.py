@@ -147,6 +147,12 @@ def test_filter_validates_its_threshold(monkeypatch):
     monkeypatch.setenv("THRESHOLD", "high")
     with pytest.raises(InvalidEventError, match="THRESHOLD must be a number"):
         filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
+    for outside in ("1.5", "-0.1"):
+        monkeypatch.setenv("THRESHOLD", outside)
+        with pytest.raises(InvalidEventError, match=r"THRESHOLD must be within \[0, 1\]"):
+            filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
+    monkeypatch.setenv("THRESHOLD", "1.0")  # the edge: only certainty passes
+    assert filter_low_confidence.handler({"body": {"inferences": [1.0, 0.0]}})["body"]["confidence"] == 1.0
 
 
 def test_handlers_import_nothing_heavy():
