@@ -127,6 +127,11 @@ def test_filter_passes_confident_results_and_accepts_the_starters_strings(monkey
     assert result["body"]["confidence"] == 0.95
 
 
+def test_filter_passes_a_confidence_exactly_at_the_threshold(monkeypatch):
+    monkeypatch.setenv("THRESHOLD", "0.93")
+    assert filter_low_confidence.handler({"body": {"inferences": [0.93, 0.07]}})["body"]["confidence"] == 0.93
+
+
 def test_filter_raises_low_confidence_below_the_threshold(monkeypatch):
     monkeypatch.setenv("THRESHOLD", "0.93")
     with pytest.raises(LowConfidenceError, match=r"k.png: top confidence 0.9100 \(bicycle\) is below the threshold"):
