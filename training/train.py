@@ -94,8 +94,6 @@ def evaluate_loss(model, images: np.ndarray, labels: np.ndarray, batch_size: int
 
 def is_greyscale(images: np.ndarray) -> bool:
     """True when the normalised images carry no colour (all three channels equal before normalising)."""
-    from processing.imaging import MEAN, STD
-
     sample = images[: min(len(images), 256)]
     raw = sample * np.asarray(STD, np.float32)[:, None, None] + np.asarray(MEAN, np.float32)[:, None, None]
     return float(np.abs(raw[:, 0] - raw[:, 1]).mean() + np.abs(raw[:, 1] - raw[:, 2]).mean()) < 2 / 255
