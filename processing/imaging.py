@@ -77,8 +77,8 @@ class ImageInfo:
     mode: str
 
 
-def open_image(data: bytes, max_pixels: int = MAX_PIXELS, expected_size: int | None = None) -> Image.Image:
-    """Open and fully decode ``data``, refusing bombs (and, if given, wrong sizes) before decoding.
+def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open ``data`` and check its header (format, declared size, bomb limit) without decoding pixels.
 
     Raises:
         ImageError: a subclass naming why the bytes are unusable.
@@ -101,12 +101,28 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS, expected_size: int | N
             f"decompression bomb refused: header declares {width}x{height} = "
             f"{width * height:,} pixels, the limit is {max_pixels:,}"
         )
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """Decode every pixel of an inspected image, so a truncated file fails here and not later."""
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise TruncatedImageError(f"image does not decode fully (truncated or corrupt): {exc}") from exc
+    return image
+
+
+def open_image(data: bytes, max_pixels: int = MAX_PIXELS, expected_size: int | None = None) -> Image.Image:
+    """Open and fully decode ``data``, refusing bombs before decoding (and, if given, wrong sizes after).
+
+    Raises:
+        ImageError: a subclass naming why the bytes are unusable.
+    """
+    image = load_image(inspect_image(data, max_pixels))
     # size is judged only on images that decode: a damaged file has one reason, whatever its size
-    if expected_size is not None and (width, height) != (expected_size, expected_size):
+    if expected_size is not None and image.size != (expected_size, expected_size):
+        width, height = image.size
         raise WrongSizeError(f"wrong size {width}x{height}, expected {expected_size}x{expected_size}")
     return image
 

@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from processing.imaging import (
-    FORMATS,
     INPUT_SIZE,
     MAX_PIXELS,
     ImageError,
     fit_to_input,
+    inspect_image,
+    load_image,
     normalize,
-    open_image,
     to_pixels,
     to_rgb,
 )
@@ -241,17 +241,6 @@ def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> 
         raise InvalidImage(f"{where}: {exc.message}") from exc
 
 
-def _declared_pixels(data: bytes) -> int:
-    """Width x height from the header alone (0 when it does not parse: decoding will say why)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-            return image.width * image.height
-    except Exception:  # noqa: BLE001 - open_image reports the real problem
-        return 0
-
-
 def _decode_images(encoded: Sequence[tuple[bytes, str]], single: bool) -> Batch:
     """Decode every image fully (a truncated one fails here, as a 400) within the request's and the
     process's pixel budgets; the returned batch holds its reservation until :meth:`Batch.release`."""
@@ -259,19 +248,18 @@ def _decode_images(encoded: Sequence[tuple[bytes, str]], single: bool) -> Batch:
     images, used = [], 0
     try:
         for data, where in encoded:
-            declared = _declared_pixels(data)
-            if used + declared > MAX_REQUEST_PIXELS:
-                raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} "
-                                      "pixels in all; send fewer or smaller images per request")
-            if declared <= MAX_PIXELS:
+            try:
+                image = inspect_image(data, max_pixels=MAX_PIXELS)  # the header: size known, nothing decoded
+                declared = image.width * image.height
+                if used + declared > MAX_REQUEST_PIXELS:
+                    raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} "
+                                          "pixels in all; send fewer or smaller images per request")
                 DECODE_BUDGET.acquire(declared, where)
                 batch.reserved[0] += declared
-            used += declared
-            try:
-                image = open_image(data, max_pixels=MAX_PIXELS)
+                used += declared
+                images.append(to_rgb(load_image(image)))
             except ImageError as exc:
                 raise InvalidImage(f"{where}: {exc.message}") from exc
-            images.append(to_rgb(image))
     except BaseException:
         batch.release()
         raise
