@@ -156,6 +156,8 @@ def test_filter_validates_its_threshold(monkeypatch):
         monkeypatch.setenv("THRESHOLD", outside)
         with pytest.raises(InvalidEventError, match=r"THRESHOLD must be within \[0, 1\]"):
             filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
+    monkeypatch.setenv("THRESHOLD", "0")  # the other edge: everything passes
+    assert filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})["body"]["confidence"] == 0.5
     monkeypatch.setenv("THRESHOLD", "1.0")  # the edge: only certainty passes
     assert filter_low_confidence.handler({"body": {"inferences": [1.0, 0.0]}})["body"]["confidence"] == 1.0
 
