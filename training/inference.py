@@ -39,6 +39,7 @@ from processing.imaging import (
     to_pixels,
     to_rgb,
 )
+from training.calibration import softmax
 
 #: SageMaker real-time endpoints refuse request bodies over 6 MB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -221,8 +222,6 @@ class LoadedModel:
 
     def predict(self, array: np.ndarray) -> np.ndarray:
         """N x 3 x S x S float32 -> N x C calibrated probabilities: softmax(logits / temperature)."""
-        from training.calibration import softmax
-
         return softmax(self.logits(array), self.temperature).astype(np.float32)
 
 
@@ -244,26 +243,25 @@ def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> 
 def _decode_images(encoded: Sequence[tuple[bytes, str]], single: bool) -> Batch:
     """Decode every image fully (a truncated one fails here, as a 400) within the request's and the
     process's pixel budgets; the returned batch holds its reservation until :meth:`Batch.release`."""
-    batch = Batch(single=single)
-    images, used = [], 0
+    images, reserved = [], [0]
     try:
         for data, where in encoded:
             try:
                 image = inspect_image(data, max_pixels=MAX_PIXELS)  # the header: size known, nothing decoded
                 declared = image.width * image.height
-                if used + declared > MAX_REQUEST_PIXELS:
+                if reserved[0] + declared > MAX_REQUEST_PIXELS:
                     raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} "
                                           "pixels in all; send fewer or smaller images per request")
                 DECODE_BUDGET.acquire(declared, where)
-                batch.reserved[0] += declared
-                used += declared
+                reserved[0] += declared
                 images.append(to_rgb(load_image(image)))
             except ImageError as exc:
                 raise InvalidImage(f"{where}: {exc.message}") from exc
     except BaseException:
-        batch.release()
+        if reserved[0]:
+            DECODE_BUDGET.release(reserved[0])
         raise
-    return Batch(single=single, images=tuple(images), reserved=batch.reserved)
+    return Batch(single=single, images=tuple(images), reserved=reserved)
 
 
 def _batch_items(document: object) -> list:

@@ -91,6 +91,11 @@ class EndpointBackend(abc.ABC):
         """Put ``version`` live with no downtime; raises on failure, leaving the old one serving."""
 
 
+def _same(live: ModelVersion | None, version: ModelVersion) -> bool:
+    """True when ``live`` is ``version`` (same group and number; statuses may differ)."""
+    return live is not None and (live.group, live.version) == (version.group, version.version)
+
+
 class Deployer:
     def __init__(self, registry: ModelRegistry, backend: EndpointBackend, group: str | None = None,
                  notifier=None, endpoint_name: str = "endpoint"):
@@ -144,7 +149,7 @@ class Deployer:
             return Decision("ignored", change.version, f"group {change.group} is not {self.group}")
         current = self.registry.get_version(change.group, change.version)  # the registry is the truth
         live = self.backend.live_version()
-        is_live = live is not None and live.group == current.group and live.version == current.version
+        is_live = _same(live, current)
         if current.status == APPROVED:
             if is_live:
                 return Decision("already_live", current.version, "duplicate or repeated approval")
@@ -174,13 +179,13 @@ class Deployer:
         if not candidates:
             return Decision("ignored", None, f"no approved version in {group}")
         live = self.backend.live_version()
-        if live is not None and (live.group, live.version) == (candidates[0].group, candidates[0].version):
+        if _same(live, candidates[0]):
             return Decision("already_live", candidates[0].version, "in sync")
         deployed, skipped = self._first_deployable(candidates)
         if deployed is None:
             return self._announce(Decision("no_deployable_version", None,
                                            f"none of the approved versions of {group} deploys", skipped))
-        if live is not None and (live.group, live.version) == (deployed.group, deployed.version):
+        if _same(live, deployed):
             return Decision("already_live", deployed.version, "in sync", skipped)
         note = "; skipped " + ", ".join(f"v{s['version']} ({s['reason']})" for s in skipped) if skipped else ""
         decision = Decision("deployed", deployed.version, f"newest approved version that deploys{note}", skipped)

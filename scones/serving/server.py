@@ -110,9 +110,9 @@ class ModelLoader:
 LISTEN_BACKLOG = 1024
 #: Worker threads, connections that may wait for one, and the per-read socket timeout in seconds.
 DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 32, 1024, 10.0
+_BUSY_BODY = b'{"error": "server_busy", "message": "every worker is busy and the queue is full"}\n'
 _BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-               b"Connection: close\r\nContent-Length: 82\r\n\r\n"
-               b'{"error": "server_busy", "message": "every worker is busy and the queue is full"}\n')
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
 
 
 class EndpointServer(ThreadingHTTPServer):
