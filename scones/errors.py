@@ -36,3 +36,9 @@ class Unsupported(SconesError):
 
 class StepFailed(SconesError):
     code = "step_failed"
+
+
+class Conflict(SconesError):
+    """The request collides with work already under way (a run of the same pipeline, say)."""
+
+    code = "conflict"

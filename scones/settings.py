@@ -7,6 +7,7 @@
 | ``SCONES_STORE``      | ``file://$SCONES_HOME/store``            | ``s3://``          |
 | ``SCONES_MODEL_GROUP``| ``SconesModels``                         |                    |
 | ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
+| ``SCONES_THRESHOLD``  | ``0.93`` (the workflow's confidence bar) |                    |
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from scones.errors import InvalidInput
 from scones.notify import Notifier, open_notifier
 from scones.registry import ModelRegistry, open_registry
 from scones.store import ArtifactStore, open_store
 from scones.workspace import Workspace
+from training.calibration import WORKFLOW_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Settings:
     store_uri: str
     model_group: str
     notify_uri: str
+    threshold: float = WORKFLOW_THRESHOLD
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,6 +41,7 @@ class Settings:
             store_uri=os.environ.get("SCONES_STORE", f"file://{ws.store}"),
             model_group=os.environ.get("SCONES_MODEL_GROUP", "SconesModels"),
             notify_uri=os.environ.get("SCONES_NOTIFY", f"outbox://{ws.root / 'outbox.jsonl'}"),
+            threshold=_threshold(os.environ.get("SCONES_THRESHOLD")),
         )
 
     def registry(self, uri: str | None = None) -> ModelRegistry:
@@ -47,3 +52,21 @@ class Settings:
 
     def notifier(self) -> Notifier:
         return open_notifier(self.notify_uri)
+
+    def child_environment(self) -> dict[str, str]:
+        """The environment for a child process that must use these same backends (a launched run)."""
+        return {**os.environ, "SCONES_HOME": str(self.workspace.root), "SCONES_REGISTRY": self.registry_uri,
+                "SCONES_STORE": self.store_uri, "SCONES_MODEL_GROUP": self.model_group,
+                "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold)}
+
+
+def _threshold(text: str | None) -> float:
+    if text is None or not text.strip():
+        return WORKFLOW_THRESHOLD
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"SCONES_THRESHOLD must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"SCONES_THRESHOLD must be between 0 and 1, got {value}")
+    return value

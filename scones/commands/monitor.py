@@ -12,12 +12,15 @@ EPILOG = """\
 Exit codes: 0 no drift, 3 drift (and a notification is sent), 1 an error.
 
 Reads SageMaker-format data capture (JSON Lines) from the local endpoint's capture folder, any
-folder, or an s3:// prefix, and compares it with the evaluation of the model version that served it.
+folder, or an s3:// prefix. The whole window is compared with the evaluation of the reference
+version (default: the latest approved), and each model version seen in capture with its own.
 
 Examples:
   scones monitor report
   scones monitor report --capture s3://my-bucket/datacapture/scones-prod --threshold 0.9
   scones monitor report --hours 168          # the last week (default: the last 24 hours)
+  scones monitor report --retrain            # on drift, also start the pipeline again (in the background)
+  scones monitor report --retrain --retrain-input ~/photos   # ... on the folder's current images
 """
 
 
@@ -28,27 +31,41 @@ def register(subparsers) -> None:
     report = group.add_parser("report", help="write report.png + report.json from data capture", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("--capture", default=None, help="capture folder or s3:// prefix (default: local endpoint)")
-    report.add_argument("--threshold", type=float, default=0.93)
+    report.add_argument("--threshold", type=float, default=None,
+                        help="confidence threshold (default: the workflow's, from settings)")
     report.add_argument("--version", type=int, default=None,
                         help="model version whose evaluation is the reference (default: latest approved)")
     report.add_argument("--output", type=Path, default=None, help="default: $SCONES_HOME/monitor/")
     report.add_argument("--hours", type=float, default=24.0,
                         help="read the capture of the last N hours (default 24; 0 reads all of it)")
+    report.add_argument("--retrain", action="store_true",
+                        help="on drift, start the training pipeline (the parameters of the run that built the "
+                             "reference version, or the defaults) and print its execution id")
+    report.add_argument("--retrain-input", type=Path, default=None,
+                        help="with --retrain: the data file or folder to train on (staged afresh)")
     report.set_defaults(handler=_report)
+
+
+def retrain_parameters(settings, version) -> dict[str, str]:
+    """The parameters of the local run that registered ``version`` (its data, its settings), if known."""
+    from scones.engine.records import list_executions
+
+    if version is None or not version.pipeline_execution:
+        return {}
+    execution = version.pipeline_execution.rsplit("/", 1)[-1]
+    record = next((r for r in list_executions(settings.workspace.runs) if r.execution_id == execution), None)
+    return {k: str(v) for k, v in record.parameters.items()} if record else {}
 
 
 def _report(args: argparse.Namespace) -> int:
     from scones.monitor.capture_reader import read_capture
+    from scones.monitor.reference import reference, versions_in
     from scones.monitor.report import write_report
     from scones.serving.run import DEFAULT_ENDPOINT, capture_root
     from scones.settings import Settings
 
     settings = Settings.from_env()
-    registry, group = settings.registry(), settings.model_group
-    version = (registry.get_version(group, args.version) if args.version is not None
-               else registry.latest_approved(group))
-    evaluation = version.metrics if version else None
-    classes = (evaluation or {}).get("evaluation", {}).get("classes") or ["bicycle", "motorcycle"]
+    threshold = settings.threshold if args.threshold is None else args.threshold
     source = args.capture or str(capture_root(settings) / DEFAULT_ENDPOINT)
     if args.capture and "://" not in args.capture and not Path(args.capture).exists():
         from scones.errors import NotFound
@@ -59,26 +76,40 @@ def _report(args: argparse.Namespace) -> int:
 
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=args.hours) if args.hours > 0 else None
     scan = read_capture(source, settings.store(), since=since)
+    ref = reference(settings.registry(), settings.model_group, args.version, versions_in(scan))
     output = args.output or settings.workspace.root / "monitor"
-    report = write_report(scan, classes, args.threshold, evaluation, output)
+    report = write_report(scan, ref.classes, threshold, ref.evaluation, output, ref.by_version)
     print(f"capture {source}: {report['files']} files, {report['lines']} lines, "
           f"{report['corrupt_lines']} corrupt (skipped), {report['predictions']} predictions")
     if report["predictions"]:
-        print(f"  {report['below_threshold']} below the threshold {args.threshold} "
+        print(f"  {report['below_threshold']} below the threshold {threshold} "
               f"({100 * report['share_below_threshold']:.1f} %); mean confidence {report['mean_confidence']:.3f}")
         print(f"  predicted: {report['predicted_counts']}; model versions seen: {report['model_versions']}")
-    reference = f"v{version.version}" if version else "none (no approved version)"
-    for test in report["drift"]:
-        verdict = {True: "DRIFT", False: "ok", None: "n/a"}[test["drifted"]]
-        p_value = f"p={test['p_value']:.4f}" if test["p_value"] is not None else ""
-        print(f"  drift vs evaluation of {reference}, {test['name']} ({test['test']}): {verdict} {p_value} "
-              f"- {test['note']}")
+    _print_tests(f"vs evaluation of {ref.name}", report["drift"])
+    if len(report["by_version"]) > 1:
+        for version, section in report["by_version"].items():
+            own = "its own evaluation" if version in ref.by_version else f"the evaluation of {ref.name}"
+            print(f"  v{version}: {section['predictions']} predictions, verdict {section['verdict']} (vs {own})")
+            _print_tests(f"v{version}", section["drift"], indent="    ")
     print(f"  plot: {report['plot']}\n  report: {output / 'report.json'}")
     drifted = [test for test in report["drift"] if test["drifted"]]
     if not drifted:
         return 0
     from scones.notify import messages
 
-    settings.notifier().send("drift", *messages.drift(source, reference, drifted, str(report["plot"])))
+    settings.notifier().send("drift", *messages.drift(source, ref.name, drifted, str(report["plot"])))
     print(f"DRIFT: {', '.join(t['name'] for t in drifted)}; exit code {DRIFT_EXIT_CODE}")
+    if args.retrain:
+        from scones.engine.launcher import launch
+
+        started = launch(settings, retrain_parameters(settings, ref.version), args.retrain_input)
+        print(f"retraining: started {started.pipeline} execution {started.execution_id} in the background "
+              f"(follow: scones pipeline status {started.execution_id}; console: {started.console})")
     return DRIFT_EXIT_CODE
+
+
+def _print_tests(label: str, tests: list[dict], indent: str = "  ") -> None:
+    for test in tests:
+        verdict = {True: "DRIFT", False: "ok", None: "n/a"}[test["drifted"]]
+        p_value = f"p={test['p_value']:.4f}" if test["p_value"] is not None else ""
+        print(f"{indent}drift {label}, {test['name']} ({test['test']}): {verdict} {p_value} - {test['note']}")

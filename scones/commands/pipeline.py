@@ -69,6 +69,7 @@ def register(subparsers) -> None:
     run.add_argument("--role-arn", default=None, help="run in SageMaker with this execution role")
     run.add_argument("--no-cache", action="store_true", help="ignore cached step results")
     run.add_argument("--logs", action="store_true", help="stream each job's log lines")
+    run.add_argument("--execution-id", default=None, help=argparse.SUPPRESS)  # set by the launcher
     run.set_defaults(handler=_run)
 
     upsert = group.add_parser("upsert", help="stage step code in S3 and create/update the pipeline in SageMaker")
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
         parameters=_parameters(args.param), input_path=args.input, module_name=args.module,
         pipeline_kwargs=_kwargs(args.kwargs), use_cache=not args.no_cache, echo_logs=args.logs,
-        notifier=settings.notifier(),
+        notifier=settings.notifier(), execution_id=args.execution_id,
     )
     return 0 if record.status == "Succeeded" else 1
 

@@ -98,11 +98,25 @@ class ExecutionRecord:
         import time
 
         reason = f"the process running this execution (pid {self.pid}) is gone: killed or crashed"
+        console = Path(self.folder) / "console.log"  # a launched run's output (scones.engine.launcher)
+        last = _last_line(console)
+        if last:
+            reason += f"; its last output: {last}"
         self.status, self.failure_reason = FAILED, reason
         self.ended = self.ended or time.time()
         for step in self.steps:
             if step.status == EXECUTING:
                 step.status, step.failure_reason, step.ended = FAILED, reason, step.ended or self.ended
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 2048))
+            lines = [line for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def _is_zombie(pid: int) -> bool:

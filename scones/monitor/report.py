@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from scones.monitor.capture_reader import CaptureScan
+from scones.monitor.frames import UNKNOWN_VERSION, class_counts, per_hour, predictions_frame, version_order
 
 ALPHA = 0.05
 MIN_SAMPLE = 20
@@ -64,51 +66,93 @@ def confidence_drift(live: np.ndarray, reference: np.ndarray) -> DriftTest:
                      else "consistent with evaluation")
 
 
-def build_report(scan: CaptureScan, classes: list[str], threshold: float, evaluation: dict | None) -> dict:
-    confidences = np.array([p.confidence for p in scan.predictions])
-    tops = np.array([p.top for p in scan.predictions], dtype=int)
-    counts = np.bincount(tops, minlength=len(classes))[: len(classes)] if len(tops) else np.zeros(len(classes))
-    below = float((confidences < threshold).mean()) if len(confidences) else 0.0
-    tests = []
-    if evaluation:
-        info = evaluation.get("evaluation", {})
-        reference = np.array([info.get("predicted_counts", {}).get(c, 0) for c in classes], dtype=float)
-        tests = [class_mix_drift(counts.astype(float), reference),
-                 confidence_drift(confidences, np.array(info.get("top_confidences", []), dtype=float))]
+def drift_tests(frame: pd.DataFrame, classes: list[str], evaluation: dict | None) -> list[DriftTest]:
+    """Both drift tests of these predictions against one evaluation (none without an evaluation)."""
+    if not evaluation:
+        return []
+    info = evaluation.get("evaluation", {})
+    reference = np.array([info.get("predicted_counts", {}).get(c, 0) for c in classes], dtype=float)
+    return [class_mix_drift(class_counts(frame, classes).to_numpy(dtype=float), reference),
+            confidence_drift(frame["confidence"].to_numpy(), np.array(info.get("top_confidences", []), dtype=float))]
+
+
+def _section(frame: pd.DataFrame, classes: list[str], threshold: float, evaluation: dict | None) -> dict:
+    """What one slice of traffic looks like, and its drift against the evaluation it should resemble."""
+    below = frame["confidence"] < threshold
+    tests = drift_tests(frame, classes, evaluation)
+    return {
+        "predictions": len(frame), "below_threshold": int(below.sum()),
+        "share_below_threshold": float(below.mean()) if len(frame) else 0.0,
+        "predicted_counts": {c: int(n) for c, n in class_counts(frame, classes).items()},
+        "mean_confidence": float(frame["confidence"].mean()) if len(frame) else None,
+        "drift": [asdict(t) for t in tests],
+        "verdict": verdict(tests),
+    }
+
+
+def verdict(tests: list[DriftTest]) -> str:
+    """"drift" when any test fires, "ok" when all have a verdict and none fires, else "n/a"."""
+    if any(t.drifted for t in tests):
+        return "drift"
+    return "ok" if tests and all(t.drifted is False for t in tests) else "n/a"
+
+
+def build_report(scan: CaptureScan, classes: list[str], threshold: float, evaluation: dict | None,
+                 evaluations: dict[str, dict] | None = None) -> dict:
+    """The whole window against ``evaluation``, and each model version against its own evaluation.
+
+    ``evaluations`` maps a version (as capture names it, "3") to that version's evaluation
+    document; a version missing from it is compared with ``evaluation``. Traffic of two
+    versions mixed together would hide a drift in one of them, so each gets its own verdict.
+    """
+    frame = predictions_frame(scan, classes)
+    overall = _section(frame, classes, threshold, evaluation)
+    versions = {version: _section(frame[frame["version"] == version], classes, threshold,
+                                  (evaluations or {}).get(version, evaluation))
+                for version in version_order(frame)}
+    hours = per_hour(frame, threshold)
     return {
         "files": scan.files, "lines": scan.lines, "corrupt_lines": scan.corrupt,
-        "corrupt_examples": scan.corrupt_examples, "predictions": len(scan.predictions),
-        "threshold": threshold, "below_threshold": int((confidences < threshold).sum()),
-        "share_below_threshold": below,
-        "predicted_counts": {c: int(n) for c, n in zip(classes, counts, strict=True)},
-        "mean_confidence": float(confidences.mean()) if len(confidences) else None,
-        "first": scan.predictions[0].time.isoformat() if scan.predictions else None,
-        "last": scan.predictions[-1].time.isoformat() if scan.predictions else None,
-        "model_versions": sorted({p.model_version for p in scan.predictions if p.model_version}),
-        "drift": [asdict(t) for t in tests],
+        "corrupt_examples": scan.corrupt_examples, "threshold": threshold, **overall,
+        "first": frame["time"].min().isoformat() if len(frame) else None,
+        "last": frame["time"].max().isoformat() if len(frame) else None,
+        "model_versions": [v for v in versions if v != UNKNOWN_VERSION],
+        "by_version": versions,
+        "by_hour": [{**row, "hour": row["hour"].isoformat(), "below_threshold": int(row["below_threshold"]),
+                     "predictions": int(row["predictions"])} for row in hours.to_dict("records")],
     }
+
+
+#: Confidences are drawn on a logit axis clipped here: 0.99, 0.999 and 0.9999 get as much room as 0.5-0.9.
+LOGIT_CLIP = 1e-4
 
 
 def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluation: dict | None,
                 path: Path) -> Path:
+    """Four panels, one colour per model version, confidence on a logit axis (the spread near 1.0 shows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    confidences = np.array([p.confidence for p in scan.predictions])
-    tops = np.array([p.top for p in scan.predictions], dtype=int)
-    times = [p.time for p in scan.predictions]
+    frame = predictions_frame(scan, classes)
+    frame["clipped"] = frame["confidence"].clip(LOGIT_CLIP, 1 - LOGIT_CLIP)
+    versions = version_order(frame)
     figure, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
-    figure.suptitle(f"Endpoint traffic: {len(scan.predictions)} predictions, {scan.corrupt} corrupt capture lines")
+    figure.suptitle(f"Endpoint traffic: {len(frame)} predictions from {len(versions)} model version(s), "
+                    f"{scan.corrupt} corrupt capture lines")
+
+    def name(version: str) -> str:
+        return f"v{version}" if version != UNKNOWN_VERSION else "version unknown"
 
     ax = axes[0][0]
-    for index, name in enumerate(classes):
-        mask = tops == index
-        ax.scatter([t for t, m in zip(times, mask, strict=True) if m], confidences[mask], s=10, label=name)
+    for version in versions:
+        part = frame[frame["version"] == version]
+        ax.scatter(part["time"], part["clipped"], s=10, label=name(version))
     ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
-    ax.set(title="Top-class confidence over time", ylabel="confidence", xlabel="time (UTC)", ylim=(0, 1.02))
+    ax.set_yscale("logit")
+    ax.set(title="Top-class confidence over time (logit axis)", ylabel="confidence", xlabel="time (UTC)")
     ax.legend(loc="lower left", fontsize="small")
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
@@ -116,33 +160,44 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
     ax.tick_params(axis="x", labelrotation=30)
 
     ax = axes[0][1]
-    bins = np.linspace(0, 1, 21)
-    for index, name in enumerate(classes):
-        ax.hist(confidences[tops == index], bins=bins, alpha=0.6, label=name)
-    ax.axvline(threshold, color="red", linestyle="--")
-    ax.set(title="Confidence per predicted class", xlabel="top-class confidence", ylabel="predictions")
+    bins = np.linspace(-np.log10(1 / LOGIT_CLIP - 1), np.log10(1 / LOGIT_CLIP - 1), 33)
+    for version in versions:
+        part = frame.loc[frame["version"] == version, "clipped"]
+        ax.hist(np.log10(part / (1 - part)), bins=bins, alpha=0.6, label=name(version))
+    ax.axvline(np.log10(threshold / (1 - threshold)), color="red", linestyle="--")
+    ticks = np.array([0.5, 0.9, 0.99, 0.999, 0.9999])
+    ax.set_xticks(np.log10(ticks / (1 - ticks)), [f"{t:g}" for t in ticks])
+    ax.set_xlim(left=-0.2)
+    ax.set(title="Confidence per version (log-odds bins)", xlabel="top-class confidence", ylabel="predictions")
     ax.legend(fontsize="small")
 
     ax = axes[1][0]
-    live = np.bincount(tops, minlength=len(classes))[: len(classes)] if len(tops) else np.zeros(len(classes))
     x = np.arange(len(classes))
-    ax.bar(x - 0.2, live / max(live.sum(), 1), width=0.4, label="live")
+    width = 0.8 / (len(versions) + (1 if evaluation else 0) or 1)
+    for i, version in enumerate(versions):
+        counts = class_counts(frame[frame["version"] == version], classes).to_numpy(dtype=float)
+        ax.bar(x - 0.4 + width * (i + 0.5), counts / max(counts.sum(), 1), width=width, label=name(version))
     if evaluation:
         reference = np.array([evaluation.get("evaluation", {}).get("predicted_counts", {}).get(c, 0)
                               for c in classes], dtype=float)
-        ax.bar(x + 0.2, reference / max(reference.sum(), 1), width=0.4, label="evaluation set")
-    ax.set_xticks(x, classes)
+        ax.bar(x + 0.4 - width / 2, reference / max(reference.sum(), 1), width=width, label="evaluation set",
+               color="grey")
+    ax.set_xticks(x, classes, rotation=30 if len(classes) > 4 else 0)
     ax.set(title="Predicted class mix", ylabel="share")
     ax.legend(fontsize="small")
 
     ax = axes[1][1]
-    if len(confidences):
-        ax.step(np.sort(confidences), np.linspace(0, 1, len(confidences)), label="live")
+    for version in versions:
+        part = np.sort(frame.loc[frame["version"] == version, "clipped"].to_numpy())
+        ax.step(part, np.linspace(0, 1, len(part)), label=name(version))
     reference_conf = (evaluation or {}).get("evaluation", {}).get("top_confidences", [])
     if reference_conf:
-        ax.step(np.sort(reference_conf), np.linspace(0, 1, len(reference_conf)), label="evaluation set")
+        ax.step(np.sort(np.clip(reference_conf, LOGIT_CLIP, 1 - LOGIT_CLIP)), np.linspace(0, 1, len(reference_conf)),
+                label="evaluation set", color="grey")
     ax.axvline(threshold, color="red", linestyle="--")
-    ax.set(title="Confidence distribution (ECDF)", xlabel="top-class confidence", ylabel="cumulative share")
+    ax.set_xscale("logit")
+    ax.set(title="Confidence distribution (ECDF, logit axis)", xlabel="top-class confidence",
+           ylabel="cumulative share")
     ax.legend(fontsize="small")
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,8 +207,8 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
 
 
 def write_report(scan: CaptureScan, classes: list[str], threshold: float, evaluation: dict | None,
-                 output: Path) -> dict:
-    report = build_report(scan, classes, threshold, evaluation)
+                 output: Path, evaluations: dict[str, dict] | None = None) -> dict:
+    report = build_report(scan, classes, threshold, evaluation, evaluations)
     output.mkdir(parents=True, exist_ok=True)
     report["plot"] = str(plot_report(scan, classes, threshold, evaluation, output / "report.png"))
     (output / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -54,6 +54,23 @@ class ModelVersion:
         return float(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """One entry of a version's approval history: registered, approved, rejected, each with why and when."""
+
+    status: str
+    reason: str
+    at: str  # ISO 8601, UTC
+
+
+#: How much of a reason the history keeps (SageMaker's metadata values hold 256 characters).
+HISTORY_REASON_CHARS = 200
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class ModelRegistry(abc.ABC):
     """What the pipeline, the CLI and the deployer need from a model registry."""
 
@@ -84,7 +101,15 @@ class ModelRegistry(abc.ABC):
 
     @abc.abstractmethod
     def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
-        """Persist a status change; return the updated version."""
+        """Persist a status change and append it to the version's history; return the updated version."""
+
+    @abc.abstractmethod
+    def history(self, group: str, version: int) -> list[ApprovalRecord]:
+        """The version's approval history, oldest first: its registration, then every status change.
+
+        A reason once given stays readable here after the next change overwrites
+        ``approval_description`` (an approver wants to know why v2 was rejected last week).
+        """
 
     def prune_events(self, keep: int, dry_run: bool = False) -> int:
         """Drop all but the ``keep`` newest state-change events this registry stores; return how many.

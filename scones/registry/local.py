@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scones.errors import NotFound, SconesError
-from scones.registry import Event, ModelRegistry, ModelVersion, package_arn
+from scones.registry import ApprovalRecord, Event, ModelRegistry, ModelVersion, now_iso, package_arn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS groups (
@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS versions (
     environment TEXT NOT NULL DEFAULT '{}',
     UNIQUE (group_name, version)
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    group_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     body TEXT NOT NULL
@@ -48,6 +55,10 @@ CREATE TABLE IF NOT EXISTS events (
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _registered_by(pipeline_execution: str) -> str:
+    return f"registered by {pipeline_execution}" if pipeline_execution else "registered"
 
 
 class SqliteRegistry(ModelRegistry):
@@ -115,6 +126,8 @@ class SqliteRegistry(ModelRegistry):
                     (group, number, status, model_data_url, image, _now(), json.dumps(metrics or {}),
                      description, pipeline_execution, json.dumps(environment or {})),
                 )
+                db.execute("INSERT INTO approvals (group_name, version, status, reason, at) VALUES (?, ?, ?, ?, ?)",
+                           (group, number, status, _registered_by(pipeline_execution), now_iso()))
         except sqlite3.Error as exc:
             raise SconesError(f"registering a version in {group!r} failed: {exc}") from exc
         return self.get_version(group, number)
@@ -146,7 +159,16 @@ class SqliteRegistry(ModelRegistry):
         with self._connect(immediate=True) as db:
             db.execute("UPDATE versions SET status = ?, approval_description = ? WHERE group_name = ? AND version = ?",
                        (status, reason, group, version))
+            db.execute("INSERT INTO approvals (group_name, version, status, reason, at) VALUES (?, ?, ?, ?, ?)",
+                       (group, version, status, reason, now_iso()))
         return self.get_version(group, version)
+
+    def history(self, group: str, version: int) -> list[ApprovalRecord]:
+        self.get_version(group, version)  # NotFound with the list of versions
+        with self._connect() as db:
+            rows = db.execute("SELECT status, reason, at FROM approvals WHERE group_name = ? AND version = ? "
+                              "ORDER BY rowid", (group, int(version))).fetchall()
+        return [ApprovalRecord(r["status"], r["reason"], r["at"]) for r in rows]
 
     def _emit(self, event: Event) -> None:
         with self._connect(immediate=True) as db:

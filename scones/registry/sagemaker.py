@@ -6,10 +6,21 @@ import json
 import logging
 
 from scones.errors import InvalidInput, NotFound, SconesError
-from scones.registry import PENDING, ModelRegistry, ModelVersion
+from scones.registry import HISTORY_REASON_CHARS, PENDING, ApprovalRecord, ModelRegistry, ModelVersion, now_iso
 from scones.uris import S3Uri
 
 logger = logging.getLogger(__name__)
+
+
+#: History entries are metadata properties named approval.000, approval.001, ...
+HISTORY_PREFIX = "approval."
+#: SageMaker allows 50 customer metadata properties per model package.
+MAX_METADATA_PROPERTIES = 50
+
+
+def _history_entry(status: str, reason: str) -> str:
+    """One history entry as a metadata value (at most 256 characters)."""
+    return json.dumps({"s": status, "r": reason[:HISTORY_REASON_CHARS], "t": now_iso()}, separators=(",", ":"))
 
 
 class SageMakerRegistry(ModelRegistry):
@@ -68,8 +79,11 @@ class SageMakerRegistry(ModelRegistry):
                 "SupportedResponseMIMETypes": ["application/json"],
             },
         }
+        properties = {HISTORY_PREFIX + "000": _history_entry(
+            status, f"registered by {pipeline_execution}" if pipeline_execution else "registered")}
         if accuracy is not None:
-            kwargs["CustomerMetadataProperties"] = {"accuracy": str(accuracy)}
+            properties["accuracy"] = str(accuracy)
+        kwargs["CustomerMetadataProperties"] = properties
         if pipeline_execution:
             kwargs["MetadataProperties"] = {"GeneratedBy": pipeline_execution}
         response = self._call(f"register a version in {group!r}", self.client.create_model_package, **kwargs)
@@ -124,8 +138,33 @@ class SageMakerRegistry(ModelRegistry):
 
     def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
         arn = self.get_version(group, version).arn
-        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        properties = self._properties(arn)
+        entries = sorted(k for k in properties if k.startswith(HISTORY_PREFIX))
+        number = int(entries[-1][len(HISTORY_PREFIX):]) + 1 if entries else 0
+        removed = entries[: max(0, len(properties) + 1 - MAX_METADATA_PROPERTIES)]  # the oldest make room
+        properties = {k: v for k, v in properties.items() if k not in removed}
+        properties[f"{HISTORY_PREFIX}{number:03d}"] = _history_entry(status, reason)
+        # the whole map is sent: SageMaker merges keys, moto replaces the map; both end up the same
+        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status, "CustomerMetadataProperties": properties}
+        if removed:
+            kwargs["CustomerMetadataPropertiesToRemove"] = removed
         if reason:
             kwargs["ApprovalDescription"] = reason
         self._call(f"update {arn}", self.client.update_model_package, **kwargs)
         return self._describe(arn)
+
+    def _properties(self, arn: str) -> dict[str, str]:
+        d = self._call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
+        return dict(d.get("CustomerMetadataProperties") or {})
+
+    def history(self, group: str, version: int) -> list[ApprovalRecord]:
+        """Kept in the package's CustomerMetadataProperties (SageMaker keeps only the last description)."""
+        properties = self._properties(self.get_version(group, version).arn)
+        records = []
+        for key in sorted(k for k in properties if k.startswith(HISTORY_PREFIX)):
+            try:
+                entry = json.loads(properties[key])
+                records.append(ApprovalRecord(entry["s"], entry.get("r", ""), entry.get("t", "")))
+            except (ValueError, KeyError, TypeError):
+                records.append(ApprovalRecord("?", f"unreadable history entry {key}", ""))
+        return records

@@ -129,3 +129,19 @@ def test_event_source_reports_each_status_change_once(registry):
     assert changes == [(1, REJECTED), (2, APPROVED)]
     assert all(e["detail-type"] == EVENT_DETAIL_TYPE for e in events)
     assert source.poll() == []
+
+
+def test_history_keeps_every_decision_with_its_reason(registry):
+    _register(registry, 2)
+    registry.approve("Scones", 1, "good enough [by ana, dashboard]")
+    registry.reject("Scones", 1, "misses mopeds")
+    registry.approve("Scones", 1, "")
+    history = registry.history("Scones", 1)
+    assert [(h.status, h.reason) for h in history] == [
+        (PENDING, "registered"), (APPROVED, "good enough [by ana, dashboard]"), (REJECTED, "misses mopeds"),
+        (APPROVED, "")]
+    assert all(h.at.startswith("20") for h in history)
+    assert [h.status for h in registry.history("Scones", 2)] == [PENDING]  # one version's history only
+    assert registry.get_version("Scones", 1).accuracy == pytest.approx(0.91)  # metadata kept beside it
+    with pytest.raises(NotFound):
+        registry.history("Scones", 9)
