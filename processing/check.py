@@ -12,6 +12,7 @@ the clean set.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -68,8 +69,12 @@ def _check_entry(folder: Path, entry: LstEntry, classes: Sequence[str], size: in
 
 
 def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
-                progress: Progress) -> tuple[int, list[BadFile]]:
-    """Check one split folder against ``size`` (0: the split's ``dataset.json``); returns (examined, bad files)."""
+                progress: Progress) -> tuple[int, list[BadFile], str]:
+    """Check one split folder against ``size`` (0: the split's ``dataset.json``).
+
+    Returns (examined, bad files, digest of the clean split): the digest covers every kept
+    image's path, label and bytes, so two versions trained on the same data show the same one.
+    """
     classes = read_classes(folder)
     size = size or read_image_size(folder, INPUT_SIZE)
     lst = find_lst(folder)
@@ -77,6 +82,7 @@ def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
     listed = {e.path for e in entries}
     bad: list[BadFile] = []
     good: list[LstEntry] = []
+    digest = hashlib.sha256("\n".join(classes).encode())
     for entry in entries:
         problem = _check_entry(folder, entry, classes, size)
         if problem is None:
@@ -84,6 +90,7 @@ def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / entry.path, target)
             good.append(LstEntry(len(good), entry.label, entry.path))
+            digest.update(f"\0{entry.label}\0{entry.path}\0".encode() + target.read_bytes())
         else:
             bad.append(problem)
             if problem.reason != "missing_file":
@@ -99,7 +106,7 @@ def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
     write_lst(clean / lst.name, good)
     write_classes(clean, classes)
     write_dataset_info(clean, size)
-    return len(entries) + sum(1 for b in bad if b.reason == "unlisted"), bad
+    return len(entries) + sum(1 for b in bad if b.reason == "unlisted"), bad, digest.hexdigest()
 
 
 def _quarantine(source: Path, target: Path) -> None:
@@ -116,10 +123,12 @@ def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_f
     planned = sum(len(read_lst(find_lst(folder))) for folder in inputs.values())
     progress = Progress("check images", planned)
     for split, folder in inputs.items():
-        examined, split_bad = check_split(Path(folder), Path(output) / split, Path(quarantine), size, progress)
+        examined, split_bad, digest = check_split(Path(folder), Path(output) / split, Path(quarantine), size,
+                                                  progress)
         total += examined
         bad.extend(split_bad)
-        counts[split] = {"examined": examined, "bad": len(split_bad)}
+        counts[split] = {"examined": examined, "bad": len(split_bad), "clean": examined - len(split_bad),
+                         "digest": digest}
     fraction = len(bad) / total if total else 1.0
     report = {
         "examined": total,
@@ -128,6 +137,7 @@ def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_f
         "max_bad_fraction": max_bad_fraction,
         "passed": fraction <= max_bad_fraction and total > 0,
         "splits": counts,
+        "dataset_digest": hashlib.sha256("".join(c["digest"] for c in counts.values()).encode()).hexdigest(),
         "reasons": {reason: sum(1 for b in bad if b.reason == reason) for reason in sorted({b.reason for b in bad})},
         "files": [asdict(b) for b in bad],
     }

@@ -24,11 +24,16 @@ from processing.manifest import ManifestError, find_lst, read_classes, read_lst
 DEFAULT_MODEL = "/opt/ml/processing/model"
 DEFAULT_TEST = "/opt/ml/processing/test"
 DEFAULT_OUTPUT = "/opt/ml/processing/evaluation"
+DEFAULT_QUARANTINE = "/opt/ml/processing/quarantine"
 EVALUATION_FILE = "evaluation.json"
 RELIABILITY_FILE = "reliability.png"
 #: The key path of the accuracy in evaluation.json: the pipeline's condition reads exactly this.
 ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 BOOTSTRAP_ROUNDS = 200
+#: Misclassified test images kept in evaluation.json as thumbnails, for the approver's page.
+MISCLASSIFIED_SAMPLE = 8
+THUMBNAIL_SIDE = 64
+QUARANTINED_LISTED = 20
 
 
 class EvaluationError(ValueError):
@@ -124,8 +129,54 @@ def calibration_report(probabilities: np.ndarray, y_true: np.ndarray, temperatur
             "reliability": reliability(probabilities, y_true)}
 
 
-def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, threshold: float | None = None) -> dict:
-    """Score the model on the test split; write evaluation.json and the reliability diagram PNG."""
+def thumbnail(path: Path, side: int = THUMBNAIL_SIDE) -> str:
+    """A small PNG of an image as a data: URI (the page needs no file store to show it)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB")
+        small.thumbnail((side, side))
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def misclassified_sample(files: list[Path], y_true: np.ndarray, probabilities: np.ndarray, classes: list[str],
+                         limit: int = MISCLASSIFIED_SAMPLE) -> list[dict]:
+    """The most confidently wrong test images first: the mistakes an approver should see."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:limit]
+    return [{"file": files[i].name, "true": classes[int(y_true[i])], "predicted": classes[int(predicted[i])],
+             "confidence": round(float(probabilities[i, predicted[i]]), 5), "thumbnail": thumbnail(files[i])}
+            for i in order]
+
+
+def data_report(quarantine_dir: Path | None) -> dict | None:
+    """What the model was trained on, from the image check's report: digest, counts, quarantined files."""
+    path = Path(quarantine_dir) / "report.json" if quarantine_dir else None
+    if path is None or not path.exists():
+        return None
+    try:
+        check = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {"error": f"{path.name} is not JSON"}
+    return {"dataset_digest": check.get("dataset_digest"), "splits": check.get("splits", {}),
+            "examined": check.get("examined"), "quarantined": check.get("bad"), "reasons": check.get("reasons", {}),
+            "quarantined_files": check.get("files", [])[:QUARANTINED_LISTED]}
+
+
+def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, threshold: float | None = None,
+                   quarantine_dir: Path | None = None) -> dict:
+    """Score the model on the test split; write evaluation.json and the reliability diagram PNG.
+
+    Beside the metrics, the document carries what an approver decides from: the training
+    curves, a sample of misclassified images, and the data the model saw (``quarantine_dir``
+    holds the image check's report).
+    """
     from training.calibration import WORKFLOW_THRESHOLD, plot_reliability
     from training.inference import InferenceError, LoadedModel, predict_files
 
@@ -143,8 +194,9 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, thresho
         model = LoadedModel(extract_model(Path(model_source), Path(scratch)))
         if model.classes != classes:
             raise EvaluationError(f"model classes {model.classes} differ from test classes {classes}")
+        files = [test_dir / e.path for e in entries]
         try:
-            probabilities = predict_files(model, [test_dir / e.path for e in entries])
+            probabilities = predict_files(model, files)
         except InferenceError as exc:
             raise EvaluationError(exc.message) from exc
         backend, temperature, input_size = model.backend, model.temperature, model.input_size
@@ -162,8 +214,13 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, thresho
     }
     report["calibration"] = calibration_report(probabilities, y_true, temperature, threshold)
     if diagnostics is not None:
-        report["training_diagnostics"] = {k: diagnostics[k] for k in ("overfitting", "loss_not_decreasing",
-                                                                      "warnings", "epochs")}
+        report["training_diagnostics"] = {k: diagnostics.get(k) for k in ("overfitting", "loss_not_decreasing",
+                                                                          "warnings", "epochs", "history")}
+    report["misclassified"] = {"count": int((predicted != y_true).sum()),
+                               "sample": misclassified_sample(files, y_true, probabilities, classes)}
+    data = data_report(quarantine_dir)
+    if data is not None:
+        report["data"] = data
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -201,12 +258,16 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help=f"where {EVALUATION_FILE} and {RELIABILITY_FILE} are written")
     parser.add_argument("--threshold", type=float, default=None,
                         help="the workflow's confidence threshold, for coverage and accuracy above it (default 0.93)")
+    parser.add_argument("--quarantine", default=DEFAULT_QUARANTINE,
+                        help="the image check's quarantine folder, whose report.json says what the model was "
+                             "trained on (default: %(default)s; skipped when absent)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        run_evaluation(Path(args.model), Path(args.test), Path(args.output), args.threshold)
+        run_evaluation(Path(args.model), Path(args.test), Path(args.output), args.threshold,
+                       Path(args.quarantine) if args.quarantine else None)
     except EvaluationError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -226,10 +226,13 @@ def get_pipeline(
             inputs=[
                 ProcessingInput(source=model_data, destination="/opt/ml/processing/model"),
                 ProcessingInput(source=clean["test"].S3Output.S3Uri, destination="/opt/ml/processing/test"),
+                # the check's report: the data digest, counts and quarantined files, for the approver
+                ProcessingInput(source=clean["quarantine"].S3Output.S3Uri,
+                                destination="/opt/ml/processing/quarantine"),
             ],
             outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
             arguments=["--model", "/opt/ml/processing/model", "--test", "/opt/ml/processing/test",
-                       "--output", "/opt/ml/processing/evaluation"],
+                       "--output", "/opt/ml/processing/evaluation", "--quarantine", "/opt/ml/processing/quarantine"],
         ),
         property_files=[evaluation_report],
         cache_config=cache,
