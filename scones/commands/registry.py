@@ -40,6 +40,12 @@ def register(subparsers) -> None:
     describe = group.add_parser("describe", help="one version in full (JSON)")
     common(describe)
     describe.set_defaults(handler=_describe)
+    history = group.add_parser("history", help="who decided what about a version, when and why (oldest first)")
+    common(history)
+    history.set_defaults(handler=_history)
+    compare = group.add_parser("compare", help="a version beside the latest approved one: metrics, per class, data")
+    common(compare)
+    compare.set_defaults(handler=_compare)
     for name, action in (("approve", "Approved"), ("reject", "Rejected")):
         parser = group.add_parser(name, help=f"mark a version {action} (emits the state-change event)",
                                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,4 +106,35 @@ def _set_status(args: argparse.Namespace) -> int:
     registry, group = _context(args)
     version = registry.set_status(group, args.version, args.status, args.reason)
     print(f"{group}/{version.version} is now {version.status}" + (f" ({args.reason})" if args.reason else ""))
+    return 0
+
+
+@_guard
+def _history(args: argparse.Namespace) -> int:
+    registry, group = _context(args)
+    for record in registry.history(group, args.version):
+        print(f"{record.at:<22} {record.status:<22} {record.reason}")
+    return 0
+
+
+@_guard
+def _compare(args: argparse.Namespace) -> int:
+    from scones.registry.comparison import compare
+
+    registry, group = _context(args)
+    comparison = compare(registry.get_version(group, args.version), registry.latest_approved(group))
+    live = f"v{comparison.live.version} (approved)" if comparison.live else "-"
+    print(f"{'':<30} {'v' + str(args.version):>12} {live:>16} {'delta':>9}")
+    for row in comparison.metrics:
+        delta = f"{row.delta:+.{row.digits}f}" if row.delta is not None else ""
+        print(f"{row.name:<30} {row.text(row.candidate):>12} {row.text(row.live):>16} {delta:>9}")
+    for item in comparison.per_class:
+        f1 = item["candidate_f1"]
+        old = item["live_f1"]
+        print(f"  F1 {item['class']:<25} {'-' if f1 is None else f'{f1:.4f}':>12} "
+              f"{'-' if old is None else f'{old:.4f}':>16}")
+    if comparison.same_data is not None:
+        print("same training data (dataset digest)" if comparison.same_data else "DIFFERENT training data")
+    for note in comparison.notes:
+        print(f"note: {note}")
     return 0

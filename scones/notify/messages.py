@@ -17,20 +17,16 @@ def _summary(version: ModelVersion | None) -> dict[str, Any] | None:
 
 
 def registration(registry: ModelRegistry, version: ModelVersion) -> tuple[str, dict[str, Any]]:
-    """A new version waits for approval: its metrics beside the approved one's, as an approver needs."""
+    """A new version waits for approval: the same side-by-side comparison the dashboard's version page shows."""
+    from scones.registry.comparison import compare
+
     approved = registry.latest_approved(version.group)
-    new, live = _summary(version), _summary(approved)
-    if live and new["accuracy"] is not None and live["accuracy"] is not None:
-        delta = new["accuracy"] - live["accuracy"]
-        comparison = f"accuracy {new['accuracy']:.4f} vs approved v{live['version']} {live['accuracy']:.4f} " \
-                     f"({delta:+.4f})"
-    elif new["accuracy"] is not None:
-        comparison = f"accuracy {new['accuracy']:.4f}; no version approved yet"
-    else:
-        comparison = "no accuracy recorded"
-    subject = f"{version.group} v{version.version} registered ({version.status}): {comparison}"
-    return subject, {"group": version.group, "new": new, "approved": live, "comparison": comparison,
-                     "approve_with": f"scones registry approve {version.version}"}
+    comparison = compare(version, approved)
+    subject = f"{version.group} v{version.version} registered ({version.status}): {comparison.summary('approved')}"
+    return subject, {"group": version.group, "new": _summary(version), "approved": _summary(approved),
+                     "comparison": comparison.to_dict("approved"),
+                     "approve_with": f"scones registry approve {version.version} --reason '...'",
+                     "review_at": f"scones ui, then /versions/{version.version}"}
 
 
 def deployment(endpoint: str, decision: dict[str, Any], version: ModelVersion | None) -> tuple[str, dict]:

@@ -22,91 +22,8 @@ from markupsafe import Markup
 from scones.engine.records import list_executions
 from scones.errors import SconesError
 from scones.settings import Settings
-from scones.ui import svg
+from scones.ui import svg, templates, views
 from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard, is_loopback
-
-LAYOUT = """<!doctype html>
-<html><head><meta charset="utf-8"><title>scones - {{ title }}</title>
-<style>
- body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
- table { border-collapse: collapse; margin: .5rem 0 1rem; }
- td, th { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; }
- .status-Approved { color: #2e7d32; font-weight: bold; } .status-Rejected { color: #c62828; }
- .status-PendingManualApproval { color: #ef6c00; font-weight: bold; }
- .Succeeded { color: #2e7d32; } .Failed { color: #c62828; } .NotExecuted { color: #9e9e9e; }
- section { margin-bottom: 1.5rem; } pre { background: #f5f5f5; padding: .6rem; overflow-x: auto; }
- .flash { background: #fff3e0; padding: .5rem; border-left: 4px solid #ef6c00; }
-</style></head><body>
-<h1><a href="{{ url_for('index') }}">scones</a> - {{ title }}</h1>
-{% if message %}<p class="flash" id="flash">{{ message }}</p>{% endif %}
-{{ body|safe }}
-</body></html>"""
-
-INDEX = """
-<section id="endpoint"><h2>Endpoint</h2>
-{% if endpoint and endpoint.live %}
- <p>Endpoint <b>{{ endpoint.endpoint }}</b> is <b id="endpoint-status">{{ endpoint.status }}</b>, serving
- <b id="live-version">v{{ endpoint.live.version }}</b> since {{ endpoint.live.since }}
- ({{ endpoint.requests }} requests answered: {{ endpoint.invocations }} with predictions,
- {{ endpoint.errors }} with errors).</p>
-{% else %}<p id="endpoint-status">No endpoint serving a model (start: <code>scones endpoint serve</code>;
- then approve a version).</p>{% endif %}
-{% if endpoint and endpoint.failed_versions %}<p class="flash" id="deploy-failures">Approved but not deployed:
- {% for f in endpoint.failed_versions %}<b>v{{ f.version }}</b> ({{ f.reason }}){{ "; " if not loop.last }}{% endfor %}
-</p>{% endif %}
-</section>
-<section id="versions"><h2>Model versions ({{ group }})</h2>
-{{ chart|safe }}
-<table><tr><th>version</th><th>status</th><th>accuracy</th><th>created</th><th>pipeline run</th><th></th></tr>
-{% for v in versions %}
- <tr id="version-{{ v.version }}"><td>v{{ v.version }}</td>
-  <td class="status-{{ v.status }}">{{ v.status }}</td>
-  <td>{{ "%.4f"|format(v.accuracy) if v.accuracy is not none else "-" }}</td><td>{{ v.created[:19] }}</td>
-  <td>{{ v.pipeline_execution.rsplit('/', 1)[-1] }}</td>
-  <td>{% if v.status != "Approved" %}<form method="post" action="{{ url_for('set_status', version=v.version,
-      status='Approved') }}" style="display:inline">{{ csrf_field }}
-      <button id="approve-{{ v.version }}">Approve</button></form>
-   {% endif %}
-   {% if v.status != "Rejected" %}<form method="post" action="{{ url_for('set_status', version=v.version,
-      status='Rejected') }}" style="display:inline">{{ csrf_field }}<input name="reason" placeholder="reason">
-      <button id="reject-{{ v.version }}">Reject</button></form>{% endif %}</td></tr>
-{% else %}<tr><td colspan="6">No versions yet: <code>scones pipeline run</code> registers one.</td></tr>{% endfor %}
-</table></section>
-<section id="classify"><h2>Try an image</h2>
-<form method="post" action="{{ url_for('classify') }}" enctype="multipart/form-data">{{ csrf_field }}
- <input type="file" name="image" id="upload" accept="image/*"> threshold
- <input name="threshold" value="0.93" size="4"> <button id="classify-button">Classify</button></form>
-{% if result %}<p id="classify-result">{{ result.image }}: <b id="result-label">{{ result.label or "-" }}</b>
- {% if result.confidence is not none %}({{ "%.3f"|format(result.confidence) }}){% endif %} -
- <b id="result-status">{{ result.status }}</b> {{ result.error }} {{ result.cause }}</p>{% endif %}
-</section>
-<section id="monitoring"><h2>Live traffic (last {{ capture_hours|round|int }} hours)</h2>
-{% if capture.predictions %}<p>{{ capture.predictions }} predictions captured, {{ capture.below_threshold }} below
- the threshold ({{ "%.1f"|format(100 * capture.share_below_threshold) }} %), {{ capture.corrupt_lines }} corrupt
- capture lines.</p><img src="{{ url_for('monitor_png') }}" width="780" alt="confidence plot">
-{% else %}<p>No captured traffic yet.</p>{% endif %}</section>
-<section id="runs"><h2>Pipeline executions</h2>
-<table><tr><th>pipeline</th><th>execution</th><th>status</th><th>started</th><th>took</th><th>steps</th></tr>
-{% for r in runs %}<tr class="run-row"><td>{{ r.pipeline }}</td>
- <td>{% if r.link %}<a href="{{ r.link }}">{{ r.execution_id }}</a>
- {% else %}{{ r.execution_id }}{% endif %}</td>
- <td class="{{ r.status }}">{{ r.status }}</td><td>{{ r.started_text }}</td><td>{{ r.took }}</td>
- <td>{{ r.summary }}</td></tr>{% else %}<tr><td colspan="6">No runs yet.</td></tr>{% endfor %}</table></section>
-"""
-
-RUN = """
-<p>Pipeline <b>{{ record.pipeline_name }}</b>, execution <b>{{ record.execution_id }}</b>:
- <b class="{{ record.status }}" id="run-status">{{ record.status }}</b> {{ record.failure_reason }}</p>
-{{ dag|safe }}
-<table><tr><th>step</th><th>type</th><th>status</th><th>seconds</th><th>detail</th></tr>
-{% for s in record.steps %}<tr class="step-row" data-step="{{ s.name }}"><td>{{ s.name }}</td><td>{{ s.type }}</td>
- <td class="{{ s.status }}">{{ s.status }}</td><td>{{ "%.1f"|format(s.seconds) if s.seconds is not none }}</td>
- <td>{{ s.cached_from and "cached from " + s.cached_from or s.summary }} {{ s.failure_reason }}</td></tr>{% endfor %}
-</table>
-{% for s in record.steps if s.log_tail %}<h3>Log tail of {{ s.name }}</h3><pre>{{ s.log_tail|join("\\n") }}</pre>
-{% endfor %}
-<h3>Parameters</h3><pre>{{ parameters }}</pre>
-"""
 
 
 def _endpoint_status(settings: Settings) -> dict | None:
@@ -174,7 +91,8 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
                                 request.args.get("token"), request.cookies.get(TOKEN_COOKIE), own_origin)
         if refusal is not None:
             body = render_template_string("<p id='refusal'>{{ text }}</p>", text=refusal.message)
-            return render_template_string(LAYOUT, title="refused", body=body, message=None), refusal.status
+            return render_template_string(templates.LAYOUT, title="refused", body=body, message=None,
+                                          refresh=None), refusal.status
         if guard.access_token and request.args.get("token") and request.method == "GET":
             # trade the URL token for a cookie, so it leaves the address bar and the history
             query = {k: v for k, v in request.args.items() if k != "token"}
@@ -188,9 +106,10 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         # Markup.format escapes its arguments
         return {"csrf_field": Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, guard.csrf_token)}
 
-    def page(title: str, body: str, **context) -> str:
+    def page(title: str, body: str, refresh: int | None = None, **context) -> str:
         inner = render_template_string(body, **context)
-        return render_template_string(LAYOUT, title=title, body=inner, message=request.args.get("message"))
+        return render_template_string(templates.LAYOUT, title=title, body=inner, refresh=refresh,
+                                      message=request.args.get("message"))
 
     def capture_scan():
         import datetime as dt
@@ -201,62 +120,107 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=capture_hours)
         return read_capture(capture_root(settings) / DEFAULT_ENDPOINT, since=since)
 
-    def reference():
-        registry = settings.registry()
+    def monitoring(scan):
+        from scones.monitor.reference import reference, versions_in
+
+        return reference(settings.registry(), settings.model_group, seen=versions_in(scan))
+
+    def list_versions():
         try:
-            version = registry.latest_approved(settings.model_group)
+            return settings.registry().list_versions(settings.model_group)
         except SconesError:
-            version = None
-        evaluation = version.metrics if version else None
-        classes = (evaluation or {}).get("evaluation", {}).get("classes") or ["bicycle", "motorcycle"]
-        return classes, evaluation
+            return []
 
     @app.get("/")
     def index():
-        import datetime as dt
+        from scones.engine.launcher import pipeline_definition, running
+        from scones.monitor.report import build_report
+
+        versions = list_versions()
+        endpoint = _endpoint_status(settings)
+        state = views.deployment(versions, endpoint)
+        records = list_executions(settings.workspace.runs)
+        pipelines = sorted({r.pipeline_name for r in records})
+        shown = request.args.get("pipeline")
+        runs = []
+        for record in [r for r in records if shown in (None, r.pipeline_name)][:15]:
+            runs.append({**views.run_row(record), "link": url_for("run", execution=record.execution_id)})
+        if sagemaker_pipeline and shown in (None, sagemaker_pipeline):
+            runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))
+        scan = capture_scan()
+        ref = monitoring(scan)
+        capture = build_report(scan, ref.classes, settings.threshold, ref.evaluation, ref.by_version)
+        name, definition = pipeline_definition(settings)
+        result = json.loads(request.args["result"]) if request.args.get("result") else None
+        chart = svg.line_chart([(v.version, v.accuracy) for v in versions if v.accuracy is not None])
+        return page("dashboard", templates.INDEX, refresh=2 if state.deploying else None, endpoint=endpoint,
+                    deployment=state, versions=versions, runs=runs, group=settings.model_group, chart=chart,
+                    capture=capture, result=result, capture_hours=capture_hours, threshold=settings.threshold,
+                    pipeline_name=name, parameters=definition.get("Parameters", []),
+                    running=running(settings.workspace.runs, name), pipelines=pipelines)
+
+    @app.get("/versions/<int:number>")
+    def version(number: int):
+        from scones.registry.comparison import compare
 
         registry = settings.registry()
         try:
-            versions = registry.list_versions(settings.model_group)
-        except SconesError:
-            versions = []
-        runs = []
-        for record in list_executions(settings.workspace.runs)[:15]:
-            done = sum(s.status == "Succeeded" for s in record.steps)
-            failed = sum(s.status == "Failed" for s in record.steps)
-            skipped = sum(s.status == "NotExecuted" for s in record.steps)
-            summary = ", ".join(part for part in (f"{done} succeeded", f"{failed} failed" if failed else "",
-                                                  f"{skipped} not executed" if skipped else "") if part)
-            runs.append({"pipeline": record.pipeline_name, "execution_id": record.execution_id,
-                         "status": record.status,
-                         "started_text": dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M:%S"),
-                         "took": f"{(record.ended or record.started) - record.started:.1f} s",
-                         "summary": summary,
-                         "link": url_for("run", execution=record.execution_id)})
-        if sagemaker_pipeline:
-            runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))
-        from scones.monitor.report import build_report
-
-        classes, evaluation = reference()
-        capture = build_report(capture_scan(), classes, 0.93, evaluation)
-        result = json.loads(request.args["result"]) if request.args.get("result") else None
-        chart = svg.line_chart([(v.version, v.accuracy) for v in versions if v.accuracy is not None])
-        return page("dashboard", INDEX, endpoint=_endpoint_status(settings), versions=versions, runs=runs,
-                    group=settings.model_group, chart=chart, capture=capture, result=result,
-                    capture_hours=capture_hours)
+            chosen = registry.get_version(settings.model_group, number)
+            history = registry.history(settings.model_group, number)
+        except SconesError as exc:
+            return page("not found", "<p id='refusal'>{{ text }}</p>", text=exc.message), 404
+        versions = list_versions()
+        state = views.deployment(versions, _endpoint_status(settings))
+        live, live_reason = views.comparison_target(versions, state, number)
+        comparison = compare(chosen, live)
+        sides = [(f"v{chosen.version}", chosen.metrics or {})] + ([(f"v{live.version}", live.metrics or {})]
+                                                                 if live else [])
+        metrics_of = {label: m.get("multiclass_classification_metrics", {}) for label, m in sides}
+        matrices = [(label, m["confusion_matrix"]) for label, m in metrics_of.items() if m.get("confusion_matrix")]
+        reliability = svg.reliability_chart([(label, m.get("calibration", {}).get("reliability", []))
+                                             for label, m in sides])
+        histories = [(label, (m.get("training_diagnostics") or {}).get("history") or []) for label, m in sides]
+        curves = "".join([svg.curves_chart(histories, "val_accuracy", "Validation accuracy", (0.0, 1.0)),
+                          svg.curves_chart(histories, "train_loss", "Training loss", (0.0, 2.5)),
+                          svg.curves_chart(histories, "val_loss", "Validation loss", (0.0, 2.5))])
+        diagnostics = [(label, m["training_diagnostics"]) for label, m in sides if m.get("training_diagnostics")]
+        data = [(label, m.get("data")) for label, m in sides]
+        deploying = state.marker(number) == "deploying"
+        return page(f"v{number}", templates.VERSION, refresh=2 if deploying else None, v=chosen,
+                    comparison=comparison, live_reason=live_reason, deployment=state, matrices=matrices,
+                    reliability=reliability, curves=curves, diagnostics=diagnostics, data=data,
+                    mistakes=(chosen.metrics or {}).get("misclassified"), history=history)
 
     @app.post("/versions/<int:version>/<status>")
     def set_status(version: int, status: str):
         if status not in ("Approved", "Rejected"):
             abort(400)
-        reason = request.form.get("reason", "").strip() or f"{status.lower()} in the dashboard"
+        reason = request.form.get("reason", "").strip()
+        if len(reason) < 3:
+            return redirect(url_for("version", number=version,
+                                    message=f"say why ({status.lower()}): the reason is kept in the history"))
         reason = f"{reason} [by {guard.who(request.remote_addr)}, dashboard]"
         try:
             updated = settings.registry().set_status(settings.model_group, version, status, reason)
-            message = f"v{updated.version} is now {updated.status}"
         except SconesError as exc:
-            message = exc.message
-        return redirect(url_for("index", message=message))
+            return redirect(url_for("index", message=exc.message))
+        state = views.deployment(list_versions(), _endpoint_status(settings))
+        follow = {"deploying": "deploying now", "live": "live"}.get(state.marker(updated.version), "")
+        message = f"v{updated.version} is now {updated.status}" + (f": {follow}" if follow else "")
+        return redirect(url_for("version", number=updated.version, message=message))
+
+    @app.post("/runs")
+    def start_run():
+        from scones.engine.launcher import launch
+
+        prefix = "param."
+        parameters = {k[len(prefix):]: v.strip() for k, v in request.form.items() if k.startswith(prefix)}
+        try:
+            started = launch(settings, parameters)
+        except SconesError as exc:
+            return redirect(url_for("index", message=exc.message, _anchor="start"))
+        return redirect(url_for("run", execution=started.execution_id,
+                                message=f"started {started.pipeline} execution {started.execution_id}"))
 
     @app.post("/classify")
     def classify():
@@ -269,7 +233,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         if not endpoint or not endpoint.get("live"):
             return redirect(url_for("index", message="no endpoint is serving a model yet"))
         try:
-            threshold = float(request.form.get("threshold", "0.93"))
+            threshold = float(request.form.get("threshold", settings.threshold))
         except ValueError:
             return redirect(url_for("index", message="threshold must be a number"))
         report = classify_images([(Path(upload.filename).name, upload.read())], endpoint["url"], endpoint["endpoint"],
@@ -282,21 +246,48 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
     def monitor_png():
         from scones.monitor.report import plot_report
 
-        classes, evaluation = reference()
+        scan = capture_scan()
+        ref = monitoring(scan)
         with tempfile.TemporaryDirectory(prefix="scones-ui-") as scratch:
-            data = plot_report(capture_scan(), classes, 0.93, evaluation, Path(scratch) / "report.png").read_bytes()
+            data = plot_report(scan, ref.classes, settings.threshold, ref.evaluation,
+                               Path(scratch) / "report.png").read_bytes()
         return send_file(io.BytesIO(data), mimetype="image/png")
 
-    @app.get("/runs/<execution>")
-    def run(execution: str):
+    def find_run(execution: str):
         records = [r for r in list_executions(settings.workspace.runs) if r.execution_id == execution]
         if not records:
             abort(404)
-        record = records[0]
+        return records[0]
+
+    @app.get("/runs/<execution>")
+    def run(execution: str):
+        record = find_run(execution)
+        store = settings.store()
         steps = [{"name": s.name, "status": s.status, "depends_on": s.depends_on, "seconds": s.seconds}
                  for s in record.steps]
-        return page(f"run {execution}", RUN, record=record, dag=svg.pipeline_dag(steps),
+        console = views.console_tail(record)
+        return page(f"run {execution}", templates.RUN, refresh=2 if record.status == "Executing" else None,
+                    record=record, dag=svg.pipeline_dag(steps), steps=views.ordered_steps(record),
+                    artifacts={s.name: views.step_artifacts(s, store) for s in record.steps},
+                    logs={s.name: views.log_tail(s) for s in record.steps}, console=console,
                     parameters=json.dumps(record.parameters, indent=2))
+
+    @app.get("/runs/<execution>/artifacts/<step>/<int:index>")
+    def artifact(execution: str, step: str, index: int):
+        record = find_run(execution)
+        try:
+            found = views.step_artifacts(record.step(step), settings.store())[index]
+        except (KeyError, IndexError):
+            abort(404)
+        name = found["name"]
+        mimetype = {"json": "application/json", "png": "image/png"}.get(name.rsplit(".", 1)[-1],
+                                                                        "application/octet-stream")
+        try:
+            data = settings.store().get_bytes(found["uri"])
+        except SconesError:
+            abort(404)
+        return send_file(io.BytesIO(data), mimetype=mimetype, download_name=name,
+                         as_attachment=mimetype == "application/octet-stream")
 
     return app
 

@@ -70,3 +70,62 @@ def line_chart(points: list[tuple[int, float]], label: str = "accuracy") -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart">'
             f'<text x="4" y="14" font-size="11">{escape(label)} (axis {low:.2f}-1.00)</text>'
             f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>{dots}</svg>')
+
+
+SERIES_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a")
+
+
+Series = list[tuple[str, list[tuple[float, float]]]]
+
+
+def xy_chart(series: Series, title: str, x_label: str, y_range: tuple[float, float], diagonal: bool = False,
+             width: int = 360, height: int = 220) -> str:
+    """Lines with dots, one colour per named series, on a fixed y range (an optional y = x diagonal)."""
+    series = [(name, points) for name, points in series if points]
+    if not series:
+        return f"<p>{escape(title)}: no data.</p>"
+    pad = 36
+    xs = [x for _, points in series for x, _ in points]
+    x_low, x_high = (0.0, 1.0) if diagonal else (min(xs), max(max(xs), min(xs) + 1))
+    y_low, y_high = y_range
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (pad + (x - x_low) / (x_high - x_low) * (width - 2 * pad),
+                height - pad - (min(max(y, y_low), y_high) - y_low) / (y_high - y_low) * (height - 2 * pad))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="chart" '
+             f'data-title="{escape(title)}">',
+             f'<text x="4" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
+             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" '
+             'stroke="#ccc"/>',
+             f'<text x="{width / 2}" y="{height - 6}" font-size="11" text-anchor="middle">{escape(x_label)}</text>',
+             f'<text x="2" y="{pad + 4}" font-size="10">{y_high:g}</text>',
+             f'<text x="2" y="{height - pad}" font-size="10">{y_low:g}</text>']
+    if diagonal:
+        (x1, y1), (x2, y2) = at(0, 0), at(1, 1)
+        parts.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#999" stroke-dasharray="4 3"/>')
+    for index, (name, points) in enumerate(series):
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        coords = [at(x, y) for x, y in points]
+        parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in coords)}" fill="none" '
+                     f'stroke="{colour}" stroke-width="2"/>')
+        parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)}: '
+                     f'{px:g}, {py:.3f}</title></circle>' for (x, y), (px, py) in zip(coords, points, strict=True))
+        parts.append(f'<text x="{width - pad - 4}" y="{pad + 14 + 14 * index}" font-size="11" text-anchor="end" '
+                     f'fill="{colour}" class="legend">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def reliability_chart(tables: list[tuple[str, list[dict]]]) -> str:
+    """Accuracy against confidence per bin (bins with images only), beside the diagonal of perfect calibration."""
+    series = [(name, [(row["confidence"], row["accuracy"]) for row in rows if row.get("count")])
+              for name, rows in tables]
+    return xy_chart(series, "Reliability (accuracy per confidence bin)", "confidence", (0.0, 1.0), diagonal=True)
+
+
+def curves_chart(histories: list[tuple[str, list[dict]]], key: str, title: str, y_range: tuple[float, float]) -> str:
+    """One per-epoch training curve (``key`` of each history row) per version."""
+    series = [(name, [(row["epoch"], row[key]) for row in history if row.get(key) is not None])
+              for name, history in histories]
+    return xy_chart(series, title, "epoch", y_range)

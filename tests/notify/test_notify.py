@@ -30,7 +30,9 @@ def test_registration_message_puts_both_models_side_by_side(registry):
     subject, message = messages.registration(registry, registry.get_version("G", 2))
     assert subject == "G v2 registered (PendingManualApproval): accuracy 0.9500 vs approved v1 0.9100 (+0.0400)"
     assert (message["new"]["accuracy"], message["approved"]["accuracy"]) == (0.95, 0.91)
-    assert message["approve_with"] == "scones registry approve 2"
+    assert message["approve_with"].startswith("scones registry approve 2 --reason")
+    assert message["comparison"]["metrics"][0] == {"name": "accuracy", "candidate": 0.95, "live": 0.91,
+                                                   "delta": pytest.approx(0.04), "better": True}
 
 
 def test_outbox_appends_json_lines(tmp_path, capsys):

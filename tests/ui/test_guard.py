@@ -76,7 +76,8 @@ def test_dashboard_approve_own_form_records_who(pending):
 
 def test_dashboard_csrf_header_works_for_scripts(pending):
     client, _ = _client(pending)
-    response = client.post("/versions/1/Rejected", base_url=ORIGIN, headers={CSRF_HEADER: _csrf(client)})
+    response = client.post("/versions/1/Rejected", base_url=ORIGIN, headers={CSRF_HEADER: _csrf(client)},
+                           data={"reason": "scripted"})
     assert response.status_code == 302
     assert _status(pending) == "Rejected"
 
