@@ -9,7 +9,8 @@ from pathlib import Path
 DRIFT_EXIT_CODE = 3
 
 EPILOG = """\
-Exit codes: 0 no drift, 3 drift (and a notification is sent), 1 an error.
+Exit codes: 0 no drift, 3 drift (a notification is sent; with --retrain a run starts), 1 an error
+(also when --retrain is refused because a run of the pipeline is still going).
 
 Reads SageMaker-format data capture (JSON Lines) from the local endpoint's capture folder, any
 folder, or an s3:// prefix. The whole window is compared with the evaluation of the reference

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,73 @@ def test_cli_report_without_drift_exits_0_and_alerts_no_one(workspace, tmp_path,
     from scones.notify import LocalOutbox
 
     assert [r for r in LocalOutbox(workspace.workspace.root / "outbox.jsonl").read() if r["kind"] == "drift"] == []
+
+
+def _traffic(version, rows, start):
+    return [json.dumps(capture_record("image/png", b"x", "application/json", json.dumps(row).encode(),
+                                      start + dt.timedelta(minutes=i), {"modelVersion": version}))
+            for i, row in enumerate(rows)]
+
+
+def test_each_version_is_judged_against_its_own_evaluation(tmp_path):
+    """v1's traffic looks like v1's evaluation; v2 predicts one class only: v2 drifts, v1 does not."""
+    from scones.monitor.report import build_report
+
+    start = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    balanced = [[p, 1 - p] if i % 2 else [1 - p, p] for i, p in enumerate(np.linspace(0.9, 1.0, 40))]
+    folder = tmp_path / "capture" / "2026" / "11" / "23" / "10"
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text("\n".join(_traffic("1", balanced, start) +
+                                              _traffic("2", [[0.97, 0.03]] * 40, start)) + "\n")
+    report = build_report(read_capture(tmp_path / "capture"), CLASSES, 0.93, EVALUATION,
+                          {"1": EVALUATION, "2": EVALUATION})
+    assert list(report["by_version"]) == ["1", "2"]
+    assert report["by_version"]["1"]["verdict"] == "ok"
+    assert report["by_version"]["2"]["verdict"] == "drift"
+    assert report["by_version"]["2"]["predicted_counts"] == {"bicycle": 40, "motorcycle": 0}
+    assert report["predictions"] == 80 and report["model_versions"] == ["1", "2"]
+    assert [(h["version"], h["predictions"]) for h in report["by_hour"]] == [("1", 40), ("2", 40)]
+
+
+def test_frames_count_per_hour_and_class():
+    from scones.monitor.capture_reader import CaptureScan, Prediction
+    from scones.monitor.frames import class_counts, per_hour, predictions_frame, version_order
+
+    start = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)
+    scan = CaptureScan(predictions=[Prediction(start + dt.timedelta(minutes=20 * i), p, v) for i, (p, v) in
+                                    enumerate([((0.9, 0.1), "10"), ((0.2, 0.8), "2"), ((0.99, 0.01), "2"),
+                                               ((0.5, 0.3, 0.2), "")])])
+    frame = predictions_frame(scan, CLASSES)
+    assert version_order(frame) == ["2", "10", "?"]
+    assert class_counts(frame, CLASSES).to_dict() == {"bicycle": 3, "motorcycle": 1}
+    hours = per_hour(frame, 0.93)
+    assert hours[["version", "predictions", "below_threshold"]].values.tolist() == [
+        ["10", 1, 1], ["2", 1, 1], ["2", 1, 0], ["?", 1, 1]]
+    assert predictions_frame(CaptureScan(), CLASSES).empty
+
+
+def test_drift_with_retrain_starts_one_run_and_refuses_a_second(capture, workspace, tmp_path, tiny_archive, capsys):
+    """Done-when of issue 13: drifted capture -> exit 3, one notification, a new execution (and only one)."""
+    from scones.engine.records import list_executions
+    from scones.notify import LocalOutbox
+    from tests.support import wait_for
+
+    folder, _ = capture
+    registry = workspace.registry()
+    registry.register(workspace.model_group, "s3://scones-local/m.tar.gz", "img", EVALUATION)
+    registry.approve(workspace.model_group, 1)
+    argv = ["monitor", "report", "--capture", str(folder), "--output", str(tmp_path / "r"), "--hours", "0",
+            "--retrain", "--retrain-input", str(tiny_archive)]
+    assert cli.main(argv) == 3
+    out = capsys.readouterr().out
+    [record] = list_executions(workspace.workspace.runs)
+    assert f"retraining: started {record.pipeline_name} execution {record.execution_id}" in out
+    assert record.status == "Executing"
+    assert cli.main(argv) == 1, "a second retrain while the first runs is refused"
+    assert f"already running execution {record.execution_id}" in capsys.readouterr().err
+    outbox = LocalOutbox(workspace.workspace.root / "outbox.jsonl")
+    assert len([r for r in outbox.read() if r["kind"] == "drift"]) == 2, "each drifted report alerts once"
+    wait_for(lambda: list_executions(workspace.workspace.runs)[0].status != "Executing", timeout=240)
+    [done] = list_executions(workspace.workspace.runs)
+    assert done.status == "Succeeded", (Path(done.folder) / "console.log").read_text()[-2000:]
+    assert [v.version for v in registry.list_versions(workspace.model_group)] == [1, 2], "the retrained model"
