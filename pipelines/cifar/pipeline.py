@@ -139,7 +139,7 @@ def get_pipeline(
     accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=0.8)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
 
-    image = _image(region, "training", processing_instance_type)  # has numpy, Pillow, torch
+    image = framework_image(region, "training", processing_instance_type)  # has numpy, Pillow, torch
 
     def processor(name: str) -> ScriptProcessor:
         return ScriptProcessor(image_uri=image, command=["python3"], role=role, instance_type=processing_type,
@@ -241,7 +241,7 @@ def get_pipeline(
     evaluation_uri = Join(on="/", values=[
         step_eval.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, EVALUATION_FILE])
     model = Model(
-        image_uri=_image(region, "inference", "ml.m5.large"),
+        image_uri=framework_image(region, "inference", "ml.m5.large"),
         model_data=model_data,
         role=role,
         env={"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
@@ -301,7 +301,7 @@ def _debugger_settings(enabled: bool) -> dict:
                       ProfilerRule.sagemaker(rule_configs.ProfilerReport())]}
 
 
-def _image(region: str, scope: str, instance_type: str) -> str:
+def framework_image(region: str, scope: str, instance_type: str) -> str:
     from sagemaker import image_uris
 
     return image_uris.retrieve("pytorch", region, version=FRAMEWORK_VERSION, py_version=PY_VERSION,

@@ -59,9 +59,7 @@ def retrain_parameters(settings, version) -> dict[str, str]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from scones.monitor.capture_reader import read_capture
-    from scones.monitor.reference import reference, versions_in
-    from scones.monitor.report import write_report
+    from scones.monitor.job import alert, check_drift
     from scones.serving.run import DEFAULT_ENDPOINT, capture_root
     from scones.settings import Settings
 
@@ -73,13 +71,10 @@ def _report(args: argparse.Namespace) -> int:
 
         raise NotFound(f"capture folder {args.capture} does not exist; nothing was written (the default is the "
                        "local endpoint's capture)")
-    import datetime as dt
-
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=args.hours) if args.hours > 0 else None
-    scan = read_capture(source, settings.store(), since=since)
-    ref = reference(settings.registry(), settings.model_group, args.version, versions_in(scan))
     output = args.output or settings.workspace.root / "monitor"
-    report = write_report(scan, ref.classes, threshold, ref.evaluation, output, ref.by_version)
+    check = check_drift(source, settings.store(), settings.registry(), settings.model_group, threshold, output,
+                        args.hours, args.version)
+    report, ref = check.report, check.reference
     print(f"capture {source}: {report['files']} files, {report['lines']} lines, "
           f"{report['corrupt_lines']} corrupt (skipped), {report['predictions']} predictions")
     if report["predictions"]:
@@ -93,13 +88,10 @@ def _report(args: argparse.Namespace) -> int:
             print(f"  v{version}: {section['predictions']} predictions, verdict {section['verdict']} (vs {own})")
             _print_tests(f"v{version}", section["drift"], indent="    ")
     print(f"  plot: {report['plot']}\n  report: {output / 'report.json'}")
-    drifted = [test for test in report["drift"] if test["drifted"]]
-    if not drifted:
+    if not check.drifted:
         return 0
-    from scones.notify import messages
-
-    settings.notifier().send("drift", *messages.drift(source, ref.name, drifted, str(report["plot"])))
-    print(f"DRIFT: {', '.join(t['name'] for t in drifted)}; exit code {DRIFT_EXIT_CODE}")
+    alert(check, settings.notifier())
+    print(f"DRIFT: {', '.join(t['name'] for t in check.drifted)}; exit code {DRIFT_EXIT_CODE}")
     if args.retrain:
         from scones.engine.launcher import launch
 

@@ -41,6 +41,10 @@ GROUP_PACKAGES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountI
 GROUP_ARN = ("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
              "model-package-group/${ModelPackageGroupName}")
 ENDPOINT_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/${EndpointName}"
+#: This project's pipelines: the training pipeline ${ProjectName}-p1 and the monitor ${ProjectName}-monitor.
+PIPELINE_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}*"
+TRAINING_PIPELINE = "${ProjectName}-p1"
+MONITOR_PIPELINE = "${ProjectName}-monitor"
 PROJECT_RESOURCES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:{kind}/${EndpointName}*"
 
 
@@ -101,6 +105,11 @@ FUNCTIONS = {
          "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
         {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
         {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+    ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+    "PipelineFailureNotifierFunction": ("notify-pipeline-failure", "lambdas.notify_pipeline_failure", [
+        {"Effect": "Allow", "Action": ["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
+         "Resource": _sub(PIPELINE_ARN + "/execution/*")},
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
     ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
 }
@@ -168,6 +177,54 @@ def _add_retraining(resources: dict) -> None:
     resources["RetrainScheduleRule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "Description": "scheduled retraining", "ScheduleExpression": {"Ref": "RetrainSchedule"},
         "Targets": [target]}}
+
+
+def _pipeline_arn(name: str) -> dict:
+    return _sub(f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{name}")
+
+
+def _add_operations_alerts(resources: dict) -> None:
+    """Failures and drift reach people: a rule on failed pipeline executions, a scheduled drift check.
+
+    The drift check is the monitoring pipeline (``pipelines/monitor``), started by an
+    EventBridge schedule; its job alerts through the topic and, with ``RetrainOnDrift``,
+    starts the training pipeline (the SageMaker role may start that one pipeline only).
+    """
+    resources["PipelineFailedRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+        "Description": "a pipeline execution of this project failed -> notify",
+        "EventPattern": {"source": ["aws.sagemaker"],
+                         "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+                         "detail": {"currentPipelineExecutionStatus": ["Failed"],
+                                    "pipelineArn": [{"prefix": _pipeline_arn("${ProjectName}")}]}},
+        "Targets": [{"Arn": {"Fn::GetAtt": ["PipelineFailureNotifierFunction", "Arn"]},
+                     "Id": "PipelineFailureNotifierFunction"}]}}
+    resources["PipelineFailedRulePermission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+        "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "PipelineFailureNotifierFunction"},
+        "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": ["PipelineFailedRule", "Arn"]}}}
+    resources["MonitorScheduleRole"] = _role("events", [{
+        "Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
+        "Resource": _pipeline_arn(MONITOR_PIPELINE)}], "MonitorSchedulePolicy")
+    resources["MonitorScheduleRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+        "Description": "scheduled drift check of the endpoint's data capture",
+        "ScheduleExpression": {"Ref": "MonitorSchedule"},
+        "Targets": [{"Arn": _pipeline_arn(MONITOR_PIPELINE), "Id": "MonitorPipeline",
+                     "RoleArn": {"Fn::GetAtt": ["MonitorScheduleRole", "Arn"]},
+                     "SageMakerPipelineParameters": {"PipelineParameterList": [
+                         {"Name": "CaptureUri", "Value": _sub("s3://${ArtifactBucket}/${ProjectName}/datacapture/"
+                                                              "${EndpointName}")},
+                         {"Name": "ConfidenceThreshold", "Value": {"Ref": "ConfidenceThreshold"}},
+                         {"Name": "NotifyTopicArn", "Value": {"Ref": "NotificationTopic"}},
+                         {"Name": "RetrainPipeline", "Value": {"Fn::If": [
+                             "RetrainOnDriftEnabled", _sub(TRAINING_PIPELINE), "none"]}}]}}]}}
+    statements = resources["SageMakerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements += [
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackages"], "Resource": [_sub(GROUP_PACKAGES),
+                                                                                    _sub(GROUP_ARN)]},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
+         "Resource": _pipeline_arn(TRAINING_PIPELINE)},
+    ]
 
 
 def build_template() -> dict:
@@ -247,6 +304,7 @@ def build_template() -> dict:
                             {"Name": "ARTIFACT_BUCKET", "Value": {"Ref": "ArtifactBucket"}}]},
     }}
     _add_retraining(resources)
+    _add_operations_alerts(resources)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "scones-mlops: inference workflow, deploy-on-approval, notifications, CodeBuild pipeline run",
@@ -263,7 +321,12 @@ def build_template() -> dict:
             "ConfidenceThreshold": {"Type": "String", "Default": "0.93"},
             "RetrainSchedule": {"Type": "String", "Default": "rate(7 days)",
                                 "Description": "EventBridge schedule that starts the pipeline"},
+            "MonitorSchedule": {"Type": "String", "Default": "rate(1 day)",
+                                "Description": "EventBridge schedule of the drift check (monitoring pipeline)"},
+            "RetrainOnDrift": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+                               "Description": "start the training pipeline when the drift check fires"},
         },
+        "Conditions": {"RetrainOnDriftEnabled": {"Fn::Equals": [{"Ref": "RetrainOnDrift"}, "true"]}},
         "Resources": resources,
         "Outputs": {name: {"Value": {"Ref": name}} for name in ("InferenceStateMachine", "BatchInferenceStateMachine",
                                                                  "NotificationTopic", "BuildProject")},

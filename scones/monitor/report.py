@@ -210,6 +210,7 @@ def write_report(scan: CaptureScan, classes: list[str], threshold: float, evalua
                  output: Path, evaluations: dict[str, dict] | None = None) -> dict:
     report = build_report(scan, classes, threshold, evaluation, evaluations)
     output.mkdir(parents=True, exist_ok=True)
-    report["plot"] = str(plot_report(scan, classes, threshold, evaluation, output / "report.png"))
+    plot = plot_report(scan, classes, threshold, evaluation, output / "report.png")
+    report["plot"] = str(plot) if plot else None
     (output / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

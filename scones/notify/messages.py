@@ -45,14 +45,41 @@ def human_review(image: str, error: str, cause: str) -> tuple[str, dict[str, Any
     return f"human review needed: {image} ({error})", {"image": image, "error": error, "cause": cause}
 
 
+def _failure(pipeline: str, execution: str, step: str, reason: str, log_tail: list[str], see: str,
+             **extra: Any) -> tuple[str, dict[str, Any]]:
+    return (f"pipeline {pipeline} failed at {step}: {execution}",
+            {"pipeline": pipeline, "execution": execution, "step": step, "reason": reason,
+             "log_tail": log_tail[-20:], "see": see, **extra})
+
+
 def pipeline_failed(record) -> tuple[str, dict[str, Any]]:
-    """A failed pipeline execution: which step, why, its log tail, and the command that shows it all."""
+    """A failed local execution: which step, why, its log tail, and the command that shows it all."""
     failed = next((step for step in record.steps if step.status == "Failed"), None)
-    step = failed.name if failed else "?"
-    return (f"pipeline {record.pipeline_name} failed at {step}: {record.execution_id}",
-            {"pipeline": record.pipeline_name, "execution": record.execution_id, "step": step,
-             "reason": record.failure_reason, "log_tail": (failed.log_tail if failed else [])[-20:],
-             "see": f"scones pipeline status {record.execution_id}"})
+    return _failure(record.pipeline_name, record.execution_id, failed.name if failed else "?",
+                    record.failure_reason, failed.log_tail if failed else [],
+                    f"scones pipeline status {record.execution_id}")
+
+
+#: CloudWatch log groups of SageMaker jobs, by the metadata key a pipeline step names its job under.
+JOB_LOG_GROUPS = {"ProcessingJob": "/aws/sagemaker/ProcessingJobs", "TrainingJob": "/aws/sagemaker/TrainingJobs",
+                  "TuningJob": "/aws/sagemaker/TrainingJobs"}
+
+
+def pipeline_failed_in_sagemaker(status) -> tuple[str, dict[str, Any]]:
+    """A failed SageMaker execution (``pipeline_service.ExecutionStatus``), worded as the local one.
+
+    SageMaker keeps job logs in CloudWatch, so the message names the log group and the
+    command that tails the failed job's stream instead of carrying the lines.
+    """
+    failed = next((step for step in status.steps if step.get("StepStatus") == "Failed"), {})
+    job_kind, job_arn = next(((kind, value.get("Arn", "")) for kind, value in failed.get("Metadata", {}).items()
+                              if kind in JOB_LOG_GROUPS), ("", ""))
+    job = job_arn.rsplit("/", 1)[-1]
+    logs = (f"aws logs tail {JOB_LOG_GROUPS[job_kind]} --log-stream-name-prefix {job}" if job else "")
+    pipeline = status.arn.split(":pipeline/", 1)[-1].split("/execution/", 1)[0]
+    return _failure(pipeline, status.arn.rsplit("/", 1)[-1], failed.get("StepName", "?"),
+                    failed.get("FailureReason") or status.failure_reason, [],
+                    f"scones pipeline status {status.arn}", logs=logs, job=job_arn)
 
 
 def drift(capture: str, reference: str, drifted: list[dict], plot: str) -> tuple[str, dict[str, Any]]:

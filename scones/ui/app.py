@@ -249,8 +249,10 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         scan = capture_scan()
         ref = monitoring(scan)
         with tempfile.TemporaryDirectory(prefix="scones-ui-") as scratch:
-            data = plot_report(scan, ref.classes, settings.threshold, ref.evaluation,
-                               Path(scratch) / "report.png").read_bytes()
+            plot = plot_report(scan, ref.classes, settings.threshold, ref.evaluation, Path(scratch) / "report.png")
+            if plot is None:
+                abort(404)
+            data = plot.read_bytes()
         return send_file(io.BytesIO(data), mimetype="image/png")
 
     def find_run(execution: str):

@@ -89,7 +89,7 @@ def test_event_rules_watch_this_group(template):
     handlers = {r["Properties"]["Handler"] for r in functions}
     assert handlers == {"lambdas.serialize_image_data.handler", "lambdas.classifier.handler",
                         "lambdas.filter_low_confidence.handler", "lambdas.deploy_model.handler",
-                        "lambdas.notify_registration.handler"}
+                        "lambdas.notify_registration.handler", "lambdas.notify_pipeline_failure.handler"}
 
 
 def test_lambda_zip_imports_every_handler_on_its_own(tmp_path):
@@ -98,7 +98,8 @@ def test_lambda_zip_imports_every_handler_on_its_own(tmp_path):
     with zipfile.ZipFile(archive) as contents:
         contents.extractall(tmp_path / "code")
     code = ("import lambdas.serialize_image_data, lambdas.classifier, lambdas.filter_low_confidence, "
-            "lambdas.deploy_model, lambdas.notify_registration, scones.deploy, scones.registry.sagemaker; "
+            "lambdas.deploy_model, lambdas.notify_registration, lambdas.notify_pipeline_failure, scones.deploy, "
+            "scones.registry.sagemaker; "
             "print(lambdas.__file__)")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "code", capture_output=True, text=True,
                             env={"PYTHONPATH": str(tmp_path / "code"), "PATH": "/usr/bin:/bin"})
@@ -133,3 +134,38 @@ def test_every_lambda_rule_targets_the_right_function_with_a_matching_permission
                                 "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}]
     registration = resources["RegistrationRule"]["Properties"]["EventPattern"]
     assert registration["detail"]["ModelApprovalStatus"] == ["PendingManualApproval"]
+
+
+def test_failed_pipeline_executions_of_this_project_reach_the_failure_notifier(template):
+    resources = template["Resources"]
+    rule = resources["PipelineFailedRule"]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
+    assert rule["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
+    [prefix] = rule["EventPattern"]["detail"]["pipelineArn"]
+    assert prefix["prefix"]["Fn::Sub"].endswith(":pipeline/${ProjectName}")
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PipelineFailureNotifierFunction", "Arn"]}
+    permission = resources["PipelineFailedRulePermission"]["Properties"]
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["PipelineFailedRule", "Arn"]}
+    statements = resources["PipelineFailureNotifierFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    actions = {a for st in statements["Statement"] for a in st["Action"]}
+    assert {"sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps", "sns:Publish"} <= actions
+
+
+def test_a_schedule_runs_the_drift_check_pipeline_which_may_only_start_the_training_pipeline(template):
+    resources = template["Resources"]
+    rule = resources["MonitorScheduleRule"]["Properties"]
+    assert rule["ScheduleExpression"] == {"Ref": "MonitorSchedule"}
+    [target] = rule["Targets"]
+    assert target["Arn"]["Fn::Sub"].endswith(":pipeline/${ProjectName}-monitor")
+    parameters = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
+    assert parameters["NotifyTopicArn"] == {"Ref": "NotificationTopic"}
+    assert parameters["RetrainPipeline"] == {"Fn::If": ["RetrainOnDriftEnabled", {"Fn::Sub": "${ProjectName}-p1"},
+                                                        "none"]}
+    assert "datacapture/${EndpointName}" in parameters["CaptureUri"]["Fn::Sub"]
+    schedule_role = resources["MonitorScheduleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert schedule_role == [{"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
+                              "Resource": target["Arn"]}]
+    sagemaker = resources["SageMakerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    starts = [st for st in sagemaker if "sagemaker:StartPipelineExecution" in st["Action"]]
+    assert [st["Resource"]["Fn::Sub"] for st in starts] == [
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}-p1"]

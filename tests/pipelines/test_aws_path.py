@@ -37,7 +37,8 @@ def test_run_pipeline_seed_code_command_line(aws, capsys):
     executions = aws.list_pipeline_executions(PipelineName="SconesAws")["PipelineExecutionSummaries"]
     assert len(executions) == 1
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-bucket")["Contents"]]
-    assert {k.rsplit("/", 1)[-1] for k in keys} == {"etl.pyz", "check.pyz", "evaluate.pyz", "sourcedir.tar.gz"}
+    assert {k.rsplit("/", 1)[-1] for k in keys} == {"etl.pyz", "check.pyz", "evaluate.pyz", "sourcedir.tar.gz",
+                                                     "monitor.pyz"}
     assert "step code staged" in out and "Succeeded" in out
 
 
@@ -116,6 +117,36 @@ def test_buildspec_command_runs_against_moto(aws, monkeypatch, capsys):
     assert aws.describe_pipeline(PipelineName="scones-p-123")["PipelineStatus"] == "Active"
     groups = json.loads(aws.describe_pipeline(PipelineName="scones-p-123")["PipelineDefinition"])
     assert "scones-p-123" in json.dumps(groups)
+
+
+def test_buildspec_upserts_the_monitoring_pipeline_against_moto(aws, capsys):
+    """The buildspec's monitor line, as CodeBuild runs it: the schedule's target exists, its code is in S3."""
+    import os
+    import shlex
+
+    import yaml
+
+    from scones import cli
+
+    spec = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "..", "buildspec.yml")))
+    line = next(c for c in spec["phases"]["build"]["commands"] if "pipelines.monitor.pipeline" in c)
+    env = {"SAGEMAKER_PROJECT_NAME": "scones", "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE, "ARTIFACT_BUCKET": "scones-bucket",
+           "AWS_REGION": "us-east-1", "SAGEMAKER_PROJECT_NAME_ID": "scones-p1"}
+    for name, value in env.items():
+        line = line.replace("${" + name + "}", value)
+    argv = shlex.split(line.replace("\\\n", " "))
+    assert argv[:3] == ["scones", "pipeline", "upsert"]
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="scones-bucket")
+    assert cli.main(argv[1:]) == 0, capsys.readouterr()
+    definition = json.loads(aws.describe_pipeline(PipelineName="scones-monitor")["PipelineDefinition"])
+    [step] = definition["Steps"]
+    assert step["Name"] == "CheckDrift"
+    code = step["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    assert code.startswith("s3://scones-bucket/scones-p1/code/") and code.endswith("/monitor.pyz")
+    bucket, key = code[len("s3://"):].split("/", 1)
+    assert boto3.client("s3", region_name="us-east-1").head_object(Bucket=bucket, Key=key)["ContentLength"] > 1000
+    arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--group") + 1] == "scones-p1"
 
 
 def test_scones_pipeline_upsert_and_start_commands(aws, capsys):
