@@ -285,8 +285,10 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         mimetype = {"json": "application/json", "png": "image/png"}.get(name.rsplit(".", 1)[-1],
                                                                         "application/octet-stream")
         try:
-            data = settings.store().get_bytes(found["uri"])
+            data = views.read_artifact(settings.store(), found)
         except SconesError:
+            abort(404)
+        if data is None:
             abort(404)
         return send_file(io.BytesIO(data), mimetype=mimetype, download_name=name,
                          as_attachment=mimetype == "application/octet-stream")

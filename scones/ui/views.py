@@ -78,6 +78,26 @@ ARTIFACT_NAMES = {"evaluation.json": "evaluation report", "report.json": "quaran
                   "reliability.png": "reliability diagram", "model.tar.gz": "model artifact"}
 
 
+#: Files inside model.tar.gz worth a link of their own (training/diagnostics.py writes them).
+MODEL_MEMBERS = {"training_curves.png": "training curves", "diagnostics.json": "training diagnostics"}
+
+
+def read_artifact(store, found: dict) -> bytes | None:
+    """The bytes behind an artifact link: the object, or one file inside a model.tar.gz (None if absent)."""
+    import io
+    import tarfile
+
+    data = store.get_bytes(found["uri"])
+    if "member" not in found:
+        return data
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            member = tar.extractfile(found["member"])
+            return member.read() if member is not None else None
+    except (tarfile.TarError, KeyError):
+        return None
+
+
 def step_artifacts(step, store) -> list[dict]:
     """A step's reports and plots in the store (the output prefixes its properties name), for links."""
     prefixes = [o["S3Output"]["S3Uri"] for o in step.properties.get("ProcessingOutputConfig", {}).get("Outputs", [])]
@@ -88,8 +108,10 @@ def step_artifacts(step, store) -> list[dict]:
             name = uri.rsplit("/", 1)[-1]
             if name in ARTIFACT_NAMES:
                 found.append({"uri": uri, "name": name, "what": ARTIFACT_NAMES[name], "size": size})
-    if model:  # its training curves and diagnostics travel inside it, and in the evaluation report
+    if model:  # the training curves and diagnostics travel inside the model artifact
         found.append({"uri": model, "name": "model.tar.gz", "what": "model artifact", "size": None})
+        for member, what in MODEL_MEMBERS.items():
+            found.append({"uri": model, "name": member, "what": what, "size": None, "member": member})
     return found
 
 

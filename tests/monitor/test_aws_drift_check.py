@@ -53,7 +53,8 @@ def _register_approved(clients) -> SageMakerRegistry:
     sagemaker.create_model_package(
         ModelPackageGroupName="Scones", ModelApprovalStatus="Approved",
         InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": "s3://bkt/model.tar.gz"}],
-                                "SupportedContentTypes": ["image/png"], "SupportedResponseMIMETypes": ["application/json"]},
+                                "SupportedContentTypes": ["image/png"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
         ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
                                                       "S3Uri": "s3://bkt/eval/evaluation.json"}}})
     return SageMakerRegistry(sagemaker, clients["s3"])
@@ -81,7 +82,8 @@ def test_drifted_capture_alerts_once_and_starts_the_training_pipeline(aws, tmp_p
                                          PipelineDefinition='{"Version": "2020-12-01", "Steps": []}')
     assert job.main(_argv(topic, tmp_path, retrain="scones-p1"), clients) == 0
     [alert] = _inbox(clients, queue)
-    assert alert["message"]["kind"] == "drift" and alert["subject"].startswith("drift in live traffic vs the evaluation of v1")
+    assert alert["message"]["kind"] == "drift"
+    assert alert["subject"].startswith("drift in live traffic vs the evaluation of v1")
     assert {t["name"] for t in alert["message"]["tests"]} == {"class mix", "top-class confidence"}
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["by_version"]["1"]["verdict"] == "drift" and report["predictions"] == 60

@@ -174,10 +174,12 @@ def test_a_run_started_from_the_dashboard_then_compared_approved_and_rolled_back
     _until(page, lambda p: p.inner_text("#run-status") != "Executing", seconds=240)
     assert page.inner_text("#run-status") == "Succeeded", page.content()[-3000:]
     links = {a.inner_text(): a.get_attribute("href") for a in page.query_selector_all("a.artifact")}
-    assert {"evaluation report", "quarantine report", "model artifact"} <= set(links)
+    assert {"evaluation report", "quarantine report", "model artifact", "training curves"} <= set(links)
     assert page.query_selector("details.log[data-step='TrainModel'] pre"), "succeeded steps show their log"
     report = page.request.get(site.url + links["evaluation report"]).json()
     assert "multiclass_classification_metrics" in report
+    curves = page.request.get(site.url + links["training curves"])
+    assert curves.headers["content-type"] == "image/png" and curves.body()[:8] == b"\x89PNG\r\n\x1a\n"
 
     page.goto(f"{site.url}/versions/2")
     assert "v1" in page.inner_text("#compared-with")
