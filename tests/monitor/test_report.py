@@ -124,23 +124,28 @@ def _traffic(version, rows, start):
 
 
 def test_each_version_is_judged_against_its_own_evaluation(tmp_path):
-    """v1's traffic looks like v1's evaluation; v2 predicts one class only: v2 drifts, v1 does not."""
+    """v2 predicts bicycle 9 times in 10, as it did on its own evaluation: not drift, though v1's would say so."""
     from scones.monitor.report import build_report
 
     start = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
-    balanced = [[p, 1 - p] if i % 2 else [1 - p, p] for i, p in enumerate(np.linspace(0.9, 1.0, 40))]
+    confident = list(np.linspace(0.9, 1.0, 40))
+    balanced = [[p, 1 - p] if i % 2 else [1 - p, p] for i, p in enumerate(confident)]
+    mostly_bicycle = [[p, 1 - p] if i % 10 else [1 - p, p] for i, p in enumerate(confident)]
+    v2_evaluation = {"evaluation": {"classes": CLASSES, "predicted_counts": {"bicycle": 90, "motorcycle": 10},
+                                    "top_confidences": list(np.linspace(0.9, 1.0, 100))}}
     folder = tmp_path / "capture" / "2026" / "11" / "23" / "10"
     folder.mkdir(parents=True)
     (folder / "a.jsonl").write_text("\n".join(_traffic("1", balanced, start) +
-                                              _traffic("2", [[0.97, 0.03]] * 40, start)) + "\n")
-    report = build_report(read_capture(tmp_path / "capture"), CLASSES, 0.93, EVALUATION,
-                          {"1": EVALUATION, "2": EVALUATION})
+                                              _traffic("2", mostly_bicycle, start)) + "\n")
+    scan = read_capture(tmp_path / "capture")
+    report = build_report(scan, CLASSES, 0.93, EVALUATION, {"1": EVALUATION, "2": v2_evaluation})
     assert list(report["by_version"]) == ["1", "2"]
-    assert report["by_version"]["1"]["verdict"] == "ok"
-    assert report["by_version"]["2"]["verdict"] == "drift"
-    assert report["by_version"]["2"]["predicted_counts"] == {"bicycle": 40, "motorcycle": 0}
+    assert [report["by_version"][v]["verdict"] for v in ("1", "2")] == ["ok", "ok"]
+    assert report["by_version"]["2"]["predicted_counts"] == {"bicycle": 36, "motorcycle": 4}
     assert report["predictions"] == 80 and report["model_versions"] == ["1", "2"]
     assert [(h["version"], h["predictions"]) for h in report["by_hour"]] == [("1", 40), ("2", 40)]
+    judged_by_v1 = build_report(scan, CLASSES, 0.93, EVALUATION, {"1": EVALUATION})
+    assert judged_by_v1["by_version"]["2"]["verdict"] == "drift", "without its own evaluation v2 looks drifted"
 
 
 def test_frames_count_per_hour_and_class():

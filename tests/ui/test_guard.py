@@ -74,6 +74,17 @@ def test_dashboard_approve_own_form_records_who(pending):
     assert version.approval_description == f"looks good [by {getpass.getuser()}, dashboard]"
 
 
+def test_a_decision_without_a_reason_changes_nothing_and_says_why(pending):
+    client, _ = _client(pending)
+    for reason in ("", "  ", "ok"):
+        response = client.post("/versions/1/Approved", base_url=ORIGIN, data={"csrf_token": _csrf(client),
+                                                                              "reason": reason},
+                               headers={"Origin": ORIGIN})
+        assert response.status_code == 302 and "say+why" in response.headers["Location"]
+    assert _status(pending) == PENDING
+    assert [h.status for h in pending.registry().history(pending.model_group, 1)] == [PENDING]
+
+
 def test_dashboard_csrf_header_works_for_scripts(pending):
     client, _ = _client(pending)
     response = client.post("/versions/1/Rejected", base_url=ORIGIN, headers={CSRF_HEADER: _csrf(client)},
