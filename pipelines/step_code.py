@@ -27,15 +27,11 @@ PACKAGES = ("processing", "training")
 #: zipapp name -> module whose ``main()`` it runs
 PROCESSING_ENTRY_POINTS = {"etl.pyz": "processing.etl", "check.pyz": "processing.check",
                            "evaluate.pyz": "processing.evaluate"}
-#: The monitoring job runs the platform's own drift check (scones.monitor) on capture in S3: these
-#: modules, pure Python over numpy/pandas/scipy/boto3 (all in the PyTorch image), go with it.
+#: The monitoring job runs the platform's own drift check (scones.monitor.job) on capture in S3; its
+#: zipapp holds that module's import closure, pure Python over numpy/pandas/scipy/boto3 (all in the
+#: PyTorch image).
 MONITOR_APP = "monitor.pyz"
-MONITOR_MODULES = ("scones/__init__.py", "scones/errors.py", "scones/uris.py", "scones/pipeline_service.py",
-                   "scones/monitor/__init__.py", "scones/monitor/capture_reader.py", "scones/monitor/frames.py",
-                   "scones/monitor/report.py", "scones/monitor/reference.py", "scones/monitor/job.py",
-                   "scones/registry/__init__.py", "scones/registry/sagemaker.py", "scones/registry/comparison.py",
-                   "scones/notify/__init__.py", "scones/notify/messages.py",
-                   "scones/store/__init__.py", "scones/store/s3.py")
+MONITOR_ENTRY = "scones.monitor.job"
 TRAINING_SOURCE = "sourcedir.tar.gz"
 TRAINING_PROGRAM = "train.py"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -101,6 +97,8 @@ def build_step_code(bucket: str, base_prefix: str) -> StepCode:
     sources = _sources()
     files = {name: _zipapp(sources, module) for name, module in PROCESSING_ENTRY_POINTS.items()}
     files[TRAINING_SOURCE] = _tar_gz({**sources, TRAINING_PROGRAM: _launcher("training.train")})
-    files[MONITOR_APP] = _zipapp({name: (ROOT / name).read_bytes() for name in MONITOR_MODULES}, "scones.monitor.job")
+    from scones.packaging import closure
+
+    files[MONITOR_APP] = _zipapp(closure(ROOT, [MONITOR_ENTRY]), MONITOR_ENTRY)
     digest = hashlib.sha256(b"".join(hashlib.sha256(files[n]).digest() for n in sorted(files))).hexdigest()[:16]
     return StepCode(f"s3://{bucket}/{base_prefix.strip('/')}/code/{digest}", files)

@@ -42,3 +42,15 @@ class Conflict(SconesError):
     """The request collides with work already under way (a run of the same pipeline, say)."""
 
     code = "conflict"
+
+
+class PermissionDenied(SconesError):
+    """The credentials may not do this (an IAM policy, an expired token)."""
+
+    code = "permission_denied"
+
+
+class Unavailable(SconesError):
+    """The service is busy or down for now; the same request may succeed later."""
+
+    code = "unavailable"

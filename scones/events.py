@@ -57,16 +57,15 @@ class PollingEventSource(EventSource):
         self.poll_seconds = poll_seconds or self.poll_seconds
         self.seen: dict[int, str] = {}
 
-    def _statuses(self) -> dict[int, object]:
-        return {v.version: v for v in self.registry.list_versions(self.group)}
-
     def start(self) -> None:
-        self.seen = {number: version.status for number, version in self._statuses().items()}
+        self.seen = self.registry.statuses(self.group)
 
     def poll(self) -> list[tuple[str, Event]]:
+        """One listing per poll; only a version whose status changed is read in full (for its event)."""
         changed = []
-        for number, version in sorted(self._statuses().items()):
-            if self.seen.get(number) != version.status:
+        for number, status in sorted(self.registry.statuses(self.group).items()):
+            if self.seen.get(number) != status:
+                version = self.registry.get_version(self.group, number)
                 self.seen[number] = version.status
                 changed.append((f"{self.group}/{number}/{version.status}", state_change_event(version)))
         return changed

@@ -23,6 +23,8 @@ local endpoint (:mod:`scones.serving.server`).
 from __future__ import annotations
 
 import abc
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +131,7 @@ class Deployer:
             return reason
         return None
 
-    def _first_deployable(self, candidates: list[ModelVersion]) -> tuple[ModelVersion | None, tuple[dict, ...]]:
+    def _first_deployable(self, candidates: Iterable[ModelVersion]) -> tuple[ModelVersion | None, tuple[dict, ...]]:
         """Deploy the first candidate that works; return it (or None) and the ones skipped, with reasons."""
         skipped = []
         for candidate in candidates:
@@ -139,9 +141,8 @@ class Deployer:
             skipped.append({"version": candidate.version, "reason": reason})
         return None, tuple(skipped)
 
-    def _approved_newest_first(self, group: str, excluding: int | None = None) -> list[ModelVersion]:
-        return [v for v in reversed(self.registry.list_versions(group))
-                if v.status == APPROVED and v.version != excluding]
+    def _approved_newest_first(self, group: str, excluding: int | None = None) -> Iterator[ModelVersion]:
+        return (v for v in self.registry.approved_newest_first(group) if v.version != excluding)
 
     def _decide(self, event: Any) -> Decision:
         change = StateChange.from_event(event)
@@ -160,10 +161,11 @@ class Deployer:
             return Decision("deployed", current.version, f"approved: {current.approval_description}".rstrip(": "))
         if current.status == REJECTED and is_live:
             candidates = self._approved_newest_first(change.group, excluding=current.version)
-            if not candidates:
+            newest = next(candidates, None)
+            if newest is None:
                 return Decision("no_rollback_target", current.version,
                                 "rejected version is live and no other version is approved; still serving it")
-            previous, skipped = self._first_deployable(candidates)
+            previous, skipped = self._first_deployable(itertools.chain([newest], candidates))
             if previous is None:
                 return Decision("rollback_failed", current.version,
                                 f"rejected v{current.version} is still serving: no approved version deploys", skipped)
@@ -176,12 +178,13 @@ class Deployer:
         Newer approved versions that fail to deploy are skipped, named in the decision and announced.
         """
         candidates = self._approved_newest_first(group)
-        if not candidates:
+        newest = next(candidates, None)
+        if newest is None:
             return Decision("ignored", None, f"no approved version in {group}")
         live = self.backend.live_version()
-        if _same(live, candidates[0]):
-            return Decision("already_live", candidates[0].version, "in sync")
-        deployed, skipped = self._first_deployable(candidates)
+        if _same(live, newest):
+            return Decision("already_live", newest.version, "in sync")
+        deployed, skipped = self._first_deployable(itertools.chain([newest], candidates))
         if deployed is None:
             return self._announce(Decision("no_deployable_version", None,
                                            f"none of the approved versions of {group} deploys", skipped))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from scones.aws_errors import call
 from scones.deploy import EndpointBackend
-from scones.errors import SconesError
+from scones.errors import NotFound
 from scones.registry import ModelRegistry, ModelVersion
 
 VARIANT = "AllTraffic"
@@ -52,22 +53,14 @@ class SageMakerEndpointBackend(EndpointBackend):
                                                        region_name=self.client.meta.region_name)
 
     def _call(self, what: str, method, **kwargs):
-        from botocore.exceptions import ClientError
-
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            raise SconesError(f"{what} failed: {exc.response.get('Error', {}).get('Message', exc)}") from exc
+        return call(what, method, **kwargs)
 
     def _endpoint(self) -> dict | None:
-        from botocore.exceptions import ClientError
-
         try:
-            return self.client.describe_endpoint(EndpointName=self.settings.endpoint_name)
-        except ClientError as exc:
-            if "Could not find" in str(exc) or "does not exist" in str(exc):
-                return None
-            raise SconesError(f"describe endpoint {self.settings.endpoint_name} failed: {exc}") from exc
+            return call(f"describe endpoint {self.settings.endpoint_name}", self.client.describe_endpoint,
+                        EndpointName=self.settings.endpoint_name)
+        except NotFound:
+            return None
 
     def live_version(self) -> ModelVersion | None:
         endpoint = self._endpoint()
@@ -150,10 +143,9 @@ class SageMakerEndpointBackend(EndpointBackend):
 
     @staticmethod
     def _exists(method, **kwargs) -> bool:
-        from botocore.exceptions import ClientError
-
+        """True when the resource exists; only "not found" means no (a denied call is an error, not a no)."""
         try:
-            method(**kwargs)
+            call("check", method, **kwargs)
             return True
-        except ClientError:
+        except NotFound:
             return False

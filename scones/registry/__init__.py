@@ -16,7 +16,7 @@ import abc
 import datetime as dt
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,9 +135,16 @@ class ModelRegistry(abc.ABC):
     def reject(self, group: str, version: int, reason: str = "") -> ModelVersion:
         return self.set_status(group, version, REJECTED, reason)
 
+    def approved_newest_first(self, group: str) -> Iterator[ModelVersion]:
+        """Approved versions, newest first, lazily: a deployer stops at the first one that deploys."""
+        yield from (v for v in reversed(self.list_versions(group)) if v.status == APPROVED)
+
     def latest_approved(self, group: str) -> ModelVersion | None:
-        approved = [v for v in self.list_versions(group) if v.status == APPROVED]
-        return approved[-1] if approved else None
+        return next(iter(self.approved_newest_first(group)), None)
+
+    def statuses(self, group: str) -> dict[int, str]:
+        """Version number -> approval status; backends answer it without reading whole versions."""
+        return {v.version: v.status for v in self.list_versions(group)}
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

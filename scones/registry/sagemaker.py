@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
-from scones.errors import InvalidInput, NotFound, SconesError
-from scones.registry import HISTORY_REASON_CHARS, PENDING, ApprovalRecord, ModelRegistry, ModelVersion, now_iso
+from scones.aws_errors import call
+from scones.errors import NotFound, SconesError
+from scones.registry import (
+    APPROVED,
+    HISTORY_REASON_CHARS,
+    PENDING,
+    ApprovalRecord,
+    ModelRegistry,
+    ModelVersion,
+    now_iso,
+)
 from scones.uris import S3Uri
 
 logger = logging.getLogger(__name__)
@@ -24,36 +34,34 @@ def _history_entry(status: str, reason: str) -> str:
 
 
 class SageMakerRegistry(ModelRegistry):
+    """The SageMaker Model Registry, in as few calls as each question needs.
+
+    "Which version is the newest approved?" is one ``ListModelPackages`` (filtered by
+    status, sorted newest first, one result) and one describe; a version is described by
+    its ARN, which follows from the group's; a version's ``evaluation.json`` never changes,
+    so it is read from S3 once per process; a poll for status changes reads summaries only.
+    """
+
     def __init__(self, client=None, s3_client=None, region: str | None = None):
         super().__init__()
         import boto3
 
         self.client = client or boto3.client("sagemaker", region_name=region)
         self.s3 = s3_client or boto3.client("s3", region_name=self.client.meta.region_name)
+        self._group_arns: dict[str, str] = {}
+        self._metrics_cache: dict[str, dict] = {}
 
     @classmethod
     def from_uri(cls, uri: str, client=None, s3_client=None) -> SageMakerRegistry:
         region = uri[len("sagemaker://"):].strip("/") or None
         return cls(client, s3_client, region)
 
-    def _call(self, what: str, method, **kwargs):
-        from botocore.exceptions import ClientError
-
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            message = exc.response.get("Error", {}).get("Message", str(exc))
-            if "does not exist" in message or "not found" in message.lower() or "Could not find" in message:
-                raise NotFound(f"{what}: {message}") from exc
-            if exc.response.get("Error", {}).get("Code") == "ValidationException":
-                raise InvalidInput(f"{what}: {message}") from exc
-            raise SconesError(f"{what} failed: {message}") from exc
-
     def create_group(self, group: str, description: str = "") -> None:
-        if group in self.list_groups():
-            return
-        self._call(f"create model package group {group!r}", self.client.create_model_package_group,
-                   ModelPackageGroupName=group, ModelPackageGroupDescription=description or group)
+        try:
+            self._group_arn(group)
+        except NotFound:
+            call(f"create model package group {group!r}", self.client.create_model_package_group,
+                 ModelPackageGroupName=group, ModelPackageGroupDescription=description or group)
 
     def list_groups(self) -> list[str]:
         names = []
@@ -61,9 +69,21 @@ class SageMakerRegistry(ModelRegistry):
             names.extend(item["ModelPackageGroupName"] for item in page["ModelPackageGroupSummaryList"])
         return sorted(names)
 
-    def _require_group(self, group: str) -> None:
-        if group not in self.list_groups():
-            raise NotFound(f"no model package group {group!r} (groups: {', '.join(self.list_groups()) or 'none'})")
+    def _group_arn(self, group: str) -> str:
+        if group not in self._group_arns:
+            try:
+                described = call(f"describe model package group {group!r}",
+                                 self.client.describe_model_package_group, ModelPackageGroupName=group)
+            except NotFound:
+                raise NotFound(f"no model package group {group!r} (groups: "
+                               f"{', '.join(self.list_groups()) or 'none'})") from None
+            self._group_arns[group] = described["ModelPackageGroupArn"]
+        return self._group_arns[group]
+
+    def _package_arn(self, group: str, version: int) -> str:
+        """``...:model-package-group/Name`` -> ``...:model-package/name/N`` (SageMaker lower-cases the name)."""
+        head = self._group_arn(group).split(":model-package-group/", 1)[0]
+        return f"{head}:model-package/{group.lower()}/{int(version)}"
 
     def register(self, group, model_data_url, image, metrics=None, status=PENDING, description="",
                  pipeline_execution="", environment=None) -> ModelVersion:
@@ -86,27 +106,41 @@ class SageMakerRegistry(ModelRegistry):
         kwargs["CustomerMetadataProperties"] = properties
         if pipeline_execution:
             kwargs["MetadataProperties"] = {"GeneratedBy": pipeline_execution}
-        response = self._call(f"register a version in {group!r}", self.client.create_model_package, **kwargs)
+        response = call(f"register a version in {group!r}", self.client.create_model_package, **kwargs)
         return self._describe(response["ModelPackageArn"])
 
     def _metrics(self, description: dict) -> dict:
+        """The version's evaluation.json, read once per process (a registered report never changes)."""
+        arn = description.get("ModelPackageArn", "")
+        if arn in self._metrics_cache:
+            return self._metrics_cache[arn]
         statistics = description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+        metrics: dict = {}
         if statistics.get("S3Uri"):
-            from botocore.exceptions import BotoCoreError, ClientError
+            from botocore.exceptions import BotoCoreError
 
             try:
                 uri = S3Uri.parse(statistics["S3Uri"])
-                return json.loads(self.s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read())
-            except (BotoCoreError, ClientError, ValueError, SconesError) as exc:
-                # metrics are informative: a missing report must not hide the version itself
-                logger.warning("metrics of %s unreadable: %s", description.get("ModelPackageArn"), exc)
+                body = call(f"read {statistics['S3Uri']}", self.s3.get_object, Bucket=uri.bucket, Key=uri.key)
+                metrics = json.loads(body["Body"].read())
+            except (BotoCoreError, ValueError, SconesError) as exc:
+                # metrics are informative: a missing report must not hide the version itself (not cached)
+                logger.warning("metrics of %s unreadable: %s", arn, getattr(exc, "message", exc))
+                return self._fallback_metrics(description)
+        else:
+            metrics = self._fallback_metrics(description)
+        self._metrics_cache[arn] = metrics
+        return metrics
+
+    @staticmethod
+    def _fallback_metrics(description: dict) -> dict:
         accuracy = description.get("CustomerMetadataProperties", {}).get("accuracy")
         if accuracy is None:
             return {}
         return {"multiclass_classification_metrics": {"accuracy": {"value": float(accuracy)}}}
 
     def _describe(self, arn: str) -> ModelVersion:
-        d = self._call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
+        d = call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
         container = d.get("InferenceSpecification", {}).get("Containers", [{}])[0]
         created = d.get("CreationTime")
         return ModelVersion(
@@ -119,22 +153,44 @@ class SageMakerRegistry(ModelRegistry):
             environment=container.get("Environment", {}),
         )
 
-    def _arns(self, group: str) -> list[str]:
-        self._require_group(group)
-        arns = []
-        for page in self.client.get_paginator("list_model_packages").paginate(
-                ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending"):
-            arns.extend(item["ModelPackageArn"] for item in page["ModelPackageSummaryList"])
-        return arns
+    def _summaries(self, group: str, status: str | None = None, newest_first: bool = False,
+                   limit: int | None = None) -> Iterator[dict]:
+        """Model package summaries, page by page (lazily: a caller that stops early pays for one page)."""
+        self._group_arn(group)
+        kwargs = {"ModelPackageGroupName": group, "SortBy": "CreationTime",
+                  "SortOrder": "Descending" if newest_first else "Ascending"}
+        if status:
+            kwargs["ModelApprovalStatus"] = status
+        if limit:
+            kwargs["MaxResults"] = limit
+            yield from call(f"list versions of {group!r}", self.client.list_model_packages,
+                            **kwargs)["ModelPackageSummaryList"][:limit]
+            return
+        for page in self.client.get_paginator("list_model_packages").paginate(**kwargs):
+            yield from page["ModelPackageSummaryList"]
+
+    def statuses(self, group: str) -> dict[int, str]:
+        """Version -> approval status from the listing alone (no describe, no S3): what a poll needs."""
+        return {int(item["ModelPackageVersion"]): item.get("ModelApprovalStatus", PENDING)
+                for item in self._summaries(group)}
 
     def list_versions(self, group: str) -> list[ModelVersion]:
-        return sorted((self._describe(arn) for arn in self._arns(group)), key=lambda v: v.version)
+        return sorted((self._describe(item["ModelPackageArn"]) for item in self._summaries(group)),
+                      key=lambda v: v.version)
 
     def get_version(self, group: str, version: int) -> ModelVersion:
-        by_version = {int(arn.rsplit("/", 1)[-1]): arn for arn in self._arns(group)}
-        if int(version) not in by_version:
-            raise self._missing_version(group, int(version), sorted(by_version))
-        return self._describe(by_version[int(version)])
+        try:
+            return self._describe(self._package_arn(group, version))
+        except NotFound:
+            raise self._missing_version(group, int(version), sorted(self.statuses(group))) from None
+
+    def approved_newest_first(self, group: str) -> Iterator[ModelVersion]:
+        for item in self._summaries(group, status=APPROVED, newest_first=True):
+            yield self._describe(item["ModelPackageArn"])
+
+    def latest_approved(self, group: str) -> ModelVersion | None:
+        newest = next(iter(self._summaries(group, status=APPROVED, newest_first=True, limit=1)), None)
+        return self._describe(newest["ModelPackageArn"]) if newest else None
 
     def _set_status(self, group: str, version: int, status: str, reason: str) -> ModelVersion:
         arn = self.get_version(group, version).arn
@@ -150,11 +206,11 @@ class SageMakerRegistry(ModelRegistry):
             kwargs["CustomerMetadataPropertiesToRemove"] = removed
         if reason:
             kwargs["ApprovalDescription"] = reason
-        self._call(f"update {arn}", self.client.update_model_package, **kwargs)
+        call(f"update {arn}", self.client.update_model_package, **kwargs)
         return self._describe(arn)
 
     def _properties(self, arn: str) -> dict[str, str]:
-        d = self._call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
+        d = call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)
         return dict(d.get("CustomerMetadataProperties") or {})
 
     def history(self, group: str, version: int) -> list[ApprovalRecord]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scones.errors import NotFound, SconesError
+from scones.aws_errors import call
+from scones.errors import NotFound
 from scones.store import ArtifactStore, relative_key
 from scones.uris import S3Uri
 
@@ -68,12 +69,4 @@ class S3Store(ArtifactStore):
         self._call("DeleteObject", uri, self.client.delete_object, Bucket=parsed.bucket, Key=parsed.key)
 
     def _call(self, operation: str, uri: str, method, **kwargs):
-        from botocore.exceptions import ClientError
-
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NoSuchBucket"):
-                raise NotFound(f"no object at {uri} ({code})") from exc
-            raise SconesError(f"S3 {operation} {uri} failed: {exc}") from exc
+        return call(f"S3 {operation} {uri}", method, **kwargs)

@@ -1,6 +1,7 @@
 """One suite, both registry backends: local SQLite and SageMaker (against moto)."""
 
 import concurrent.futures
+import json
 import multiprocessing
 
 import boto3
@@ -145,3 +146,70 @@ def test_history_keeps_every_decision_with_its_reason(registry):
     assert registry.get_version("Scones", 1).accuracy == pytest.approx(0.91)  # metadata kept beside it
     with pytest.raises(NotFound):
         registry.history("Scones", 9)
+
+
+class CallCounter:
+    """Counts the API operations a boto3 client makes (botocore's before-call event)."""
+
+    def __init__(self, *clients):
+        self.calls: list[str] = []
+        for client in clients:
+            client.meta.events.register("before-call.*.*", self._count)
+
+    def _count(self, model, **_):
+        self.calls.append(model.name)
+
+    def take(self) -> dict[str, int]:
+        counts = {name: self.calls.count(name) for name in sorted(set(self.calls))}
+        self.calls.clear()
+        return counts
+
+
+@pytest.fixture
+def counted():
+    from scones.registry.sagemaker import SageMakerRegistry
+
+    with mock_aws():
+        sagemaker, s3 = boto3.client("sagemaker", region_name="us-east-1"), boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        registry = SageMakerRegistry(sagemaker, s3)
+        sagemaker.create_model_package_group(ModelPackageGroupName="G")
+        for number in range(1, 7):  # as the pipeline registers them: metrics are evaluation.json in S3
+            report = {"multiclass_classification_metrics": {"accuracy": {"value": 0.8 + number / 100}}}
+            s3.put_object(Bucket="bkt", Key=f"eval/{number}.json", Body=json.dumps(report).encode())
+            sagemaker.create_model_package(
+                ModelPackageGroupName="G", ModelApprovalStatus=APPROVED if number in (2, 3, 5) else PENDING,
+                InferenceSpecification={"Containers": [{"Image": "i", "ModelDataUrl": f"s3://bkt/{number}.tar.gz"}],
+                                        "SupportedContentTypes": ["image/png"],
+                                        "SupportedResponseMIMETypes": ["application/json"]},
+                ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                              "S3Uri": f"s3://bkt/eval/{number}.json"}}})
+        yield registry, CallCounter(sagemaker, s3)
+
+
+def test_latest_approved_is_one_list_call_and_one_describe(counted):
+    registry, counter = counted
+    latest = registry.latest_approved("G")
+    assert (latest.version, latest.accuracy) == (5, pytest.approx(0.85))
+    assert counter.take() == {"DescribeModelPackageGroup": 1, "ListModelPackages": 1, "DescribeModelPackage": 1,
+                              "GetObject": 1}
+    registry.latest_approved("G")
+    assert counter.take() == {"ListModelPackages": 1, "DescribeModelPackage": 1}, "metrics read once per version"
+
+
+def test_get_version_describes_one_package_and_a_poll_reads_summaries_only(counted):
+    registry, counter = counted
+    assert registry.get_version("G", 4).model_data_url == "s3://bkt/4.tar.gz"
+    assert counter.take() == {"DescribeModelPackageGroup": 1, "DescribeModelPackage": 1, "GetObject": 1}
+    assert registry.statuses("G") == {1: PENDING, 2: APPROVED, 3: APPROVED, 4: PENDING, 5: APPROVED, 6: PENDING}
+    assert counter.take() == {"ListModelPackages": 1}
+    with pytest.raises(NotFound, match=r"versions: 1, 2, 3, 4, 5, 6"):
+        registry.get_version("G", 9)
+
+
+def test_rollback_candidates_are_read_lazily_newest_first(counted):
+    registry, counter = counted
+    candidates = registry.approved_newest_first("G")
+    assert next(candidates).version == 5
+    assert counter.take()["DescribeModelPackage"] == 1, "one candidate described, not all six versions"
+    assert [v.version for v in candidates] == [3, 2]
