@@ -46,7 +46,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.13",
-    packages=find_packages(include=["scones*", "pipelines*", "processing*", "training*",
+    packages=find_packages(include=["common*", "scones*", "pipelines*", "processing*", "training*",
                                     "inference_workflow*", "lambdas*"]),
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def write_capture(root: Path, hours: int, per_hour: int) -> int:
     import numpy as np
 
-    from processing.imaging import encode_png
+    from common.imaging import encode_png
     from scones.serving.capture import capture_record
 
     rng = np.random.default_rng(0)

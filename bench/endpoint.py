@@ -50,7 +50,7 @@ def prepare(home: Path) -> None:
 
 
 def images(count: int) -> list[bytes]:
-    from processing.imaging import encode_png
+    from common.imaging import encode_png
     from processing.synth import draw_image
 
     rng = np.random.default_rng(0)
@@ -112,7 +112,7 @@ def throughput(url: str, bodies: list[bytes], clients: int, seconds: float) -> f
 def batch_rate(url: str, bodies: list[bytes], batch: int, rounds: int, npy: bool = False) -> float:
     import io
 
-    from processing.imaging import to_pixels
+    from common.imaging import to_pixels
 
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port))
@@ -131,7 +131,7 @@ def batch_rate(url: str, bodies: list[bytes], batch: int, rounds: int, npy: bool
 
 
 def model_only(home: Path, bodies: list[bytes]) -> float:
-    from processing.imaging import preprocess
+    from common.imaging import preprocess
     from training.inference import LoadedModel
 
     folder = next((home / "endpoints").rglob("classes.json")).parent

@@ -31,7 +31,8 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    from inference_workflow.local import LocalWorkflowRunner
+    from inference_workflow.local import EndpointTarget, LocalWorkflowRunner, workflow_handlers
+    from inference_workflow.workflow_config import WorkflowConfig
     from scones.serving.client import runtime_client
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -48,9 +49,9 @@ def main() -> int:
                 client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="image/png",
                                        Body=bodies[i % len(bodies)])
             direct = (time.perf_counter() - started) / 200
-            env = {"ENDPOINT_NAME": "scones-endpoint", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
-                   "CLASSES": "bicycle,motorcycle", "THRESHOLD": "0.5"}
-            with LocalWorkflowRunner(env=env, cache_dir=home / "cache" / "workflows") as runner:
+            target = EndpointTarget(url, "scones-endpoint", ("bicycle", "motorcycle"), 0.5)
+            handlers = workflow_handlers(WorkflowConfig(), target)
+            with LocalWorkflowRunner(handlers, cache_dir=home / "cache" / "workflows") as runner:
                 keys = [runner.put_image(f"img/{i:05d}.png", bodies[i % len(bodies)]) for i in range(args.images)]
                 runner.classify_one(keys[0])
                 runner.classify_batch(keys[:10])

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference_workflow.local import ImageResult, LocalWorkflowRunner, image_key
+from inference_workflow.local import EndpointTarget, ImageResult, LocalWorkflowRunner, image_key, workflow_handlers
 from inference_workflow.workflow_config import WorkflowConfig
 
 
@@ -52,11 +52,11 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
                     cache_dir: Path | None = None, notifier=None) -> ClassifyReport:
     """Run each image through serialize -> classify -> filter; batches go through the Map workflow."""
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
-    env = {"ENDPOINT_NAME": endpoint_name, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
-           "CLASSES": ",".join(classes), "THRESHOLD": str(threshold)}
+    config = config or WorkflowConfig()
+    handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold))
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
-    with LocalWorkflowRunner(config, env=env, cache_dir=cache_dir) as runner:
+    with LocalWorkflowRunner(handlers, config, cache_dir=cache_dir) as runner:
         keys = [runner.put_image(image_key(name, i), data) for i, (name, data) in enumerate(images)]
         if use_batch:
             results = runner.classify_batch(keys)

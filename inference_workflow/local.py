@@ -14,8 +14,13 @@ directly and answers as the Lambda service does: ``Payload`` on success,
 exception, so Retry and Catch see the same error names as in AWS. Skipping the
 Lambda API's request path is also what keeps a task at a few milliseconds.
 
-The classifier reaches the local endpoint through botocore's standard
-``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``; moto passes requests to non-AWS hosts through.
+Configuration flows in as arguments: :func:`workflow_handlers` builds each handler
+with its endpoint, classes, threshold and clients (the Lambdas' factories), so no
+run changes ``os.environ``. The classifier's runtime client points at the local
+endpoint's URL; moto passes requests to non-AWS hosts through. ``mock_aws`` patches
+the process (its fake credentials, botocore), so one runner at a time is active in a
+process (:data:`_ACTIVE`): the dashboard's concurrent uploads queue instead of
+tearing down each other's world.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import dataclasses
 import functools
 import json
 import logging
-import os
+import threading
 import time
 import traceback
 import uuid
@@ -75,12 +80,43 @@ class InProcessLambdas:
                 "stackTrace": []}}
 
 
-def default_handlers(config: WorkflowConfig) -> dict[str, Handler]:
+@dataclass(frozen=True)
+class EndpointTarget:
+    """What the classifier calls and how the filter judges: handed to the handlers, never via the environment."""
+
+    url: str
+    name: str
+    classes: tuple[str, ...]
+    threshold: float
+
+
+def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1") -> dict[str, Handler]:
+    """The three handlers, each built by its Lambda's factory with explicit configuration and clients.
+
+    The clients are made when a task first runs (inside the runner's moto world), and kept.
+    """
     from lambdas import classifier, filter_low_confidence, serialize_image_data
 
-    return {config.serialize_function: serialize_image_data.handler,
-            config.classifier_function: classifier.handler,
-            config.filter_function: filter_low_confidence.handler}
+    clients: dict[str, Any] = {}
+
+    def client(name: str, **kwargs):
+        if name not in clients:
+            import boto3
+            from botocore.config import Config
+
+            clients[name] = boto3.client(name, region_name=region, config=Config(
+                connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}), **kwargs)
+        return clients[name]
+
+    def serialize(event, context=None):
+        return serialize_image_data.make_handler(client("s3"))(event, context)
+
+    def classify(event, context=None):
+        runtime = client("sagemaker-runtime", endpoint_url=target.url)
+        return classifier.make_handler(target.name, target.classes, runtime)(event, context)
+
+    return {config.serialize_function: serialize, config.classifier_function: classify,
+            config.filter_function: filter_low_confidence.make_handler(target.threshold)}
 
 
 @contextlib.contextmanager
@@ -116,18 +152,8 @@ def cached_json_paths() -> Iterator[None]:
         json_path.parse, result_path.parse = originals
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+#: One moto world per process at a time (see the module docstring).
+_ACTIVE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -159,11 +185,10 @@ def _cause_message(cause: str) -> str:
 class LocalWorkflowRunner:
     """A moto world with the workflow's resources, executing definitions to completion."""
 
-    def __init__(self, config: WorkflowConfig | None = None, handlers: dict[str, Handler] | None = None,
-                 env: dict[str, str] | None = None, region: str = "us-east-1", cache_dir: Path | None = None):
+    def __init__(self, handlers: dict[str, Handler], config: WorkflowConfig | None = None,
+                 region: str = "us-east-1", cache_dir: Path | None = None):
         self.config = config or WorkflowConfig()
-        self.lambdas = InProcessLambdas(handlers or default_handlers(self.config))
-        self.env = env or {}
+        self.lambdas = InProcessLambdas(handlers)
         self.region = region
         self.cache_dir = cache_dir
         self._stack = contextlib.ExitStack()
@@ -171,17 +196,21 @@ class LocalWorkflowRunner:
         self.machines: dict[bool, str] = {}
 
     def __enter__(self) -> LocalWorkflowRunner:
+        try:
+            return self._enter()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _enter(self) -> LocalWorkflowRunner:
         from moto import mock_aws
 
-        placeholders = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                        "AWS_DEFAULT_REGION": self.region}
-        env = {k: v for k, v in placeholders.items() if not os.environ.get(k)} | self.env
-        self._stack.enter_context(environment(env))
+        _ACTIVE.acquire()
+        self._stack.callback(_ACTIVE.release)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                                    "lambda": {"use_docker": False}}))
         self._stack.enter_context(lambdas_in_process(self.lambdas))
         self._stack.enter_context(cached_json_paths())
-        _reset_lambda_clients()
         import boto3
 
         self.clients = {name: boto3.client(name, region_name=self.region)
@@ -197,7 +226,6 @@ class LocalWorkflowRunner:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        _reset_lambda_clients()
         self._stack.close()
 
     def create_machine(self, batch: bool, definition: dict | None = None, name: str | None = None) -> str:
@@ -271,14 +299,6 @@ class LocalWorkflowRunner:
                                f"{described.get('cause')}")
         items = json.loads(described["output"])
         return [ImageResult.from_map_item(key, item) for key, item in zip(keys, items, strict=True)]
-
-
-def _reset_lambda_clients() -> None:
-    """Handlers cache boto3 clients (as Lambda code should); drop them so they bind to this world."""
-    from lambdas import classifier, serialize_image_data
-
-    classifier._runtime = None
-    serialize_image_data._s3 = None
 
 
 def image_key(source: str | Path, index: int) -> str:

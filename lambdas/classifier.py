@@ -12,7 +12,9 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Sequence
 
+from common.defaults import DEFAULT_CLASSES, ENDPOINT_NAME
 from lambdas._events import (
     EndpointUnavailableError,
     InvalidEventError,
@@ -72,7 +74,26 @@ def classify(data: bytes, endpoint: str, client=None, classes: int | None = None
     return [float(v) for v in result]
 
 
+def make_handler(endpoint: str, classes: Sequence[str], client=None):
+    """A handler bound to one endpoint, its classes and (optionally) a runtime client: the local workflow's."""
+    classes = list(classes)
+    if not classes:
+        raise ValueError("the classifier needs the model's classes")
+
+    def configured(event, context=None):
+        return _classify_event(event, endpoint, classes, client)
+
+    return configured
+
+
 def handler(event, context=None):
+    """Lambda's entry point: ``ENDPOINT_NAME`` and ``CLASSES`` are the function's settings (the template's)."""
+    endpoint = os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME)
+    classes = [c for c in os.environ.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
+    return _classify_event(event, endpoint, classes, None)
+
+
+def _classify_event(event, endpoint: str, classes: list[str], client):
     body = extract_body(event)
     image_data = body.get("image_data")
     if not isinstance(image_data, str) or not image_data:
@@ -81,9 +102,7 @@ def handler(event, context=None):
         data = base64.b64decode(image_data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidEventError(f"image_data is not base64 ({exc})") from exc
-    endpoint = os.environ.get("ENDPOINT_NAME", "scones-endpoint")
-    classes = [c for c in os.environ.get("CLASSES", "bicycle,motorcycle").split(",") if c]
-    inferences = classify(data, endpoint, classes=len(classes))
+    inferences = classify(data, endpoint, client=client, classes=len(classes))
     top = max(range(len(inferences)), key=inferences.__getitem__)
     label = classes[top]
     return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top]})

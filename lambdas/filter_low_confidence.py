@@ -1,4 +1,4 @@
-"""Lambda 3/3: pass the event on when the top probability meets ``THRESHOLD`` (default 0.93).
+"""Lambda 3/3: pass the event on when the top probability meets ``THRESHOLD`` (default: ``common.defaults``).
 
 Below it, raise :class:`LowConfidenceError`, which the state machine catches to
 send the image to human review.
@@ -8,26 +8,44 @@ from __future__ import annotations
 
 import os
 
+from common.defaults import CONFIDENCE_THRESHOLD
 from lambdas._events import InvalidEventError, LowConfidenceError, extract_body, parse_inferences, response
 
-DEFAULT_THRESHOLD = 0.93
+DEFAULT_THRESHOLD = CONFIDENCE_THRESHOLD
 
 
-def threshold_from_env() -> float:
-    raw = os.environ.get("THRESHOLD", str(DEFAULT_THRESHOLD))
+def parse_threshold(raw: str | float) -> float:
     try:
         value = float(raw)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidEventError(f"THRESHOLD must be a number, got {raw!r}") from exc
     if not 0.0 <= value <= 1.0:
         raise InvalidEventError(f"THRESHOLD must be within [0, 1], got {value}")
     return value
 
 
+def threshold_from_env() -> float:
+    return parse_threshold(os.environ.get("THRESHOLD", str(DEFAULT_THRESHOLD)))
+
+
+def make_handler(threshold: float):
+    """A handler with its threshold given (the local workflow, tests); validated once, here."""
+    threshold = parse_threshold(threshold)
+
+    def configured(event, context=None):
+        return _filter(event, threshold)
+
+    return configured
+
+
 def handler(event, context=None):
+    """Lambda's entry point: the threshold is the function's ``THRESHOLD`` setting (the template sets it)."""
+    return _filter(event, threshold_from_env())
+
+
+def _filter(event, threshold: float):
     body = extract_body(event)
     inferences = parse_inferences(body.get("inferences"))
-    threshold = threshold_from_env()
     confidence = max(inferences)
     if confidence < threshold:
         where = body.get("s3_key", "image")

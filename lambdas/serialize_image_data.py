@@ -56,9 +56,22 @@ def read_image(bucket: str, key: str, client=None) -> bytes:
     return data
 
 
+def make_handler(client):
+    """A handler reading through ``client`` (the local workflow's S3, in its own region)."""
+    def configured(event, context=None):
+        return _serialize(event, client)
+
+    return configured
+
+
 def handler(event, context=None):
+    """Lambda's entry point: the function's own S3 client (its region and role)."""
+    return _serialize(event, None)
+
+
+def _serialize(event, client):
     body = extract_body(event)
     bucket, key = require_location(body)
-    data = read_image(bucket, key)
+    data = read_image(bucket, key, client)
     return response({"image_data": base64.b64encode(data).decode("ascii"), "s3_bucket": bucket, "s3_key": key,
                      "inferences": []})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("processing", "training")
+PACKAGES = ("common", "processing", "training")
 #: zipapp name -> module whose ``main()`` it runs
 PROCESSING_ENTRY_POINTS = {"etl.pyz": "processing.etl", "check.pyz": "processing.check",
                            "evaluate.pyz": "processing.evaluate"}

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from processing.imaging import INPUT_SIZE, ImageError, validate_training_image
-from processing.manifest import (
+from common.imaging import INPUT_SIZE, ImageError, validate_training_image
+from common.manifest import (
     LstEntry,
     ManifestError,
     find_lst,

@@ -20,14 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from common import defaults
+from common.imaging import INPUT_SIZE, encode_png, fit_to_input
+from common.manifest import LstEntry, write_classes, write_dataset_info, write_lst
 from processing import cifar, folders
-from processing.imaging import INPUT_SIZE, encode_png, fit_to_input
-from processing.manifest import LstEntry, write_classes, write_dataset_info, write_lst
 from processing.progress import Progress
 
 DEFAULT_INPUT = "/opt/ml/processing/input/data"
 DEFAULT_OUTPUT = "/opt/ml/processing/output"
-DEFAULT_CLASSES = ("bicycle", "motorcycle")
+DEFAULT_CLASSES = defaults.DEFAULT_CLASSES
 SPLITS = ("train", "validation", "test")
 #: The sizes ``--image-size 0`` (auto) picks for an image folder: the largest not above the
 #: median short side of its images. Bigger inputs cost quadratically more to train; ask explicitly.

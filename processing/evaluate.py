@@ -19,16 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.manifest import ManifestError, find_lst, read_classes, read_lst
+from common.defaults import ACCURACY_JSON_PATH, CONFIDENCE_THRESHOLD, EVALUATION_FILE
+from common.manifest import ManifestError, find_lst, read_classes, read_lst
 
 DEFAULT_MODEL = "/opt/ml/processing/model"
 DEFAULT_TEST = "/opt/ml/processing/test"
 DEFAULT_OUTPUT = "/opt/ml/processing/evaluation"
 DEFAULT_QUARANTINE = "/opt/ml/processing/quarantine"
-EVALUATION_FILE = "evaluation.json"
 RELIABILITY_FILE = "reliability.png"
-#: The key path of the accuracy in evaluation.json: the pipeline's condition reads exactly this.
-ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 BOOTSTRAP_ROUNDS = 200
 #: Misclassified test images kept in evaluation.json as thumbnails, for the approver's page.
 MISCLASSIFIED_SAMPLE = 8
@@ -257,7 +255,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--output", default=DEFAULT_OUTPUT,
                         help=f"where {EVALUATION_FILE} and {RELIABILITY_FILE} are written")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="the workflow's confidence threshold, for coverage and accuracy above it (default 0.93)")
+                        help="confidence threshold for coverage and accuracy above it "
+                             f"(default: the workflow's, {CONFIDENCE_THRESHOLD})")
     parser.add_argument("--quarantine", default=DEFAULT_QUARANTINE,
                         help="the image check's quarantine folder, whose report.json says what the model was "
                              "trained on (default: %(default)s; skipped when absent)")

@@ -5,7 +5,7 @@ Layouts accepted (the dog-breed data uses the second)::
     <root>/<class>/<image>                          -> a seeded, stratified train/validation/test split
     <root>/{train,valid|validation,test}/<class>/<image>   -> those splits kept
 
-Every image is fitted to the model's input with :func:`processing.imaging.fit_to_input`
+Every image is fitted to the model's input with :func:`common.imaging.fit_to_input`
 -- the one documented resize/crop that serving uses too -- and written as PNG.
 A file that cannot be decoded is not dropped: its bytes are written unchanged
 and listed, so the corrupt-image check quarantines it and reports why.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.imaging import INPUT_SIZE, ImageError, encode_png, fit_to_input, open_image
+from common.imaging import INPUT_SIZE, ImageError, encode_png, fit_to_input, open_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": "train", "valid": "validation", "validation": "validation", "val": "validation",
@@ -103,7 +103,7 @@ def short_sides(paths, limit: int = 2000) -> list[int]:
     """The short side of up to ``limit`` images, read from their headers (no pixels are decoded)."""
     from PIL import Image
 
-    from processing.imaging import FORMATS
+    from common.imaging import FORMATS
 
     sides = []
     for index, path in enumerate(paths):

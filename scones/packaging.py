@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 #: The repository's own top-level packages; imports of anything else are third-party.
-PROJECT_PACKAGES = ("scones", "lambdas", "processing", "training", "inference_workflow", "pipelines")
+PROJECT_PACKAGES = ("common", "scones", "lambdas", "processing", "training", "inference_workflow", "pipelines")
 
 
 def _module_file(root: Path, module: str) -> Path | None:

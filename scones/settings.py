@@ -5,9 +5,9 @@
 | ``SCONES_HOME``       | ``./.scones``                            |                    |
 | ``SCONES_REGISTRY``   | ``sqlite:///$SCONES_HOME/registry.db``   | ``sagemaker://``   |
 | ``SCONES_STORE``      | ``file://$SCONES_HOME/store``            | ``s3://``          |
-| ``SCONES_MODEL_GROUP``| ``SconesModels``                         |                    |
+| ``SCONES_MODEL_GROUP``| ``common.defaults.MODEL_PACKAGE_GROUP``  |                    |
 | ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
-| ``SCONES_THRESHOLD``  | ``0.93`` (the workflow's confidence bar) |                    |
+| ``SCONES_THRESHOLD``  | the workflow's confidence bar            |                    |
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from common import defaults
 from scones.errors import InvalidInput
 from scones.notify import Notifier, open_notifier
 from scones.registry import ModelRegistry, open_registry
 from scones.store import ArtifactStore, open_store
 from scones.workspace import Workspace
-from training.calibration import WORKFLOW_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Settings:
     store_uri: str
     model_group: str
     notify_uri: str
-    threshold: float = WORKFLOW_THRESHOLD
+    threshold: float = defaults.CONFIDENCE_THRESHOLD
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,7 +39,7 @@ class Settings:
             workspace=ws,
             registry_uri=os.environ.get("SCONES_REGISTRY", f"sqlite:///{ws.registry_db}"),
             store_uri=os.environ.get("SCONES_STORE", f"file://{ws.store}"),
-            model_group=os.environ.get("SCONES_MODEL_GROUP", "SconesModels"),
+            model_group=os.environ.get("SCONES_MODEL_GROUP", defaults.MODEL_PACKAGE_GROUP),
             notify_uri=os.environ.get("SCONES_NOTIFY", f"outbox://{ws.root / 'outbox.jsonl'}"),
             threshold=_threshold(os.environ.get("SCONES_THRESHOLD")),
         )
@@ -53,6 +53,14 @@ class Settings:
     def notifier(self) -> Notifier:
         return open_notifier(self.notify_uri)
 
+    def pipeline_kwargs(self, kwargs: dict | None = None) -> dict:
+        """``get_pipeline`` keyword arguments with this configuration's model group (explicit ones win).
+
+        The pipeline registers into the group the endpoint, the dashboard and the CLI read:
+        ``SCONES_MODEL_GROUP`` reaches the writer as well as the readers.
+        """
+        return {"model_package_group_name": self.model_group, **(kwargs or {})}
+
     def child_environment(self) -> dict[str, str]:
         """The environment for a child process that must use these same backends (a launched run)."""
         return {**os.environ, "SCONES_HOME": str(self.workspace.root), "SCONES_REGISTRY": self.registry_uri,
@@ -62,7 +70,7 @@ class Settings:
 
 def _threshold(text: str | None) -> float:
     if text is None or not text.strip():
-        return WORKFLOW_THRESHOLD
+        return defaults.CONFIDENCE_THRESHOLD
     try:
         value = float(text)
     except ValueError:

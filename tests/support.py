@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from processing.imaging import encode_png
+from common.imaging import encode_png
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -19,8 +19,10 @@ import math
 
 import numpy as np
 
+from common.defaults import CONFIDENCE_THRESHOLD
+
 #: The inference workflow's default confidence threshold; evaluation reports coverage at it.
-WORKFLOW_THRESHOLD = 0.93
+WORKFLOW_THRESHOLD = CONFIDENCE_THRESHOLD  # the workflow's, defined in common.defaults
 #: Bins of the expected calibration error (equal width over [0, 1]), as in Guo et al.
 ECE_BINS = 15
 #: The temperature is searched in [1/4, 20]. A validation set with no error drives the NLL-optimal T to 0

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.imaging import (
+from common import defaults
+from common.imaging import (
     INPUT_SIZE,
     MAX_PIXELS,
     ImageError,
@@ -49,11 +50,11 @@ MAX_REQUEST_PIXELS = 64_000_000
 #: Decoded pixels all requests of this process may hold at once: concurrent large images wait for
 #: each other (up to DECODE_WAIT_SECONDS, then 503) instead of multiplying memory.
 MAX_PIXELS_IN_FLIGHT, DECODE_WAIT_SECONDS = 48_000_000, 10.0
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "application/x-image", "image/webp"})
+IMAGE_TYPES = frozenset({*defaults.IMAGE_CONTENT_TYPES, "image/jpg", "image/webp"})  # and common aliases
 JSON_TYPE = "application/json"
 #: Raw pixels, as SageMaker's NumpySerializer sends them: uint8 (N, S, S, 3) or (S, S, 3), S = input size.
 #: Skips image decoding, which bounds PNG batches at a few thousand images/s per core.
-NPY_TYPE = "application/x-npy"
+NPY_TYPE = defaults.NPY_CONTENT_TYPE
 
 
 class InferenceError(ValueError):
@@ -160,7 +161,7 @@ class Batch:
             DECODE_BUDGET.release(pixels)
 
     def inputs(self, size: int) -> np.ndarray:
-        """N x 3 x size x size float32, every image fitted as :func:`processing.imaging.fit_to_input` says."""
+        """N x 3 x size x size float32, every image fitted as :func:`common.imaging.fit_to_input` says."""
         if self.pixels is not None:
             if self.pixels.shape[1:3] != (size, size):
                 raise InvalidNpy(f"pixels are {self.pixels.shape[1]}x{self.pixels.shape[2]}; this model takes "

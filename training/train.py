@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.imaging import INPUT_SIZE, MEAN, STD, preprocess
-from processing.manifest import find_lst, read_classes, read_image_size, read_lst
+from common.imaging import INPUT_SIZE, MEAN, STD, preprocess
+from common.manifest import find_lst, read_classes, read_image_size, read_lst
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
 METRIC_DEFINITIONS = [
@@ -304,7 +304,7 @@ def save_artifact(model, model_dir: Path, classes: Sequence[str], architecture: 
     """
     import torch
 
-    from processing.manifest import write_classes
+    from common.manifest import write_classes
 
     model_dir.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 3, image_size, image_size)
@@ -335,7 +335,7 @@ def copy_serving_code(code_dir: Path) -> None:
     """``code/`` in the artifact: SageMaker's PyTorch serving container imports ``code/inference.py``."""
     root = Path(__file__).resolve().parent.parent
     for relative in ("training/__init__.py", "training/inference.py", "training/calibration.py",
-                     "processing/__init__.py", "processing/imaging.py"):
+                     "common/__init__.py", "common/imaging.py", "common/defaults.py"):
         target = code_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / relative, target)

@@ -38,14 +38,15 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TuningStep
 
+from common import defaults
+from common.defaults import ACCURACY_JSON_PATH, EVALUATION_FILE
 from pipelines.sdk import disable_sdk_telemetry, quiet_sdk_logs
 from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, StepCode, build_step_code
-from processing.evaluate import ACCURACY_JSON_PATH, EVALUATION_FILE
 from training.train import METRIC_DEFINITIONS, Recipe
 
 #: Used when no role is given: a local run needs none, and SageMaker will reject it loudly.
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/scones-local-execution"
-LOCAL_BUCKET = "scones-local"
+LOCAL_BUCKET = defaults.LOCAL_BUCKET
 FRAMEWORK_VERSION, PY_VERSION = "2.6.0", "py312"
 PROPERTY_FILE = "EvaluationReport"
 
@@ -90,9 +91,9 @@ def get_pipeline(
     sagemaker_project_name: str | None = None,
     role: str | None = None,
     default_bucket: str | None = None,
-    model_package_group_name: str = "SconesModels",
-    pipeline_name: str = "SconesPipeline",
-    base_job_prefix: str = "scones",
+    model_package_group_name: str = defaults.MODEL_PACKAGE_GROUP,
+    pipeline_name: str = defaults.PIPELINE_NAME,
+    base_job_prefix: str = defaults.BASE_PREFIX,
     processing_instance_type: str = "ml.m5.xlarge",
     training_instance_type: str = "ml.m5.xlarge",
     sagemaker_session: PipelineSession | None = None,
@@ -250,8 +251,8 @@ def get_pipeline(
     step_register = ModelStep(
         name="RegisterModel",
         step_args=model.register(
-            content_types=["image/png", "image/jpeg", "application/x-image", "application/json"],
-            response_types=["application/json"],
+            content_types=[*defaults.IMAGE_CONTENT_TYPES, defaults.JSON_CONTENT_TYPE],
+            response_types=[defaults.JSON_CONTENT_TYPE],
             inference_instances=["ml.t2.medium", "ml.m5.large", "ml.m5.xlarge"],
             transform_instances=["ml.m5.xlarge"],
             model_package_group_name=model_package_group_name,

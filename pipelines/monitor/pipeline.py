@@ -18,20 +18,20 @@ from sagemaker.workflow.parameters import ParameterFloat, ParameterString
 from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.steps import ProcessingStep
 
+from common import defaults
 from pipelines.cifar.pipeline import LOCAL_BUCKET, LOCAL_ROLE, framework_image, get_session, get_step_code
 from pipelines.step_code import MONITOR_APP
 from scones.monitor.job import NO_RETRAIN
-from training.calibration import WORKFLOW_THRESHOLD
 
 
 def get_pipeline(
     region: str = "us-east-1",
     role: str | None = None,
     default_bucket: str | None = None,
-    model_package_group_name: str = "SconesModels",
-    pipeline_name: str = "SconesMonitor",
-    base_job_prefix: str = "scones",
-    endpoint_name: str = "scones-endpoint",
+    model_package_group_name: str = defaults.MODEL_PACKAGE_GROUP,
+    pipeline_name: str = defaults.MONITOR_PIPELINE_NAME,
+    base_job_prefix: str = defaults.BASE_PREFIX,
+    endpoint_name: str = defaults.ENDPOINT_NAME,
     notify_topic_arn: str = "",
     retrain_pipeline: str = NO_RETRAIN,
     instance_type: str = "ml.m5.large",
@@ -47,7 +47,7 @@ def get_pipeline(
 
     capture_uri = ParameterString("CaptureUri", default_value=f"{prefix}/datacapture/{endpoint_name}")
     hours = ParameterFloat("Hours", default_value=24.0)
-    threshold = ParameterFloat("ConfidenceThreshold", default_value=WORKFLOW_THRESHOLD)
+    threshold = ParameterFloat("ConfidenceThreshold", default_value=defaults.CONFIDENCE_THRESHOLD)
     topic = ParameterString("NotifyTopicArn", default_value=notify_topic_arn)
     retrain = ParameterString("RetrainPipeline", default_value=retrain_pipeline)  # "none": alert only
 

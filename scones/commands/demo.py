@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     demo.add_argument("--epochs", type=int, default=10)
     demo.add_argument("--learning-rate", type=float, default=0.01)
     demo.add_argument("--images", type=int, default=20, help="test images sent through the workflow")
-    demo.add_argument("--threshold", type=float, default=0.93, help="confidence needed to pass the filter")
+    demo.add_argument("--threshold", type=float, default=None,
+                      help="confidence needed to pass the filter (default: SCONES_THRESHOLD or the workflow's)")
     demo.set_defaults(handler=run_demo)
 
 
@@ -79,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = _stage("1. pipeline: ETL -> corrupt-image check -> train -> evaluate -> register (local engine)")
     record = run_local_pipeline(store, registry, settings.workspace.runs, settings.workspace.data,
                                 parameters={"Epochs": args.epochs, "LearningRate": args.learning_rate},
-                                notifier=settings.notifier())
+                                pipeline_kwargs=settings.pipeline_kwargs(), notifier=settings.notifier())
     timings["pipeline"] = time.monotonic() - started
     if record.status != "Succeeded":
         print(f"\ndemo stopped: the pipeline {record.status.lower()}: {record.failure_reason}")
@@ -103,7 +104,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  endpoint {live['endpoint']} at {live['url']} now serves v{live['live']['version']}")
         timings["approve + redeploy"] = time.monotonic() - started
 
-        started = _stage(f"4. inference workflow: serialize -> classify -> filter (threshold {args.threshold}) "
+        threshold = settings.threshold if args.threshold is None else args.threshold
+        started = _stage(f"4. inference workflow: serialize -> classify -> filter (threshold {threshold}) "
                          f"on {args.images} test images")
         from inference_workflow.classify import classify_images, format_result
 
@@ -111,7 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
         first = chosen[0]
         chosen.append(("upload/truncated-" + first[0].split("/")[-1], first[1][: len(first[1]) // 2], "(damaged)"))
         report = classify_images([(name, data) for name, data, _ in chosen], live["url"], DEFAULT_ENDPOINT,
-                                 live["live"]["classes"], args.threshold,
+                                 live["live"]["classes"], threshold,
                                  cache_dir=settings.workspace.root / "cache" / "workflows",
                                  notifier=settings.notifier())
         width = max(len(name) for name, _, _ in chosen)

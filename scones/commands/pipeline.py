@@ -98,8 +98,9 @@ def register(subparsers) -> None:
 
 def _definition(args: argparse.Namespace) -> int:
     from scones.engine.local_run import render_definition
+    from scones.settings import Settings
 
-    _, definition = render_definition(args.module, **_kwargs(args.kwargs))
+    _, definition = render_definition(args.module, **Settings.from_env().pipeline_kwargs(_kwargs(args.kwargs)))
     emit(json.dumps(definition, indent=2), args.output)
     return 0
 
@@ -117,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     record = run_local_pipeline(
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
         parameters=_parameters(args.param), input_path=args.input, module_name=args.module,
-        pipeline_kwargs=_kwargs(args.kwargs), use_cache=not args.no_cache, echo_logs=args.logs,
+        pipeline_kwargs=settings.pipeline_kwargs(_kwargs(args.kwargs)), use_cache=not args.no_cache,
+        echo_logs=args.logs,
         notifier=settings.notifier(), execution_id=args.execution_id,
     )
     return 0 if record.status == "Succeeded" else 1
@@ -128,7 +130,9 @@ def _aws_pipeline(args: argparse.Namespace):
     from pipelines.sdk import quiet_sdk_logs
 
     quiet_sdk_logs()
-    kwargs = _kwargs(args.kwargs)
+    from scones.settings import Settings
+
+    kwargs = Settings.from_env().pipeline_kwargs(_kwargs(args.kwargs))
     if getattr(args, "role_arn", None):
         kwargs.setdefault("role", args.role_arn)
     return get_pipeline_driver(args.module, kwargs), get_step_code(args.module, kwargs)

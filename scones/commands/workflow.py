@@ -73,7 +73,8 @@ def register(subparsers) -> None:
                                      epilog=CLASSIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="serialize -> classify -> filter, on this machine.")
     classify.add_argument("images", nargs="+", help="image files, folders, or s3:// URIs in the artifact store")
-    classify.add_argument("--threshold", type=float, default=0.93, help="confidence needed to pass (default 0.93)")
+    classify.add_argument("--threshold", type=float, default=None,
+                          help="confidence needed to pass (default: SCONES_THRESHOLD or the workflow's)")
     classify.add_argument("--allow-review", action="store_true", help="exit 0 even if images went to review")
     classify.add_argument("--endpoint-url", default=None, help="default: the running local endpoint")
     classify.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT)
@@ -152,14 +153,15 @@ def _classify(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
-    report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], args.threshold,
+    threshold = settings.threshold if args.threshold is None else args.threshold
+    report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], threshold,
                              batch=False if args.single else None,
                              cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier())
     width = min(60, max(len(r.image) for r in report.results))
     for result in report.results:
         print(format_result(result, width))
     print(f"{len(report.passed)} passed, {len(report.review)} sent to human review "
-          f"({report.review_notifications} SNS notifications) in {report.seconds:.2f} s; threshold {args.threshold}")
+          f"({report.review_notifications} SNS notifications) in {report.seconds:.2f} s; threshold {threshold}")
     return 1 if report.review and not args.allow_review else 0
 
 

@@ -53,7 +53,8 @@ def pipeline_definition(settings: Settings, module: str = DEFAULT_MODULE,
     """(name, definition) as a local run renders it, from the same cache."""
     from scones.engine.local_run import render_cached
 
-    name, definition, _ = render_cached(module, dict(kwargs or {}), settings.workspace.runs / ".definitions")
+    cache = settings.workspace.runs / ".definitions"
+    name, definition, _ = render_cached(module, settings.pipeline_kwargs(kwargs), cache)
     return name, definition
 
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common import defaults
 from pipelines._utils import DEFAULT_MODULE
 from scones.engine.executor import LocalPipelineExecutor, resolve_parameters
 from scones.engine.progress import Reporter
@@ -60,7 +61,7 @@ def _definition_key(module_name: str, kwargs: dict) -> str:
     from pipelines.step_code import ROOT
 
     digest = hashlib.sha256(json.dumps([module_name, kwargs, version("sagemaker")], sort_keys=True).encode())
-    for package in ("pipelines", "processing", "training"):
+    for package in ("common", "pipelines", "processing", "training"):
         for path in sorted((ROOT / package).rglob("*.py")):
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]
@@ -101,7 +102,8 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
                        echo_logs: bool = False, notifier=None, execution_id: str | None = None) -> ExecutionRecord:
     kwargs = dict(pipeline_kwargs or {})
     name, definition, step_code = render_cached(module_name, kwargs, Path(runs_dir) / ".definitions")
-    bucket, prefix = kwargs.get("default_bucket") or "scones-local", kwargs.get("base_job_prefix", "scones")
+    bucket = kwargs.get("default_bucket") or defaults.LOCAL_BUCKET
+    prefix = kwargs.get("base_job_prefix", defaults.BASE_PREFIX)
     if step_code is not None:
         step_code.upload(store)
         bucket, prefix = step_code.prefix[len("s3://"):].split("/", 1)[0], prefix

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from common import defaults
 from inference_workflow.workflow_config import WorkflowConfig
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -313,12 +314,12 @@ def build_template() -> dict:
             "ArtifactBucket": {"Type": "String", "Description": "bucket holding data, code and artifacts"},
             "LambdaCodeKey": {"Type": "String", "Default": "scones/lambda.zip",
                               "Description": "S3 key of the zip `scones infra package` writes"},
-            "ModelPackageGroupName": {"Type": "String", "Default": "SconesModels"},
-            "GroupLower": {"Type": "String", "Default": "sconesmodels",
+            "ModelPackageGroupName": {"Type": "String", "Default": defaults.MODEL_PACKAGE_GROUP},
+            "GroupLower": {"Type": "String", "Default": defaults.MODEL_PACKAGE_GROUP.lower(),
                            "Description": "the group name in lower case, as it appears in model package ARNs"},
-            "EndpointName": {"Type": "String", "Default": "scones-endpoint"},
-            "Classes": {"Type": "String", "Default": "bicycle,motorcycle"},
-            "ConfidenceThreshold": {"Type": "String", "Default": "0.93"},
+            "EndpointName": {"Type": "String", "Default": defaults.ENDPOINT_NAME},
+            "Classes": {"Type": "String", "Default": ",".join(defaults.DEFAULT_CLASSES)},
+            "ConfidenceThreshold": {"Type": "String", "Default": str(defaults.CONFIDENCE_THRESHOLD)},
             "RetrainSchedule": {"Type": "String", "Default": "rate(7 days)",
                                 "Description": "EventBridge schedule that starts the pipeline"},
             "MonitorSchedule": {"Type": "String", "Default": "rate(1 day)",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common import defaults
 from scones.errors import SconesError
 from scones.registry import ModelRegistry, ModelVersion
 
 #: Classes assumed when no version carries an evaluation yet (the project's own use case).
-DEFAULT_CLASSES = ["bicycle", "motorcycle"]
+DEFAULT_CLASSES = list(defaults.DEFAULT_CLASSES)
 
 
 @dataclass(frozen=True)

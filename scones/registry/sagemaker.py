@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+from common import defaults
 from scones.aws_errors import call
 from scones.errors import NotFound, SconesError
 from scones.registry import (
@@ -95,8 +96,8 @@ class SageMakerRegistry(ModelRegistry):
             "ModelApprovalStatus": status,
             "InferenceSpecification": {
                 "Containers": [{"Image": image, "ModelDataUrl": model_data_url, "Environment": environment or {}}],
-                "SupportedContentTypes": ["image/png", "image/jpeg", "application/x-image", "application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedContentTypes": [*defaults.IMAGE_CONTENT_TYPES, defaults.JSON_CONTENT_TYPE],
+                "SupportedResponseMIMETypes": [defaults.JSON_CONTENT_TYPE],
             },
         }
         properties = {HISTORY_PREFIX + "000": _history_entry(

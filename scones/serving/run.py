@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from common.defaults import ENDPOINT_NAME
 from scones.deploy import Deployer
 from scones.serving.capture import CaptureWriter
 from scones.serving.server import EndpointServer, LocalEndpointBackend, ModelLoader, RegistryWatcher
 from scones.settings import Settings
 
-DEFAULT_ENDPOINT = "scones-endpoint"
+DEFAULT_ENDPOINT = ENDPOINT_NAME
 CAPTURE_URI = "s3://scones-local/scones/datacapture"
 
 

@@ -97,7 +97,7 @@ class ModelLoader:
         """A probe image through the full handler: right shape, probabilities that sum to 1."""
         import numpy as np
 
-        from processing.imaging import encode_png
+        from common.imaging import encode_png
 
         probe = encode_png(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
         result = json.loads(inference.output_fn(inference.predict_fn(inference.input_fn(probe, "image/png"),

@@ -123,7 +123,7 @@ def test_deleting_an_image_from_the_input_folder_reruns_the_etl(env, tmp_path, c
     """The stale-data bug: a folder is staged as a mirror, so the ETL sees the deletion and re-runs."""
     import numpy as np
 
-    from processing.imaging import encode_png
+    from common.imaging import encode_png
     from scones.engine.records import list_executions
     from scones.settings import Settings
 

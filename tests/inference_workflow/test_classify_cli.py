@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from processing.imaging import encode_png
+from common.imaging import encode_png
 from processing.synth import draw_image
 from scones import cli
 

@@ -4,21 +4,22 @@ import json
 
 import pytest
 
-from inference_workflow.local import LocalWorkflowRunner
+from inference_workflow.local import EndpointTarget, LocalWorkflowRunner, workflow_handlers
 from inference_workflow.workflow_config import WorkflowConfig
-from lambdas import classifier
 from lambdas._events import EndpointUnavailableError
 from tests import support
 
 FAST_RETRY = WorkflowConfig(retry_interval_seconds=1, retry_max_attempts=2, retry_backoff_rate=1.0)
 
 
+def _target(url, threshold=0.5):
+    return EndpointTarget(url, "scones-endpoint", ("bicycle", "motorcycle"), threshold)
+
+
 @pytest.fixture
 def world(endpoint):
     server, _, _ = endpoint
-    env = {"ENDPOINT_NAME": "scones-endpoint", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
-           "CLASSES": "bicycle,motorcycle", "THRESHOLD": "0.5"}
-    with LocalWorkflowRunner(FAST_RETRY, env=env) as runner:
+    with LocalWorkflowRunner(workflow_handlers(FAST_RETRY, _target(server.url)), FAST_RETRY) as runner:
         runner.put_image("good.png", support.random_png(seed=1))
         yield runner
 
@@ -30,8 +31,8 @@ def test_success_path_returns_probabilities_as_a_list(world):
     assert world.review_messages() == []
 
 
-def test_low_confidence_is_caught_published_to_sns_and_fails(world, monkeypatch):
-    monkeypatch.setenv("THRESHOLD", "0.99999")
+def test_low_confidence_is_caught_published_to_sns_and_fails(world, endpoint):
+    world.lambdas.handlers.update(workflow_handlers(FAST_RETRY, _target(endpoint[0].url, threshold=0.99999)))
     described = world.execute(world.machine(False), {"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
     assert described["status"] == "FAILED"
     assert described["error"] == "LowConfidenceError"
@@ -40,9 +41,9 @@ def test_low_confidence_is_caught_published_to_sns_and_fails(world, monkeypatch)
     assert len(messages) == 1 and messages[0]["Error"] == "LowConfidenceError"
 
 
-def test_transient_endpoint_error_is_retried(world, monkeypatch):
+def test_transient_endpoint_error_is_retried(world):
     calls = []
-    real = classifier.handler
+    real = world.lambdas.handlers["scones-classifier"]
 
     def flaky(event, context=None):
         calls.append(1)
@@ -55,18 +56,10 @@ def test_transient_endpoint_error_is_retried(world, monkeypatch):
     assert len(calls) == 2
 
 
-def test_endpoint_down_is_retried_then_caught_never_hangs(world, endpoint):
-    server, _, _ = endpoint
-    world.env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = "http://127.0.0.1:9"  # nothing listens on the discard port
-    import os
-
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = "http://127.0.0.1:9"
-    classifier._runtime = None
-    try:
-        result = world.classify_one("good.png")
-    finally:
-        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = server.url
-        classifier._runtime = None
+def test_endpoint_down_is_retried_then_caught_never_hangs(world):
+    # nothing listens on the discard port
+    world.lambdas.handlers.update(workflow_handlers(FAST_RETRY, _target("http://127.0.0.1:9")))
+    result = world.classify_one("good.png")
     assert result.status == "review" and result.error == "EndpointUnavailableError"
     assert world.lambdas.calls["scones-classifier"] == 3, "one try plus MaxAttempts (2) retries"
 
@@ -124,16 +117,15 @@ STARTER = {
 
 
 def test_a_starter_style_state_machine_runs_these_handlers(world):
-    from lambdas import filter_low_confidence, serialize_image_data
-
+    ours = world.lambdas.handlers
     def starter_body(event, context=None):
         """What the starter's classifier returns: body as a JSON string, inferences as a string."""
         body = event["body"]
         return {"statusCode": 200, "body": json.dumps({**body, "inferences": json.dumps(body["inferences"])})}
 
-    world.lambdas.handlers.update({"serializeImageData": serialize_image_data.handler,
-                                   "imageClassifier": classifier.handler, "starterStyleBody": starter_body,
-                                   "filterLowConfidence": filter_low_confidence.handler})
+    ours.update({"serializeImageData": ours["scones-serialize-image-data"],
+                 "imageClassifier": ours["scones-classifier"], "starterStyleBody": starter_body,
+                 "filterLowConfidence": ours["scones-filter-low-confidence"]})
     arn = world.create_machine(False, definition=STARTER, name="starter")
     described = world.execute(arn, {"image_data": "", "s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
     assert described["status"] == "SUCCEEDED", described

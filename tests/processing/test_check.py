@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from common.manifest import read_lst, write_lst
 from processing import check
-from processing.manifest import read_lst, write_lst
 from tests import support
 
 BAD_FILES = {

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.manifest import read_classes, read_lst
 from processing import etl
-from processing.manifest import read_classes, read_lst
 from tests.conftest import TINY_TEST_PER_CLASS, TINY_TRAIN_PER_CLASS
 
 

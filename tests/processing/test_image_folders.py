@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.manifest import read_classes, read_image_size, read_lst
 from processing import check, etl, evaluate
-from processing.manifest import read_classes, read_image_size, read_lst
 from scones.artifacts import pack_model_dir
 from tests import support
 from training import inference, train

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from processing import imaging
+from common import imaging
 from tests import support
 
 

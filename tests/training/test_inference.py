@@ -64,7 +64,7 @@ def test_predict_files_matches_single_requests(model, tmp_path):
 def test_npy_pixels_give_the_same_probabilities_as_the_png(model):
     import io
 
-    from processing.imaging import to_pixels
+    from common.imaging import to_pixels
 
     images = [support.random_png(seed=i) for i in range(3)]
     buffer = io.BytesIO()

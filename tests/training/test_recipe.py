@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from processing.manifest import LstEntry, find_lst, read_lst, write_lst
+from common.manifest import LstEntry, find_lst, read_lst, write_lst
 from training import calibration
 from training.train import Recipe, is_greyscale, resolve_flip, train
 
@@ -105,7 +105,7 @@ def test_expected_calibration_error_by_hand():
 
 
 def test_flip_auto_is_off_for_greyscale_and_on_for_colour():
-    from processing.imaging import normalize
+    from common.imaging import normalize
 
     rng = np.random.default_rng(0)
     grey = np.repeat(rng.integers(0, 256, (8, 32, 32, 1), dtype=np.uint8), 3, axis=3)

@@ -26,7 +26,7 @@ def test_artifact_serves_without_training_code(trained_model, tmp_path):
     with tarfile.open(trained_model) as tar:
         names = set(tar.getnames())
     assert {"model.onnx", "model.pt", "classes.json", "model_info.json", "code/inference.py",
-            "code/training/inference.py", "code/processing/imaging.py"} <= names
+            "code/training/inference.py", "code/common/imaging.py"} <= names
 
 
 def test_training_is_deterministic_with_a_seed(tiny_etl, tmp_path):

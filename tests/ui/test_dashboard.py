@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from processing.imaging import encode_png
+from common.imaging import encode_png
 from processing.synth import draw_image
 
 #: Set to 1 only where a browser truly cannot exist; CI does not set it, so a missing Chromium fails there.

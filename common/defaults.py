@@ -1,0 +1,30 @@
+"""Every agreed name and default, defined once (no imports: it ships everywhere).
+
+``scones.settings.Settings`` resolves each one against the environment for the
+platform, and passes the values down: pipeline keyword arguments, the workflow's
+handler factories, the template's parameter defaults. The step scripts and the
+Lambdas, which run where ``Settings`` does not, take them from here as their own
+defaults, so the laptop, SageMaker and Lambda agree on one value.
+"""
+
+#: The workflow's confidence bar: below it an image goes to human review.
+CONFIDENCE_THRESHOLD = 0.93
+#: The Model Package Group the pipeline registers into and the endpoint, dashboard and CLI read.
+MODEL_PACKAGE_GROUP = "SconesModels"
+#: The training pipeline's and the monitoring pipeline's names.
+PIPELINE_NAME = "SconesPipeline"
+MONITOR_PIPELINE_NAME = "SconesMonitor"
+#: The SageMaker endpoint (and the local one) the workflow's classifier calls.
+ENDPOINT_NAME = "scones-endpoint"
+#: Where a local run's "S3" data and code live in the artifact store, and the job-name prefix.
+LOCAL_BUCKET = "scones-local"
+BASE_PREFIX = "scones"
+#: The project's own use case: CIFAR-100's bicycle vs motorcycle.
+DEFAULT_CLASSES = ("bicycle", "motorcycle")
+#: The key path of the accuracy in evaluation.json: the pipeline's ConditionStep reads exactly this.
+ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
+EVALUATION_FILE = "evaluation.json"
+#: Request content types the endpoint accepts, and its answer's.
+IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
+JSON_CONTENT_TYPE = "application/json"
+NPY_CONTENT_TYPE = "application/x-npy"

@@ -1,0 +1,103 @@
+"""Configuration flows one way: agreed values defined once, passed down; no import loops between steps."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from common import defaults
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = ("common", "scones", "processing", "training", "pipelines", "lambdas", "inference_workflow")
+
+
+def _modules(package: str):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        yield path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _imported_packages(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_training_never_imports_processing_and_common_imports_nothing_of_ours():
+    """processing -> training (evaluation uses the serving handler) is the one direction; both stand on common."""
+    for path, tree in _modules("training"):
+        assert "processing" not in _imported_packages(tree), path
+    for path, tree in _modules("common"):
+        assert not _imported_packages(tree) & set(CODE), path
+
+
+@pytest.mark.parametrize(("value", "name"), [(defaults.CONFIDENCE_THRESHOLD, "CONFIDENCE_THRESHOLD"),
+                                              (defaults.MODEL_PACKAGE_GROUP, "MODEL_PACKAGE_GROUP"),
+                                              (defaults.ENDPOINT_NAME, "ENDPOINT_NAME"),
+                                              (defaults.ACCURACY_JSON_PATH, "ACCURACY_JSON_PATH")])
+def test_each_agreed_value_is_written_once(value, name):
+    """As a literal in code (docstrings aside), the value appears in common/defaults.py only."""
+    places = []
+    for package in CODE:
+        for path, tree in _modules(package):
+            docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                          if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                          and n.body and isinstance(n.body[0], ast.Expr)}
+            places += [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(tree)
+                       if isinstance(node, ast.Constant) and node.value == value and id(node) not in docstrings]
+    assert places == [next(p for p in places if p.startswith("common/defaults.py"))], f"{name}: {places}"
+
+
+def test_the_model_group_setting_reaches_the_pipeline_that_registers(workspace, monkeypatch, capsys):
+    from scones import cli
+
+    monkeypatch.setenv("SCONES_MODEL_GROUP", "DogBreeds")
+    assert cli.main(["pipeline", "definition"]) == 0
+    definition = json.loads(capsys.readouterr().out)
+    steps = [s for s in definition["Steps"] if s["Type"] == "Condition"][0]["Arguments"]["IfSteps"]
+    register = next(s for s in steps if s["Type"] == "RegisterModel")
+    assert register["Arguments"]["ModelPackageGroupName"] == "DogBreeds"
+
+
+def test_settings_reads_the_threshold_once_and_refuses_nonsense(monkeypatch):
+    from scones.errors import InvalidInput
+    from scones.settings import Settings
+
+    monkeypatch.delenv("SCONES_THRESHOLD", raising=False)
+    assert Settings.from_env().threshold == defaults.CONFIDENCE_THRESHOLD
+    monkeypatch.setenv("SCONES_THRESHOLD", "0.8")
+    assert Settings.from_env().threshold == 0.8
+    for bad in ("high", "1.5"):
+        monkeypatch.setenv("SCONES_THRESHOLD", bad)
+        with pytest.raises(InvalidInput, match="SCONES_THRESHOLD"):
+            Settings.from_env()
+
+
+def test_the_local_workflow_leaves_the_environment_as_it_found_it(served, monkeypatch):
+    """Handlers get their endpoint, classes and threshold as arguments: nothing is put into os.environ."""
+    import os
+
+    from inference_workflow.classify import classify_images
+    from scones.serving.run import build_server
+    from tests import support
+
+    for name in ("THRESHOLD", "ENDPOINT_NAME", "CLASSES", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    server, _ = build_server(served, "scones-endpoint", port=0, log=lambda line: None)
+    import threading
+
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        before = dict(os.environ)
+        report = classify_images([("a.png", support.random_png(seed=1))], f"http://127.0.0.1:{server.server_port}",
+                                 "scones-endpoint", ["bicycle", "motorcycle"], 0.0)
+        assert dict(os.environ) == before
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.capture.close()
+    assert report.results[0].status == "passed"
