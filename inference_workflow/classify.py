@@ -7,7 +7,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference_workflow.local import EndpointTarget, ImageResult, LocalWorkflowRunner, image_key, workflow_handlers
+from inference_workflow.local import (
+    EndpointTarget,
+    ImageBucket,
+    ImageResult,
+    LocalWorkflowRunner,
+    image_key,
+    workflow_handlers,
+)
 from inference_workflow.workflow_config import WorkflowConfig
 
 
@@ -49,14 +56,20 @@ def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
 
 def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint_name: str, classes: list[str],
                     threshold: float, batch: bool | None = None, config: WorkflowConfig | None = None,
-                    cache_dir: Path | None = None, notifier=None) -> ClassifyReport:
-    """Run each image through serialize -> classify -> filter; batches go through the Map workflow."""
+                    cache_dir: Path | None = None, notifier=None,
+                    bucket: ImageBucket | None = None) -> ClassifyReport:
+    """Run each image through serialize -> classify -> filter; batches go through the Map workflow.
+
+    ``bucket``: put the images in that S3 bucket (an AWS API) for the serializer to read, instead of
+    the runner's own in-process bucket.
+    """
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
     config = config or WorkflowConfig()
-    handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold))
+    handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold),
+                                 images=bucket)
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
-    with LocalWorkflowRunner(handlers, config, cache_dir=cache_dir) as runner:
+    with LocalWorkflowRunner(handlers, config, cache_dir=cache_dir, images=bucket) as runner:
         keys = [runner.put_image(image_key(name, i), data) for i, (name, data) in enumerate(images)]
         if use_batch:
             results = runner.classify_batch(keys)

@@ -90,10 +90,20 @@ class EndpointTarget:
     threshold: float
 
 
-def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1") -> dict[str, Handler]:
+@dataclass(frozen=True)
+class ImageBucket:
+    """Where the workflow's images live when that is a real S3 API (AWS, moto_server), not the runner's world."""
+
+    client: Any
+    name: str
+
+
+def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1",
+                      images: ImageBucket | None = None) -> dict[str, Handler]:
     """The three handlers, each built by its Lambda's factory with explicit configuration and clients.
 
-    The clients are made when a task first runs (inside the runner's moto world), and kept.
+    The clients are made when a task first runs (inside the runner's moto world), and kept;
+    with ``images`` the serializer reads that bucket through its client instead.
     """
     from lambdas import classifier, filter_low_confidence, serialize_image_data
 
@@ -109,7 +119,7 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
         return clients[name]
 
     def serialize(event, context=None):
-        return serialize_image_data.make_handler(client("s3"))(event, context)
+        return serialize_image_data.make_handler(images.client if images else client("s3"))(event, context)
 
     def classify(event, context=None):
         runtime = client("sagemaker-runtime", endpoint_url=target.url)
@@ -186,7 +196,8 @@ class LocalWorkflowRunner:
     """A moto world with the workflow's resources, executing definitions to completion."""
 
     def __init__(self, handlers: dict[str, Handler], config: WorkflowConfig | None = None,
-                 region: str = "us-east-1", cache_dir: Path | None = None):
+                 region: str = "us-east-1", cache_dir: Path | None = None, images: ImageBucket | None = None):
+        self.images = images
         self.config = config or WorkflowConfig()
         self.lambdas = InProcessLambdas(handlers)
         self.region = region
@@ -215,7 +226,9 @@ class LocalWorkflowRunner:
 
         self.clients = {name: boto3.client(name, region_name=self.region)
                         for name in ("s3", "sns", "sqs", "stepfunctions")}
-        self.clients["s3"].create_bucket(Bucket=LOCAL_BUCKET)
+        if self.images is None:
+            self.clients["s3"].create_bucket(Bucket=LOCAL_BUCKET)
+            self.images = ImageBucket(self.clients["s3"], LOCAL_BUCKET)
         topic = self.clients["sns"].create_topic(Name=self.config.review_topic_arn.rsplit(":", 1)[-1])["TopicArn"]
         self.config = dataclasses.replace(self.config, review_topic_arn=topic)  # this account's ARN
         queue = self.clients["sqs"].create_queue(QueueName="scones-human-review-inbox")["QueueUrl"]
@@ -247,7 +260,7 @@ class LocalWorkflowRunner:
         return self.machines[batch]
 
     def put_image(self, key: str, data: bytes) -> str:
-        self.clients["s3"].put_object(Bucket=LOCAL_BUCKET, Key=key, Body=data)
+        self.images.client.put_object(Bucket=self.images.name, Key=key, Body=data)
         return key
 
     def execute(self, machine_arn: str, payload: dict, timeout: float = 300.0) -> dict:
@@ -279,7 +292,8 @@ class LocalWorkflowRunner:
                                                    ReceiptHandle=message["ReceiptHandle"])
 
     def classify_one(self, key: str) -> ImageResult:
-        described = self.execute(self.machine(False), {"s3_bucket": LOCAL_BUCKET, "s3_key": key, "image_data": ""})
+        described = self.execute(self.machine(False), {"s3_bucket": self.images.name, "s3_key": key,
+                                                          "image_data": ""})
         if described["status"] == "SUCCEEDED":
             body = json.loads(described["output"])["body"]
             return ImageResult(key, "passed", body.get("label", ""), body.get("confidence"),
@@ -290,7 +304,7 @@ class LocalWorkflowRunner:
         raise RuntimeError(f"execution ended {described['status']}")
 
     def classify_batch(self, keys: list[str]) -> list[ImageResult]:
-        described = self.execute(self.machine(True), {"s3_bucket": LOCAL_BUCKET, "s3_keys": keys})
+        described = self.execute(self.machine(True), {"s3_bucket": self.images.name, "s3_keys": keys})
         if described["status"] == "SUCCEEDED" and "output" not in described:
             raise RuntimeError(f"batch execution over {len(keys)} images returned no output: the results exceed "
                                "the 256 KB state limit; classify fewer images per execution")

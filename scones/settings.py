@@ -8,12 +8,18 @@
 | ``SCONES_MODEL_GROUP``| ``common.defaults.MODEL_PACKAGE_GROUP``  |                    |
 | ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
 | ``SCONES_THRESHOLD``  | the workflow's confidence bar            |                    |
+| ``SCONES_AWS_ENDPOINT_URL`` | none: AWS itself             | ``http://127.0.0.1:5000`` |
+| ``SCONES_AWS_REGION`` | ``AWS_DEFAULT_REGION`` or ``us-east-1``  |                    |
+
+Every AWS client the platform makes (registry, store, notifier) comes from :meth:`Settings.aws_client`,
+so an endpoint URL given here reaches all of them and nothing else: a local workflow's in-process
+Step Functions world keeps its own.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common import defaults
 from scones.errors import InvalidInput
@@ -31,6 +37,8 @@ class Settings:
     model_group: str
     notify_uri: str
     threshold: float = defaults.CONFIDENCE_THRESHOLD
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,15 +50,31 @@ class Settings:
             model_group=os.environ.get("SCONES_MODEL_GROUP", defaults.MODEL_PACKAGE_GROUP),
             notify_uri=os.environ.get("SCONES_NOTIFY", f"outbox://{ws.root / 'outbox.jsonl'}"),
             threshold=_threshold(os.environ.get("SCONES_THRESHOLD")),
+            aws_endpoint_url=os.environ.get("SCONES_AWS_ENDPOINT_URL") or None,
+            aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
+    def aws_client(self, service: str):
+        """A boto3 client for this configuration's AWS API: its region, and its endpoint URL when one is set."""
+        import boto3
+
+        return boto3.client(service, region_name=self.aws_region, endpoint_url=self.aws_endpoint_url)
+
     def registry(self, uri: str | None = None) -> ModelRegistry:
-        return open_registry(uri or self.registry_uri)
+        uri = uri or self.registry_uri
+        if uri.startswith("sagemaker://"):
+            region = uri[len("sagemaker://"):].strip("/")
+            settings = self if not region or region == self.aws_region else replace(self, aws_region=region)
+            return open_registry(uri, client=settings.aws_client("sagemaker"), s3_client=settings.aws_client("s3"))
+        return open_registry(uri)
 
     def store(self, uri: str | None = None) -> ArtifactStore:
-        return open_store(uri or self.store_uri)
+        uri = uri or self.store_uri
+        return open_store(uri, client=self.aws_client("s3")) if uri.startswith("s3://") else open_store(uri)
 
     def notifier(self) -> Notifier:
+        if self.notify_uri.startswith("sns://"):
+            return open_notifier(self.notify_uri, client=self.aws_client("sns"))
         return open_notifier(self.notify_uri)
 
     def pipeline_kwargs(self, kwargs: dict | None = None) -> dict:
@@ -65,7 +89,8 @@ class Settings:
         """The environment for a child process that must use these same backends (a launched run)."""
         return {**os.environ, "SCONES_HOME": str(self.workspace.root), "SCONES_REGISTRY": self.registry_uri,
                 "SCONES_STORE": self.store_uri, "SCONES_MODEL_GROUP": self.model_group,
-                "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold)}
+                "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold),
+                "SCONES_AWS_REGION": self.aws_region, "SCONES_AWS_ENDPOINT_URL": self.aws_endpoint_url or ""}
 
 
 def _threshold(text: str | None) -> float:

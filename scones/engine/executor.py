@@ -424,6 +424,7 @@ class LocalPipelineExecutor:
             status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),
             description=arguments.get("ModelPackageDescription", ""),
             pipeline_execution=ctx.record.arn, environment=container.get("Environment", {}),
+            metrics_uri=statistics.get("S3Uri", ""),
         )
         step.summary = f"model package {version.group}/{version.version} {version.status}"
         if self.notifier is not None:

@@ -88,8 +88,12 @@ class ModelRegistry(abc.ABC):
     @abc.abstractmethod
     def register(self, group: str, model_data_url: str, image: str, metrics: dict | None = None,
                  status: str = PENDING, description: str = "", pipeline_execution: str = "",
-                 environment: dict[str, str] | None = None) -> ModelVersion:
-        """Add the next version to ``group`` (created if missing). Versions never repeat."""
+                 environment: dict[str, str] | None = None, metrics_uri: str = "") -> ModelVersion:
+        """Add the next version to ``group`` (created if missing). Versions never repeat.
+
+        ``metrics_uri`` is where ``metrics`` (the evaluation report) lives, as RegisterModel's
+        ModelMetrics name it; a registry that keeps documents by reference (SageMaker's) points there.
+        """
 
     @abc.abstractmethod
     def list_versions(self, group: str) -> list[ModelVersion]:

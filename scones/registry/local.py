@@ -113,7 +113,7 @@ class SqliteRegistry(ModelRegistry):
             return [r["name"] for r in db.execute("SELECT name FROM groups ORDER BY name")]
 
     def register(self, group, model_data_url, image, metrics=None, status="PendingManualApproval",
-                 description="", pipeline_execution="", environment=None) -> ModelVersion:
+                 description="", pipeline_execution="", environment=None, metrics_uri="") -> ModelVersion:
         try:
             with self._connect(immediate=True) as db:
                 db.execute("INSERT OR IGNORE INTO groups (name, description, created) VALUES (?, '', ?)",

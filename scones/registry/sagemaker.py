@@ -87,7 +87,7 @@ class SageMakerRegistry(ModelRegistry):
         return f"{head}:model-package/{group.lower()}/{int(version)}"
 
     def register(self, group, model_data_url, image, metrics=None, status=PENDING, description="",
-                 pipeline_execution="", environment=None) -> ModelVersion:
+                 pipeline_execution="", environment=None, metrics_uri="") -> ModelVersion:
         self.create_group(group)
         accuracy = (metrics or {}).get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
         kwargs = {
@@ -107,6 +107,9 @@ class SageMakerRegistry(ModelRegistry):
         kwargs["CustomerMetadataProperties"] = properties
         if pipeline_execution:
             kwargs["MetadataProperties"] = {"GeneratedBy": pipeline_execution}
+        if metrics_uri:  # as the pipeline's RegisterModel step records it: the report stays in S3
+            kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+                "ContentType": defaults.JSON_CONTENT_TYPE, "S3Uri": metrics_uri}}}
         response = call(f"register a version in {group!r}", self.client.create_model_package, **kwargs)
         return self._describe(response["ModelPackageArn"])
 
