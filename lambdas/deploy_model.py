@@ -2,7 +2,8 @@
 
 Environment: ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_S3_URI``,
 optional ``MODEL_PACKAGE_GROUP`` (ignore other groups), ``INSTANCE_TYPE``,
-``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names), ``NOTIFY_TOPIC_ARN``
+``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names), ``KMS_KEY_ID`` (endpoint volumes and
+capture objects), ``NOTIFY_TOPIC_ARN``
 (SNS topic told about each deployment and rollback).
 """
 
@@ -26,6 +27,7 @@ def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=Non
         capture_s3_uri=env["CAPTURE_S3_URI"],
         instance_type=env.get("INSTANCE_TYPE", "ml.m5.large"),
         rollback_alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
+        kms_key_id=env.get("KMS_KEY_ID", ""),
     )
     registry = SageMakerRegistry(sagemaker_client, s3_client)
     backend = SageMakerEndpointBackend(settings, registry, sagemaker_client, autoscaling_client)

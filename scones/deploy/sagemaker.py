@@ -31,6 +31,7 @@ class EndpointSettings:
     scale_out_cooldown: int = 180
     scale_in_cooldown: int = 300
     rollback_alarms: tuple[str, ...] = field(default=())
+    kms_key_id: str = ""  # encrypts the endpoint's volumes and the capture objects when set
 
     @property
     def alarms(self) -> tuple[str, ...]:
@@ -93,7 +94,8 @@ class SageMakerEndpointBackend(EndpointBackend):
                        EndpointConfigName=config_name, ProductionVariants=[{
                            "VariantName": VARIANT, "ModelName": model_name, "InstanceType": s.instance_type,
                            "InitialInstanceCount": s.initial_instance_count}],
-                       DataCaptureConfig=self.data_capture_config())
+                       DataCaptureConfig=self.data_capture_config(),
+                       **({"KmsKeyId": s.kms_key_id} if s.kms_key_id else {}))
         if self._endpoint() is None:
             self._call("create endpoint", self.client.create_endpoint, EndpointName=s.endpoint_name,
                        EndpointConfigName=config_name)
@@ -110,6 +112,7 @@ class SageMakerEndpointBackend(EndpointBackend):
             "DestinationS3Uri": self.settings.capture_s3_uri,
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+            **({"KmsKeyId": self.settings.kms_key_id} if self.settings.kms_key_id else {}),
         }
 
     def deployment_config(self) -> dict:

@@ -34,9 +34,24 @@ UNSCOPABLE_ACTIONS = frozenset({
     "application-autoscaling:DescribeScalingPolicies",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:DescribeAlarms",
+    # Step Functions logging: CloudWatch Logs' vended-log delivery API has no resource-level permissions
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
 })
 
 SUB = "Fn::Sub"
+#: The CloudWatch alarms a blue/green endpoint update watches; any of them in ALARM rolls it back.
+ROLLBACK_ALARM_NAMES = ("${EndpointName}-invocation-5xx-errors", "${EndpointName}-model-latency-p99")
+#: Functions on the request path: each gets a "live" alias (provisioned concurrency) that callers use.
+INFERENCE_FUNCTIONS = ("SerializeFunction", "ClassifierFunction", "FilterFunction", "ClassifyApiFunction")
+#: The actions a key policy grants to the roles that encrypt or read with the project's key.
+KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+           "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
+KEY_ADMIN = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:EnableKeyRotation",
+             "kms:GetKeyRotationStatus", "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion",
+             "kms:CancelKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+             "kms:ListResourceTags", "kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant", "kms:Encrypt",
+             "kms:Decrypt", "kms:GenerateDataKey"]
 PREFIX_ARN = "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ProjectName}/*"
 GROUP_PACKAGES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/${GroupLower}/*"
 GROUP_ARN = ("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
@@ -99,7 +114,8 @@ FUNCTIONS = {
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
     ], {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
         "CAPTURE_S3_URI": _sub("s3://${ArtifactBucket}/${ProjectName}/datacapture"),
-        "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"}, "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+        "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"}, "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
+        "ROLLBACK_ALARMS": _sub(",".join(ROLLBACK_ALARM_NAMES)), "KMS_KEY_ID": {"Ref": "DataKey"}}),
     "RegistrationNotifierFunction": ("notify-registration", "lambdas.notify_registration", [
         {"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
                                        "sagemaker:DescribeModelPackageGroup"],
@@ -108,6 +124,10 @@ FUNCTIONS = {
         {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
     ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+    "ClassifyApiFunction": ("classify-api", "lambdas.classify_api", [
+        {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)}],
+        {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "CLASSES": {"Ref": "Classes"},
+         "THRESHOLD": {"Ref": "ConfidenceThreshold"}}),
     "PipelineFailureNotifierFunction": ("notify-pipeline-failure", "lambdas.notify_pipeline_failure", [
         {"Effect": "Allow", "Action": ["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
          "Resource": _sub(PIPELINE_ARN + "/execution/*")},
@@ -228,27 +248,131 @@ def _add_operations_alerts(resources: dict) -> None:
     ]
 
 
+def _key_use() -> dict:
+    """Use of the project's key: encrypted SNS, capture objects and endpoint volumes need it."""
+    return {"Effect": "Allow", "Action": list(KEY_USE), "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+
+
+def _add_live_aliases(resources: dict) -> None:
+    """A published version and a ``live`` alias per request-path function, warm when asked.
+
+    Provisioned concurrency (``ProvisionedConcurrency``, default 3 as in the dog-breed use case,
+    0 turns it off) keeps that many containers initialised, so a request never waits for a cold
+    start; it attaches to an alias, which is why the state machines and the API call the alias.
+    """
+    for function in INFERENCE_FUNCTIONS:
+        resources[f"{function}Version"] = {"Type": "AWS::Lambda::Version",
+                                           "Properties": {"FunctionName": {"Ref": function}}}
+        resources[f"{function}LiveAlias"] = {"Type": "AWS::Lambda::Alias", "Properties": {
+            "FunctionName": {"Ref": function}, "Name": "live",
+            "FunctionVersion": {"Fn::GetAtt": [f"{function}Version", "Version"]},
+            "ProvisionedConcurrencyConfig": {"Fn::If": [
+                "HasProvisionedConcurrency", {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
+                {"Ref": "AWS::NoValue"}]}}}
+
+
+def _alarm(name: str, description: str, namespace: str, metric: str, dimensions: list[dict], threshold,
+           statistic: dict) -> dict:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": _sub(name), "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
+        "Dimensions": dimensions, **statistic, "Period": 60, "EvaluationPeriods": 3, "DatapointsToAlarm": 2,
+        "Threshold": threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching", "AlarmActions": [{"Ref": "NotificationTopic"}]}}
+
+
+def _add_production_serving(resources: dict) -> None:
+    """What the dog-breed use case serves web clients with: an HTTPS API, alarms, encryption.
+
+    - ``POST /classify`` on an API Gateway HTTP API (CORS from ``ApiAllowedOrigins``) -> the
+      classify-api function's live alias; the handler answers with proper status codes;
+    - CloudWatch alarms on endpoint 5xx and p99 model latency -- the deployer passes their names
+      as the blue/green update's auto-rollback alarms -- and on failed workflow executions;
+    - one customer-managed KMS key (rotated) for the SNS topic, the data capture objects and the
+      endpoint's volumes (the deployer puts it in each endpoint config).
+    """
+    endpoint = [{"Name": "EndpointName", "Value": {"Ref": "EndpointName"}},
+                {"Name": "VariantName", "Value": "AllTraffic"}]
+    resources["Endpoint5xxAlarm"] = _alarm(
+        ROLLBACK_ALARM_NAMES[0], "the endpoint answers with server errors (a blue/green update rolls back)",
+        "AWS/SageMaker", "Invocation5XXErrors", endpoint, 1, {"Statistic": "Sum"})
+    resources["ModelLatencyAlarm"] = _alarm(
+        ROLLBACK_ALARM_NAMES[1], "p99 model latency above ModelLatencyP99Microseconds (rolls an update back)",
+        "AWS/SageMaker", "ModelLatency", endpoint, {"Ref": "ModelLatencyP99Microseconds"},
+        {"ExtendedStatistic": "p99"})
+    resources["WorkflowFailuresAlarm"] = _alarm(
+        "${ProjectName}-workflow-executions-failed", "inference workflow executions fail", "AWS/States",
+        "ExecutionsFailed", [{"Name": "StateMachineArn", "Value": {"Ref": "InferenceStateMachine"}}], 1,
+        {"Statistic": "Sum"})
+    resources["HttpApi"] = {"Type": "AWS::ApiGatewayV2::Api", "Properties": {
+        "Name": _sub("${ProjectName}-api"), "ProtocolType": "HTTP",
+        "CorsConfiguration": {"AllowOrigins": {"Ref": "ApiAllowedOrigins"}, "AllowMethods": ["POST", "OPTIONS"],
+                              "AllowHeaders": ["content-type"], "MaxAge": 600}}}
+    resources["ClassifyIntegration"] = {"Type": "AWS::ApiGatewayV2::Integration", "Properties": {
+        "ApiId": {"Ref": "HttpApi"}, "IntegrationType": "AWS_PROXY", "PayloadFormatVersion": "2.0",
+        "IntegrationUri": {"Ref": "ClassifyApiFunctionLiveAlias"}, "TimeoutInMillis": 29000}}
+    resources["ClassifyRoute"] = {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
+        "ApiId": {"Ref": "HttpApi"}, "RouteKey": "POST /classify",
+        "Target": _sub("integrations/${ClassifyIntegration}")}}
+    resources["ApiStage"] = {"Type": "AWS::ApiGatewayV2::Stage", "Properties": {
+        "ApiId": {"Ref": "HttpApi"}, "StageName": "$default", "AutoDeploy": True,
+        "DefaultRouteSettings": {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}}}
+    resources["ClassifyApiPermission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+        "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "ClassifyApiFunctionLiveAlias"},
+        "Principal": "apigateway.amazonaws.com",
+        "SourceArn": _sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/POST/"
+                          "classify")}}
+    account_root = _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    resources["DataKey"] = {"Type": "AWS::KMS::Key", "Properties": {
+        "Description": _sub("${ProjectName}: SNS, data capture and endpoint volumes"), "EnableKeyRotation": True,
+        "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+            # the account's IAM policies decide who uses the key: each role below names it (no cycle)
+            {"Sid": "AccountIamPoliciesDecide", "Effect": "Allow", "Principal": {"AWS": account_root},
+             "Action": sorted({*KEY_ADMIN, *KEY_USE}), "Resource": "*"},
+            {"Sid": "ServicesPublishToTheEncryptedTopic", "Effect": "Allow",
+             "Principal": {"Service": ["events.amazonaws.com", "cloudwatch.amazonaws.com"]},
+             "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}]}}}
+    resources["DataKeyAlias"] = {"Type": "AWS::KMS::Alias", "Properties": {
+        "AliasName": _sub("alias/${ProjectName}-data"), "TargetKeyId": {"Ref": "DataKey"}}}
+    for role in ("SageMakerRole", "DeployerFunctionRole", "RegistrationNotifierFunctionRole",
+                 "PipelineFailureNotifierFunctionRole"):
+        resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(_key_use())
+    deployer = resources["DeployerFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    deployer.append({"Effect": "Allow", "Action": ["kms:CreateGrant"], "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]},
+                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
+
+
 def build_template() -> dict:
     resources: dict[str, dict] = {
-        "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": _sub("${ProjectName}-notify")}},
+        "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": _sub("${ProjectName}-notify"), "KmsMasterKeyId": {"Ref": "DataKey"}}},
     }
     for logical, spec in FUNCTIONS.items():
         resources[f"{logical}Role"] = _role("lambda", [_logs(spec[0]), *spec[2]], f"{logical}Policy")
         resources[logical] = _function(logical, spec)
+    _add_live_aliases(resources)
+    workflow = ("SerializeFunction", "ClassifierFunction", "FilterFunction")
     invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-              "Resource": [{"Fn::GetAtt": [f, "Arn"]} for f in ("SerializeFunction", "ClassifierFunction",
-                                                                 "FilterFunction")]}
+              "Resource": [{"Ref": f"{f}LiveAlias"} for f in workflow]}
+    resources["StateMachineLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": _sub("/aws/vendedlogs/states/${ProjectName}-inference"), "RetentionInDays": 30}}
     resources["StateMachineRole"] = _role("states", [
-        invoke, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}}],
+        invoke, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+        _key_use(),
+        {"Effect": "Allow", "Action": ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                       "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
+         "Resource": "*"}],
         "StateMachinePolicy")
-    substitutions = {"SerializeFunctionArn": {"Fn::GetAtt": ["SerializeFunction", "Arn"]},
-                     "ClassifierFunctionArn": {"Fn::GetAtt": ["ClassifierFunction", "Arn"]},
-                     "FilterFunctionArn": {"Fn::GetAtt": ["FilterFunction", "Arn"]},
+    substitutions = {"SerializeFunctionArn": {"Ref": "SerializeFunctionLiveAlias"},
+                     "ClassifierFunctionArn": {"Ref": "ClassifierFunctionLiveAlias"},
+                     "FilterFunctionArn": {"Ref": "FilterFunctionLiveAlias"},
                      "NotificationTopicArn": {"Ref": "NotificationTopic"}}
     for logical, document in state_machine_definitions().items():
         resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
             "DefinitionString": json.dumps(document, indent=1), "DefinitionSubstitutions": substitutions,
-            "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]}}}
+            "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
+            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["StateMachineLogs", "Arn"]}}}]}}}
     resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": "PendingManualApproval"})
     resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", "PendingManualApproval")
     for rule, function in (("ApprovalRule", "DeployerFunction"), ("RegistrationRule", "RegistrationNotifierFunction")):
@@ -306,6 +430,7 @@ def build_template() -> dict:
     }}
     _add_retraining(resources)
     _add_operations_alerts(resources)
+    _add_production_serving(resources)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "scones-mlops: inference workflow, deploy-on-approval, notifications, CodeBuild pipeline run",
@@ -326,9 +451,21 @@ def build_template() -> dict:
                                 "Description": "EventBridge schedule of the drift check (monitoring pipeline)"},
             "RetrainOnDrift": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
                                "Description": "start the training pipeline when the drift check fires"},
+            "ProvisionedConcurrency": {"Type": "Number", "Default": 3, "MinValue": 0,
+                                       "Description": "warm containers per request-path function (0: none)"},
+            "ApiAllowedOrigins": {"Type": "CommaDelimitedList", "Default": "http://localhost:3000",
+                                  "Description": "origins allowed to call POST /classify from a browser (CORS)"},
+            "ModelLatencyP99Microseconds": {"Type": "Number", "Default": 500000,
+                                            "Description": "p99 ModelLatency that raises the alarm (and rolls back)"},
         },
-        "Conditions": {"RetrainOnDriftEnabled": {"Fn::Equals": [{"Ref": "RetrainOnDrift"}, "true"]}},
+        "Conditions": {"RetrainOnDriftEnabled": {"Fn::Equals": [{"Ref": "RetrainOnDrift"}, "true"]},
+                       "HasProvisionedConcurrency": {"Fn::Not": [{"Fn::Equals": [
+                           {"Ref": "ProvisionedConcurrency"}, 0]}]}},
         "Resources": resources,
-        "Outputs": {name: {"Value": {"Ref": name}} for name in ("InferenceStateMachine", "BatchInferenceStateMachine",
-                                                                 "NotificationTopic", "BuildProject")},
+        "Outputs": {**{name: {"Value": {"Ref": name}}
+                       for name in ("InferenceStateMachine", "BatchInferenceStateMachine", "NotificationTopic",
+                                    "BuildProject")},
+                    "ClassifyUrl": {"Value": _sub("https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+                                                  "/classify"),
+                                    "Description": "POST an image here"}},
     }

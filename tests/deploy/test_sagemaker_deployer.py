@@ -13,7 +13,8 @@ from scones.registry import state_change_event
 
 ROLE = "arn:aws:iam::123456789012:role/SconesEndpointRole"
 ENV = {"ENDPOINT_NAME": "scones-prod", "EXECUTION_ROLE_ARN": ROLE, "CAPTURE_S3_URI": "s3://bkt/datacapture",
-       "MODEL_PACKAGE_GROUP": "SconesModels", "ROLLBACK_ALARMS": "scones-prod-5xx"}
+       "MODEL_PACKAGE_GROUP": "SconesModels", "ROLLBACK_ALARMS": "scones-prod-5xx",
+       "KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def test_first_approval_creates_model_config_with_capture_endpoint_and_autoscali
     capture = config["DataCaptureConfig"]
     assert capture["EnableCapture"] and capture["InitialSamplingPercentage"] == 100
     assert capture["DestinationS3Uri"] == "s3://bkt/datacapture"
+    assert capture["KmsKeyId"] == config["KmsKeyId"] == ENV["KMS_KEY_ID"], "capture and volumes encrypted"
     assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
     autoscaling = clients["application-autoscaling"]
     target = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][0]

@@ -90,7 +90,8 @@ def test_event_rules_watch_this_group(template):
     handlers = {r["Properties"]["Handler"] for r in functions}
     assert handlers == {"lambdas.serialize_image_data.handler", "lambdas.classifier.handler",
                         "lambdas.filter_low_confidence.handler", "lambdas.deploy_model.handler",
-                        "lambdas.notify_registration.handler", "lambdas.notify_pipeline_failure.handler"}
+                        "lambdas.notify_registration.handler", "lambdas.notify_pipeline_failure.handler",
+                        "lambdas.classify_api.handler"}
 
 
 #: The handlers and what they import are pure Python; a zip past this has picked up something it should not.
@@ -181,3 +182,56 @@ def test_a_schedule_runs_the_drift_check_pipeline_which_may_only_start_the_train
     starts = [st for st in sagemaker if "sagemaker:StartPipelineExecution" in st["Action"]]
     assert [st["Resource"]["Fn::Sub"] for st in starts] == [
         "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}-p1"]
+
+
+def test_request_path_functions_are_called_through_warm_live_aliases(template):
+    resources = template["Resources"]
+    for function in ("SerializeFunction", "ClassifierFunction", "FilterFunction", "ClassifyApiFunction"):
+        alias = resources[f"{function}LiveAlias"]["Properties"]
+        assert alias["FunctionVersion"] == {"Fn::GetAtt": [f"{function}Version", "Version"]}
+        assert alias["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "HasProvisionedConcurrency"
+        assert alias["ProvisionedConcurrencyConfig"]["Fn::If"][1] == {
+            "ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}}
+    assert template["Parameters"]["ProvisionedConcurrency"]["Default"] == 3
+    for machine in ("InferenceStateMachine", "BatchInferenceStateMachine"):
+        properties = resources[machine]["Properties"]
+        assert properties["DefinitionSubstitutions"]["ClassifierFunctionArn"] == {"Ref": "ClassifierFunctionLiveAlias"}
+        logging = properties["LoggingConfiguration"]
+        assert logging["Level"] == "ERROR" and logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+            "Fn::GetAtt": ["StateMachineLogs", "Arn"]}
+    invoke = resources["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert invoke["Resource"] == [{"Ref": f"{f}LiveAlias"} for f in ("SerializeFunction", "ClassifierFunction",
+                                                                       "FilterFunction")]
+
+
+def test_an_https_api_with_cors_fronts_the_classifier(template):
+    resources = template["Resources"]
+    api = resources["HttpApi"]["Properties"]
+    assert api["ProtocolType"] == "HTTP"
+    assert api["CorsConfiguration"]["AllowOrigins"] == {"Ref": "ApiAllowedOrigins"}
+    assert resources["ClassifyRoute"]["Properties"]["RouteKey"] == "POST /classify"
+    integration = resources["ClassifyIntegration"]["Properties"]
+    assert integration["IntegrationUri"] == {"Ref": "ClassifyApiFunctionLiveAlias"}
+    permission = resources["ClassifyApiPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "ClassifyApiFunctionLiveAlias"}
+    assert permission["SourceArn"]["Fn::Sub"].endswith("${HttpApi}/*/POST/classify")
+
+
+def test_alarms_are_the_blue_green_rollback_alarms_and_data_is_encrypted(template):
+    resources = template["Resources"]
+    names = {resources[a]["Properties"]["AlarmName"]["Fn::Sub"] for a in ("Endpoint5xxAlarm", "ModelLatencyAlarm")}
+    deployer_env = resources["DeployerFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(deployer_env["ROLLBACK_ALARMS"]["Fn::Sub"].split(",")) == names
+    assert resources["ModelLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
+    workflow = resources["WorkflowFailuresAlarm"]["Properties"]
+    assert (workflow["Namespace"], workflow["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert deployer_env["KMS_KEY_ID"] == {"Ref": "DataKey"}
+    assert resources["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    key = resources["DataKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    for statement in key["KeyPolicy"]["Statement"]:
+        assert all(not a.endswith("*") for a in statement["Action"]), "no wildcard actions in the key policy"
+    for role in ("SageMakerRole", "DeployerFunctionRole", "StateMachineRole"):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert any(st["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]} and "kms:GenerateDataKey" in st["Action"]
+                   for st in statements), role
