@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from scones.serving.run import DEFAULT_ENDPOINT, read_state, wait_until_live
+from common.defaults import ENDPOINT_NAME as DEFAULT_ENDPOINT
 from scones.settings import Settings
 
 
@@ -38,6 +38,8 @@ def _stage(title: str) -> float:
 
 def start_endpoint(settings: Settings) -> subprocess.Popen:
     """``scones endpoint serve`` as its own process, as it would run in production."""
+    from scones.serving.run import read_state
+
     log = settings.workspace.path("endpoints", DEFAULT_ENDPOINT, "serve.log")
     process = subprocess.Popen([sys.executable, "-m", "scones.cli", "endpoint", "serve", "--port", "0"],
                                stdout=open(log, "w"), stderr=subprocess.STDOUT,  # noqa: SIM115 - owned by the child
@@ -100,6 +102,8 @@ def run_demo(args: argparse.Namespace) -> int:
                  else " (nothing live yet)"))
         version = registry.approve(group, version.version, "approved by scones demo")
         print(f"  approved: {group}/{version.version} is now {version.status}")
+        from scones.serving.run import wait_until_live
+
         live = wait_until_live(settings, DEFAULT_ENDPOINT, version.version, timeout=60, process=server)
         print(f"  endpoint {live['endpoint']} at {live['url']} now serves v{live['live']['version']}")
         timings["approve + redeploy"] = time.monotonic() - started

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pipelines._utils import DEFAULT_MODULE
 from scones.commands import add_group, emit
-from scones.engine.local_run import DEFAULT_MODULE
 
 EPILOG = """\
 Examples:

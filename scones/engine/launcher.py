@@ -51,10 +51,9 @@ class Launch:
 def pipeline_definition(settings: Settings, module: str = DEFAULT_MODULE,
                         kwargs: dict | None = None) -> tuple[str, dict]:
     """(name, definition) as a local run renders it, from the same cache."""
-    from scones.engine.local_run import render_cached
+    from scones.engine.local_run import definition_cache, render_cached
 
-    cache = settings.workspace.runs / ".definitions"
-    name, definition, _ = render_cached(module, settings.pipeline_kwargs(kwargs), cache)
+    name, definition, _ = render_cached(module, settings.pipeline_kwargs(kwargs), definition_cache())
     return name, definition
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ def _definition_key(module_name: str, kwargs: dict) -> str:
     return digest.hexdigest()[:32]
 
 
+def definition_cache() -> Path:
+    """Rendered definitions, shared by every workspace of this user (``SCONES_CACHE_DIR``, else XDG's cache).
+
+    A rendering depends only on the sources, the arguments and the SDK version (the key),
+    so a new workspace -- a fresh ``SCONES_HOME``, a CI job, a second checkout of the same
+    code -- reuses it instead of paying the SDK import again.
+    """
+    base = os.environ.get("SCONES_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "scones")
+    return Path(base) / "definitions"
+
+
 def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tuple[str, dict, Any]:
     """(name, definition, step code) -- from the cache when no input of the rendering changed.
 
@@ -77,9 +90,13 @@ def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tup
 
     key = _definition_key(module_name, kwargs) if cache_dir else ""
     path = Path(cache_dir) / f"{key}.json" if cache_dir else None
+    entry = None
     if path is not None and path.exists():
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    else:
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entry = None  # a damaged cache entry is rendered again
+    if entry is None:
         module = load_pipeline_module(module_name)
         pipeline = module.get_pipeline(**kwargs)
         code = None
@@ -88,8 +105,13 @@ def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tup
                     "prefix": kwargs.get("base_job_prefix", "scones")}
         entry = {"name": pipeline.name, "definition": json.loads(pipeline.definition()), "step_code": code}
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(entry), encoding="utf-8")
+            try:  # written whole, then renamed: a concurrent reader never sees half a file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(f".{os.getpid()}.tmp")
+                partial.write_text(json.dumps(entry), encoding="utf-8")
+                os.replace(partial, path)
+            except OSError:
+                pass  # a read-only cache: render again next time
     code = entry["step_code"]
     step_code = build_step_code(code["bucket"], code["prefix"]) if code else None
     return entry["name"], entry["definition"], step_code
@@ -101,7 +123,7 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
                        reporter: Reporter | None = None, use_cache: bool = True,
                        echo_logs: bool = False, notifier=None, execution_id: str | None = None) -> ExecutionRecord:
     kwargs = dict(pipeline_kwargs or {})
-    name, definition, step_code = render_cached(module_name, kwargs, Path(runs_dir) / ".definitions")
+    name, definition, step_code = render_cached(module_name, kwargs, definition_cache())
     bucket = kwargs.get("default_bucket") or defaults.LOCAL_BUCKET
     prefix = kwargs.get("base_job_prefix", defaults.BASE_PREFIX)
     if step_code is not None:

@@ -13,21 +13,46 @@ from scones.store import ArtifactStore, relative_key
 from scones.uris import S3Uri
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: str, target: str) -> None:
     """Hard-link when possible (a 1,200-image dataset moves in milliseconds), else copy.
 
     Objects are immutable here -- every write goes to a new file that replaces
     the old one with ``os.replace`` -- so a link is as safe as a copy while the
     job treats its inputs as read-only, as SageMaker's File mode expects.
+    (Plain strings, not Path objects: a dataset is thousands of calls.)
     """
-    tmp = target.with_name(f".put-{target.name}")
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".put-{name}")
     with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+        os.unlink(tmp)
     try:
         os.link(source, tmp)
     except OSError:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+def _files(base: str) -> list[str]:
+    """Every file under ``base`` as a path relative to it (``/``-separated), sorted; staging files left out."""
+    found = []
+    for folder, _, names in os.walk(base):
+        relative = os.path.relpath(folder, base)
+        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+        found.extend(prefix + name for name in names if not name.startswith(".put-"))
+    return sorted(found)
+
+
+class _Folders:
+    """``mkdir -p`` once per folder, not once per file."""
+
+    def __init__(self) -> None:
+        self.made: set[str] = set()
+
+    def ensure(self, path: str) -> None:
+        folder = os.path.dirname(path)
+        if folder not in self.made:
+            os.makedirs(folder, exist_ok=True)
+            self.made.add(folder)
 
 
 class LocalStore(ArtifactStore):
@@ -58,41 +83,45 @@ class LocalStore(ArtifactStore):
         return path.read_bytes()
 
     def _walk(self, prefix: str):
+        """(key, file path) under a prefix: a key naming one object, or a folder of them."""
         parsed = S3Uri.parse(prefix)
         bucket_root = self.root / parsed.bucket
         start = bucket_root / parsed.key
         if start.is_file():
-            yield parsed.key, start
+            yield parsed.key, str(start)
             return
-        base = start if start.is_dir() else None
-        if base is None:
+        if not start.is_dir():
             return
-        for path in sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".put-")):
-            yield path.relative_to(bucket_root).as_posix(), path
+        key_prefix = start.relative_to(bucket_root).as_posix()
+        key_prefix = "" if key_prefix == "." else key_prefix + "/"
+        base = str(start)
+        for relative in _files(base):
+            yield key_prefix + relative, os.path.join(base, relative)
 
     def list(self, prefix: str) -> list[tuple[str, int]]:
         bucket = S3Uri.parse(prefix).bucket
-        return [(f"s3://{bucket}/{key}", path.stat().st_size) for key, path in self._walk(prefix)]
+        return [(f"s3://{bucket}/{key}", os.stat(path).st_size) for key, path in self._walk(prefix)]
 
     def download(self, prefix: str, folder: Path) -> list[Path]:
         prefix_key = S3Uri.parse(prefix).key
-        written = []
+        written, folders = [], _Folders()
         for key, path in self._walk(prefix):
-            target = Path(folder) / relative_key(key, prefix_key)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = os.path.join(folder, relative_key(key, prefix_key))
+            folders.ensure(target)
             _link_or_copy(path, target)
-            written.append(target)
+            written.append(Path(target))
         return written
 
     def upload(self, folder: Path, prefix: str) -> list[str]:
-        uris = []
+        uris, folders = [], _Folders()
         base = S3Uri.parse(prefix)
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            uri = str(base.join(path.relative_to(folder).as_posix()))
-            target = self.path_of(uri)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(path, target)
-            uris.append(uri)
+        target_root = os.path.join(self.root, base.bucket, base.key) if base.key else os.path.join(self.root,
+                                                                                                  base.bucket)
+        for relative in _files(str(folder)):
+            target = os.path.join(target_root, relative)
+            folders.ensure(target)
+            _link_or_copy(os.path.join(folder, relative), target)
+            uris.append(str(base.join(relative)))
         return uris
 
     def exists(self, uri: str) -> bool:
