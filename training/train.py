@@ -33,6 +33,7 @@ import numpy as np
 
 from common.imaging import INPUT_SIZE, MEAN, STD, preprocess
 from common.manifest import find_lst, read_classes, read_image_size, read_lst
+from training.distributed import Cluster, my_rows, share, total
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
 METRIC_DEFINITIONS = [
@@ -163,11 +164,19 @@ def _stop_reason(epoch: int, steps: int, recipe: Recipe, stale: int, best_epoch:
 def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs: int = Recipe.epochs,
           learning_rate: float = Recipe.learning_rate, batch_size: int = Recipe.batch_size, seed: int = 0,
           architecture: str = "small_cnn", log=print, initial_weights: str | None = None,
-          freeze_backbone: bool = False, recipe: Recipe | None = None, pretrained: bool = True) -> dict:
+          freeze_backbone: bool = False, recipe: Recipe | None = None, pretrained: bool = True,
+          cluster: Cluster | None = None) -> dict:
     """Train, calibrate, write the serving artifact to ``model_dir``; return the history and final metrics.
 
     ``epochs``, ``learning_rate``, ``batch_size`` and ``seed`` override the recipe's (they are the
     pipeline parameters); ``recipe`` carries the rest.
+
+    With a ``cluster`` of several ranks (a joined process group, :mod:`training.distributed`) the
+    model is wrapped in DistributedDataParallel: every rank walks the same shuffled global
+    batches and trains on its share of each (a DistributedSampler's split, reshuffled per epoch),
+    gradients are averaged, so a step sees the same ``batch_size`` images as on one instance.
+    Rank 0's validation decides early stopping for all; only rank 0 calibrates and writes the
+    artifact (SageMaker keeps the first host's model directory).
     """
     import copy
 
@@ -177,8 +186,12 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     from training.calibration import fit_temperature, nll
     from training.network import IMAGENET_ARCHITECTURES, build
 
+    cluster = cluster or Cluster()
     recipe = replace(recipe or Recipe(), epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                      seed=seed)
+    if not cluster.is_main:
+        main_log = log
+        log = lambda line: main_log(f"[rank {cluster.rank}] {line}") if line.startswith("stopped") else None  # noqa: E731
     seed_everything(recipe.seed)
     size = read_image_size(train_dir, INPUT_SIZE)
     x_train, y_train, classes = load_split(train_dir, size)
@@ -200,6 +213,11 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
         counts = load_initial_weights(model, initial_weights, freeze_backbone)
         log(f"initial weights {initial_weights}: {counts['loaded']} tensors loaded, {counts['skipped']} skipped"
             + (", backbone frozen" if freeze_backbone else ""))
+    net = model  # the module whose weights are kept and saved
+    if cluster.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model)  # broadcasts rank 0's initial weights to every rank
     flip, flip_note = resolve_flip(recipe.horizontal_flip, x_train)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
@@ -208,11 +226,13 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.learning_rate, total_steps=planned_steps, pct_start=recipe.warmup_fraction,
         anneal_strategy="cos", div_factor=25.0, final_div_factor=1000.0)
-    rng = np.random.default_rng(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)  # batch order: the same on every rank
+    augment_rng = rng if not cluster.distributed else np.random.default_rng([recipe.seed, cluster.rank])
     history: list[dict] = []
     log(f"training {architecture} on {len(y_train)} images of {size}x{size}, validating on {len(y_val)}, "
         f"classes {classes[:10]}{'...' if len(classes) > 10 else ''}; up to {planned_steps} steps "
-        f"({steps_per_epoch} per epoch), {flip_note}")
+        f"({steps_per_epoch} per epoch), {flip_note}"
+        + (f"; data-parallel over {cluster.world_size} ranks ({cluster.backend})" if cluster.distributed else ""))
     best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
     steps, epoch = 0, 0
 
@@ -223,12 +243,13 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
         started = time.monotonic()
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
-        for rows in _batches(len(y_train), recipe.batch_size, rng):
+        for batch in _batches(len(y_train), recipe.batch_size, rng):
             if steps >= step_limit:
                 break
-            if len(rows) < 2 and seen:  # BatchNorm cannot train on a single image
+            if len(batch) < 2 * cluster.world_size and seen:  # BatchNorm cannot train on one image per rank
                 continue
-            inputs = torch.from_numpy(augment(x_train[rows], rng, recipe.crop_padding, flip))
+            rows = my_rows(batch, cluster)
+            inputs = torch.from_numpy(augment(x_train[rows], augment_rng, recipe.crop_padding, flip))
             target = torch.from_numpy(y_train[rows])
             optimizer.zero_grad()
             logits = model(inputs)
@@ -240,7 +261,8 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
             seen += len(rows)
             loss_sum += float(loss.detach()) * len(rows)
             correct += int((logits.argmax(1) == target).sum())
-        val_loss, val_accuracy = evaluate_loss(model, x_val, y_val)
+        seen, loss_sum, correct = total(cluster, seen, loss_sum, correct)
+        val_loss, val_accuracy = share(cluster, evaluate_loss(net, x_val, y_val) if cluster.is_main else None)
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                   "val_loss": val_loss, "val_accuracy": val_accuracy, "steps": steps,
                   "seconds": round(time.monotonic() - started, 3)}
@@ -253,7 +275,7 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
         nonlocal best_loss, best_epoch, best_state
         if record["val_loss"] < best_loss - 1e-4:
             best_loss, best_epoch = record["val_loss"], record["epoch"]
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(net.state_dict())
             return True
         return False
 
@@ -265,7 +287,7 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     if stale >= recipe.patience and recipe.cooldown_epochs and peak_share > 0.05 and best_state is not None:
         # stopped while the learning rate was still high: anneal it to zero from the best weights,
         # which is where a one-cycle schedule gains most, at the cost of a few epochs
-        model.load_state_dict(best_state)
+        net.load_state_dict(best_state)
         start_lr = optimizer.param_groups[0]["lr"]
         cooldown_steps = recipe.cooldown_epochs * steps_per_epoch
         cooldown = torch.optim.lr_scheduler.LambdaLR(
@@ -276,15 +298,20 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
         stop_reason += f"; then a {recipe.cooldown_epochs}-epoch cool-down (best epoch {best_epoch})"
     log(f"keeping the weights of epoch {best_epoch} (val_loss={best_loss:.4f})")
     if best_state is not None:
-        model.load_state_dict(best_state)
+        net.load_state_dict(best_state)
+    training = {"stop_reason": stop_reason, "best_epoch": best_epoch, "epochs_run": epoch, "steps": steps,
+                "horizontal_flip": flip, "image_size": size, "ranks": cluster.world_size}
+    if not cluster.is_main:  # rank 0 calibrates and writes the one artifact
+        return {"history": history, "classes": classes, "hyperparameters": {}, "diagnostics": None,
+                "training": training}
+    model = net
     val_logits = predict_logits(model, x_val)
     temperature = fit_temperature(val_logits, y_val)
     log(f"calibration: temperature {temperature:.3f} fitted on {len(y_val)} validation images "
         f"(NLL {nll(val_logits, y_val):.4f} -> {nll(val_logits, y_val, temperature):.4f})")
     hyperparameters = {**asdict(recipe), "architecture": architecture, "freeze_backbone": freeze_backbone,
                        "initial_weights": initial_weights}
-    training = {"stop_reason": stop_reason, "best_epoch": best_epoch, "epochs_run": epoch, "steps": steps,
-                "horizontal_flip": flip, "temperature": temperature, "image_size": size}
+    training["temperature"] = temperature
     save_artifact(model.eval(), Path(model_dir), classes, architecture, hyperparameters, history,
                   image_size=size, temperature=temperature, training=training)
     from training.diagnostics import write_diagnostics
@@ -372,6 +399,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         default=defaults.learning_rate, help="peak AdamW learning rate of the one-cycle schedule")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distributed-backend", default="auto", choices=("auto", "gloo", "nccl"),
+                        help="process-group backend when SM_HOSTS lists several hosts or torchrun launched this "
+                             "(auto: nccl with a GPU, else gloo)")
     parser.add_argument("--max-steps", "--max_steps", dest="max_steps", type=int, default=defaults.max_steps,
                         help="budget of optimizer steps")
     parser.add_argument("--patience", type=int, default=defaults.patience,
@@ -400,16 +430,29 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from training import distributed
+
+    try:
+        cluster = distributed.from_environment(backend=args.distributed_backend)
+    except ValueError as exc:
+        print(f"train failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if cluster.distributed:
+        print(f"distributed: rank {cluster.rank} of {cluster.world_size}, {cluster.backend}, master "
+              f"{cluster.master_addr}:{cluster.master_port}", flush=True)
+    distributed.start(cluster)
     try:
         recipe = Recipe(max_steps=args.max_steps, patience=args.patience, weight_decay=args.weight_decay,
                         label_smoothing=args.label_smoothing, horizontal_flip=args.horizontal_flip)
         result = train(Path(args.train), Path(args.validation), Path(args.model_dir), args.epochs,
                        args.learning_rate, args.batch_size, args.seed, args.architecture,
                        log=lambda line: print(line, flush=True), initial_weights=args.initial_weights,
-                       freeze_backbone=args.freeze_backbone, recipe=recipe, pretrained=args.pretrained)
+                       freeze_backbone=args.freeze_backbone, recipe=recipe, pretrained=args.pretrained,
+                       cluster=cluster)
     except (ValueError, FileNotFoundError) as exc:
         print(f"train failed: {exc}", file=sys.stderr, flush=True)
         return 1
+    distributed.stop(cluster)
     output = Path(args.output_data_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "history.json").write_text(json.dumps(result["history"], indent=2) + "\n", encoding="utf-8")

@@ -192,6 +192,7 @@ def get_pipeline(
         base_job_name=f"{base_job_prefix}-train",
         sagemaker_session=session,
         **_debugger_settings(debugger_rules),
+        **_distribution(region, training_instance_type),
     )
     clean = step_check.properties.ProcessingOutputConfig.Outputs
     channels = {"train": TrainingInput(clean["train"].S3Output.S3Uri),
@@ -285,6 +286,26 @@ def get_pipeline(
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,
     )
+
+
+#: Instance families with GPUs, where SageMaker launches torchrun (one process per GPU) on every host.
+GPU_FAMILIES = ("ml.p", "ml.g")
+
+
+def _distribution(region: str, instance_type: str) -> dict:
+    """Data-parallel training over ``TrainingInstanceCount`` hosts.
+
+    On GPU instances SageMaker's ``torch_distributed`` launcher runs torchrun on each host (NCCL);
+    on CPU instances (SageMaker accepts torch_distributed on GPU and Trainium only) each host runs
+    one process and the script forms the gloo group from ``SM_HOSTS`` (``training/distributed.py``).
+    One instance is the plain path either way.
+    """
+    if instance_type.startswith(GPU_FAMILIES):
+        # the image named explicitly: the instance type is a pipeline parameter, which the SDK's
+        # torch_distributed check cannot read (it would call a GPU type unsupported)
+        return {"distribution": {"torch_distributed": {"enabled": True}},
+                "image_uri": framework_image(region, "training", instance_type)}
+    return {}
 
 
 def _debugger_settings(enabled: bool) -> dict:

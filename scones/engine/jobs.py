@@ -54,13 +54,16 @@ class Sandbox:
 
 
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Path,
-               echo: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
+               echo: Callable[[str], None] | None = None,
+               started: Callable[[subprocess.Popen], None] | None = None) -> tuple[int, list[str]]:
     """Run a job, teeing its merged output to ``log_path``; returns (exit code, log tail)."""
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", bufsize=1)
+        if started is not None:
+            started(process)
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
@@ -136,6 +139,37 @@ def _decode_hyperparameter(value: str) -> Any:
         return value
 
 
+def _run_hosts(prepared: list, job_dir: Path, echo: Callable[[str], None] | None) -> list[tuple[int, list[str]]]:
+    """Every host's process at once; ``job.log`` is the first host's, the others ``job-algo-N.log``."""
+    import threading
+
+    if len(prepared) == 1:
+        sandbox, env, args, program = prepared[0]
+        return [run_logged([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"),
+                           job_dir / "job.log", echo)]
+    results: list = [None] * len(prepared)
+    processes: list[subprocess.Popen] = []
+
+    def host(index: int) -> None:
+        sandbox, env, args, program = prepared[index]
+        log = job_dir / ("job.log" if index == 0 else f"job-algo-{index + 1}.log")
+        prefix = f"[algo-{index + 1}] "
+        results[index] = run_logged([sys.executable, program, *args], _job_env(env),
+                                    sandbox.host_path("/opt/ml/code"), log,
+                                    (lambda line: echo(prefix + line)) if echo else None, processes.append)
+        if results[index][0] != 0:  # a rank that died leaves the others waiting in a collective: stop them
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+
+    threads = [threading.Thread(target=host, args=(i,), name=f"algo-{i + 1}") for i in range(len(prepared))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def parse_metrics(log_path: Path, definitions: list[dict]) -> list[dict]:
     """The last value each metric-definition regex finds in the log, as SageMaker reports them."""
     latest: dict[str, float] = {}
@@ -153,18 +187,23 @@ def parse_metrics(log_path: Path, definitions: list[dict]) -> list[dict]:
     return [{"MetricName": name, "Value": value, "Timestamp": now} for name, value in latest.items()]
 
 
-def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
-                     echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run a resolved CreateTrainingJob request the way SageMaker's training toolkit would."""
-    sandbox = Sandbox(job_dir / "container")
-    hyperparameters = {k: _decode_hyperparameter(v) for k, v in arguments.get("HyperParameters", {}).items()}
-    program = hyperparameters.get("sagemaker_program")
-    submit = hyperparameters.get("sagemaker_submit_directory")
-    if not program or not submit:
-        raise Unsupported("only script-mode training (sagemaker_program + sagemaker_submit_directory) runs locally")
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _prepare_host(store: ArtifactStore, arguments: dict, hyperparameters: dict, host_dir: Path, host: str,
+                  hosts: list[str], master_port: int) -> tuple[Sandbox, dict[str, str], list[str], str]:
+    """One instance's container: code, channels (each instance gets all of it: FullyReplicated), config, env."""
+    sandbox = Sandbox(host_dir / "container")
+    program = hyperparameters["sagemaker_program"]
+    submit = hyperparameters["sagemaker_submit_directory"]
     code_dir = sandbox.host_path("/opt/ml/code")
     code_dir.mkdir(parents=True, exist_ok=True)
-    archive = job_dir / "sourcedir.tar.gz"
+    archive = host_dir / "sourcedir.tar.gz"
     archive.write_bytes(store.get_bytes(submit))
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(code_dir, filter="data")
@@ -173,6 +212,8 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     for channel in arguments.get("InputDataConfig", []):
         name = channel["ChannelName"]
         source = channel["DataSource"]["S3DataSource"]
+        if source.get("S3DataDistributionType", "FullyReplicated") != "FullyReplicated":
+            raise Unsupported(f"channel {name}: only FullyReplicated training channels run locally")
         folder = sandbox.host_path(f"/opt/ml/input/data/{name}")
         _download(store, source["S3Uri"], folder, f"channel {name}")
         channels[name] = folder
@@ -182,7 +223,8 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     for folder in (model_dir, output_data, config_dir):
         folder.mkdir(parents=True, exist_ok=True)
     (config_dir / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
-    (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    (config_dir / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}))
     args = [item for key in sorted(user) for item in (f"--{key}", str(user[key]))]
     env = {
         "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_data),
@@ -190,16 +232,44 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
         "SM_INPUT_DIR": str(sandbox.host_path("/opt/ml/input")),
         "SM_INPUT_CONFIG_DIR": str(config_dir), "SM_CHANNELS": json.dumps(sorted(channels)),
         "SM_HPS": json.dumps(user), "SM_USER_ARGS": json.dumps(args), "SM_MODULE_NAME": Path(program).stem,
-        "SM_MODULE_DIR": submit, "SM_HOSTS": json.dumps(["algo-1"]), "SM_CURRENT_HOST": "algo-1",
-        "SM_NUM_CPUS": str(os.cpu_count() or 1), "SM_NUM_GPUS": "0", "SM_LOG_LEVEL": "20",
+        "SM_MODULE_DIR": submit, "SM_HOSTS": json.dumps(hosts), "SM_CURRENT_HOST": host,
+        "SM_NUM_CPUS": str(max(1, (os.cpu_count() or 1) // len(hosts))), "SM_NUM_GPUS": "0", "SM_LOG_LEVEL": "20",
         **{f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()},
         **{f"SM_HP_{key.upper().replace('-', '_')}": str(value) for key, value in user.items()},
         **{k: sandbox.rewrite(str(v)) for k, v in arguments.get("Environment", {}).items()},
     }
+    if len(hosts) > 1:  # the hosts' names do not resolve here: every instance is this machine
+        env.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port),
+                    "OMP_NUM_THREADS": env["SM_NUM_CPUS"]})
+    return sandbox, env, args, program
+
+
+def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
+                     echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a resolved CreateTrainingJob request the way SageMaker's training toolkit would.
+
+    ``ResourceConfig.InstanceCount`` N > 1 runs N processes at once, each in its own sandbox with
+    SageMaker's multi-host contract (``SM_HOSTS``, ``SM_CURRENT_HOST``, ``resourceconfig.json``) and
+    the master address and port the ranks meet at; the first host's model directory is the
+    artifact, as in SageMaker. A host that fails fails the job, and the others are stopped.
+    """
+    hyperparameters = {k: _decode_hyperparameter(v) for k, v in arguments.get("HyperParameters", {}).items()}
+    if not hyperparameters.get("sagemaker_program") or not hyperparameters.get("sagemaker_submit_directory"):
+        raise Unsupported("only script-mode training (sagemaker_program + sagemaker_submit_directory) runs locally")
+    count = int(arguments.get("ResourceConfig", {}).get("InstanceCount", 1) or 1)
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    port = _free_port()
+    prepared = [_prepare_host(store, arguments, hyperparameters, job_dir if count == 1 else job_dir / host, host,
+                              hosts, port) for host in hosts]
     started = time.time()
-    code, tail = run_logged([sys.executable, program, *args], _job_env(env), code_dir, job_dir / "job.log", echo)
-    if code != 0:
-        raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}", tail)
+    results = _run_hosts(prepared, job_dir, echo)
+    failed = [(host, code, tail) for host, (code, tail) in zip(hosts, results, strict=True) if code != 0]
+    if failed:
+        host, code, tail = failed[0]
+        where = f" on {host}" if count > 1 else ""
+        raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}{where}", tail)
+    sandbox = prepared[0][0]
+    model_dir, output_data = sandbox.host_path("/opt/ml/model"), sandbox.host_path("/opt/ml/output/data")
     base = arguments["OutputDataConfig"]["S3OutputPath"].rstrip("/")
     model_uri = f"{base}/{job_name}/output/model.tar.gz"
     store.put_file(pack_model_dir(model_dir, job_dir / "model.tar.gz"), model_uri)
@@ -207,7 +277,7 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
         store.put_file(pack_model_dir(output_data, job_dir / "output.tar.gz"),
                        f"{base}/{job_name}/output/output.tar.gz")
     definitions = arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
-    metrics = parse_metrics(job_dir / "job.log", definitions)
+    metrics = parse_metrics(job_dir / "job.log", definitions)  # the first host's log
     return {
         "TrainingJobName": job_name,
         "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name.lower()}",

@@ -1,0 +1,113 @@
+"""Data-parallel training across instances: who this process is, and how the ranks agree.
+
+Two launch contracts lead here, and both end in one process group:
+
+- SageMaker's multi-host contract, one process per instance (CPU instances, and the
+  local engine's N processes): ``SM_HOSTS`` lists the hosts, ``SM_CURRENT_HOST`` names
+  this one, rank = its index, the master is the first host (``MASTER_ADDR``/``MASTER_PORT``
+  override, as the local engine sets them to 127.0.0.1 and a free port);
+- torchrun (``distribution={"torch_distributed": ...}`` on GPU instances): ``RANK``,
+  ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` are set by the launcher.
+
+gloo on CPU, NCCL on GPU. One host (or none of these variables) is the plain path: no
+process group at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_PORT = 29500
+
+
+@dataclass(frozen=True)
+class Cluster:
+    rank: int = 0
+    world_size: int = 1
+    master_addr: str = "127.0.0.1"
+    master_port: int = DEFAULT_PORT
+    backend: str = "gloo"
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _backend(requested: str) -> str:
+    if requested in ("gloo", "nccl"):
+        return requested
+    import torch
+
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def from_environment(env: dict[str, str] | None = None, backend: str = "auto") -> Cluster:
+    """This process's place in the job, from torchrun's or SageMaker's variables."""
+    env = dict(os.environ if env is None else env)
+    if int(env.get("WORLD_SIZE", "1") or 1) > 1:  # torchrun
+        return Cluster(int(env["RANK"]), int(env["WORLD_SIZE"]), env.get("MASTER_ADDR", "127.0.0.1"),
+                       int(env.get("MASTER_PORT", DEFAULT_PORT)), _backend(backend))
+    hosts = json.loads(env.get("SM_HOSTS", "[]") or "[]")
+    if len(hosts) > 1:
+        current = env.get("SM_CURRENT_HOST", hosts[0])
+        if current not in hosts:
+            raise ValueError(f"SM_CURRENT_HOST {current!r} is not one of SM_HOSTS {hosts}")
+        return Cluster(hosts.index(current), len(hosts), env.get("MASTER_ADDR", sorted(hosts)[0]),
+                       int(env.get("MASTER_PORT", DEFAULT_PORT)), _backend(backend))
+    return Cluster()
+
+
+def start(cluster: Cluster, timeout_seconds: int = 300) -> None:
+    """Join the process group (rank 0 listens, the others connect); a no-op on one host."""
+    if not cluster.distributed:
+        return
+    import datetime as dt
+
+    import torch.distributed as dist
+
+    dist.init_process_group(cluster.backend, init_method=f"tcp://{cluster.master_addr}:{cluster.master_port}",
+                            rank=cluster.rank, world_size=cluster.world_size,
+                            timeout=dt.timedelta(seconds=timeout_seconds))
+
+
+def stop(cluster: Cluster) -> None:
+    if cluster.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def share(cluster: Cluster, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank: decisions (early stopping, the best epoch) are made once."""
+    if not cluster.distributed:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def total(cluster: Cluster, *values: float) -> list[float]:
+    """Sums over all ranks (examples seen, loss sums, correct counts)."""
+    if not cluster.distributed:
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def my_rows(rows, cluster: Cluster):
+    """This rank's share of one global batch: every world_size-th row (a DistributedSampler's split)."""
+    return rows[cluster.rank::cluster.world_size] if cluster.distributed else rows
