@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     history = group.add_parser("history", help="who decided what about a version, when and why (oldest first)")
     common(history)
     history.set_defaults(handler=_history)
-    compare = group.add_parser("compare", help="a version beside the latest approved one: metrics, per class, data")
+    compare = group.add_parser("compare", help="a version beside the newest other approved one: metrics, per class, "
+                                               "data")
     common(compare)
     compare.set_defaults(handler=_compare)
     for name, action in (("approve", "Approved"), ("reject", "Rejected")):
@@ -122,8 +123,9 @@ def _compare(args: argparse.Namespace) -> int:
     from scones.registry.comparison import compare
 
     registry, group = _context(args)
-    comparison = compare(registry.get_version(group, args.version), registry.latest_approved(group))
-    live = f"v{comparison.live.version} (approved)" if comparison.live else "-"
+    other = next((v for v in registry.approved_newest_first(group) if v.version != args.version), None)
+    comparison = compare(registry.get_version(group, args.version), other)
+    live = f"v{comparison.live.version} (approved)" if comparison.live else "(none approved)"
     print(f"{'':<30} {'v' + str(args.version):>12} {live:>16} {'delta':>9}")
     for row in comparison.metrics:
         delta = f"{row.delta:+.{row.digits}f}" if row.delta is not None else ""

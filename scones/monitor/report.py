@@ -127,6 +127,20 @@ def build_report(scan: CaptureScan, classes: list[str], threshold: float, evalua
 LOGIT_CLIP = 1e-4
 
 
+LOGIT_TICKS = (0.5, 0.9, 0.99, 0.999, 0.9999)
+
+
+def _logit_axis(axis, set_scale, set_limits) -> None:
+    """A logit scale from 0.3 to 1 - LOGIT_CLIP with plain ticks (0.9, 0.99, ...), not "1-10^-2"."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    set_scale("logit")
+    set_limits(0.3, 1 - LOGIT_CLIP / 2)
+    axis.set_major_locator(FixedLocator(LOGIT_TICKS))
+    axis.set_major_formatter(FixedFormatter([f"{t:g}" for t in LOGIT_TICKS]))
+    axis.set_minor_locator(NullLocator())
+
+
 def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluation: dict | None,
                 path: Path) -> Path:
     """Four panels, one colour per model version, confidence on a logit axis (the spread near 1.0 shows)."""
@@ -151,7 +165,7 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
         part = frame[frame["version"] == version]
         ax.scatter(part["time"], part["clipped"], s=10, label=name(version))
     ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
-    ax.set_yscale("logit")
+    _logit_axis(ax.yaxis, ax.set_yscale, ax.set_ylim)
     ax.set(title="Top-class confidence over time (logit axis)", ylabel="confidence", xlabel="time (UTC)")
     ax.legend(loc="lower left", fontsize="small")
     locator = AutoDateLocator()
@@ -163,7 +177,8 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
     bins = np.linspace(-np.log10(1 / LOGIT_CLIP - 1), np.log10(1 / LOGIT_CLIP - 1), 33)
     for version in versions:
         part = frame.loc[frame["version"] == version, "clipped"]
-        ax.hist(np.log10(part / (1 - part)), bins=bins, alpha=0.6, label=name(version))
+        log_odds = np.clip(np.log10(part / (1 - part)), bins[0], bins[-1] - 1e-9)  # the clip's edge inside
+        ax.hist(log_odds, bins=bins, alpha=0.6, label=name(version))
     ax.axvline(np.log10(threshold / (1 - threshold)), color="red", linestyle="--")
     ticks = np.array([0.5, 0.9, 0.99, 0.999, 0.9999])
     ax.set_xticks(np.log10(ticks / (1 - ticks)), [f"{t:g}" for t in ticks])
@@ -195,7 +210,7 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
         ax.step(np.sort(np.clip(reference_conf, LOGIT_CLIP, 1 - LOGIT_CLIP)), np.linspace(0, 1, len(reference_conf)),
                 label="evaluation set", color="grey")
     ax.axvline(threshold, color="red", linestyle="--")
-    ax.set_xscale("logit")
+    _logit_axis(ax.xaxis, ax.set_xscale, ax.set_xlim)
     ax.set(title="Confidence distribution (ECDF, logit axis)", xlabel="top-class confidence",
            ylabel="cumulative share")
     ax.legend(fontsize="small")
