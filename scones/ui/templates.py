@@ -133,7 +133,7 @@ VERSION = MARKER + """
  }}</b> {{ marker(deployment.marker(v.version)) }}
  {% if v.approval_description %}- "{{ v.approval_description }}"{% endif %}</p>
 <p id="compared-with">{% if c.live %}Compared with <b>v{{ c.live.version }}</b>, {{ live_reason }}.
- {% else %}No version is live or approved: nothing to compare with.{% endif %}</p>
+ {% else %}No other version is live or approved: nothing to compare with.{% endif %}</p>
 {% if deployment.marker(v.version) == "deploying" %}<p class="flash" id="deploying">Deploying v{{ v.version }}: the
  endpoint still serves {{ "v%d"|format(deployment.live) if deployment.live else "nothing" }}; this page refreshes
  until it confirms.</p>{% endif %}
