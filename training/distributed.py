@@ -96,6 +96,17 @@ def share(cluster: Cluster, value: Any) -> Any:
     return box[0]
 
 
+def gather(cluster: Cluster, value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order (one element on one host)."""
+    if not cluster.distributed:
+        return [value]
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * cluster.world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
 def total(cluster: Cluster, *values: float) -> list[float]:
     """Sums over all ranks (examples seen, loss sums, correct counts)."""
     if not cluster.distributed:

@@ -33,7 +33,7 @@ import numpy as np
 
 from common.imaging import INPUT_SIZE, MEAN, STD, preprocess
 from common.manifest import find_lst, read_classes, read_image_size, read_lst
-from training.distributed import Cluster, my_rows, share, total
+from training.distributed import Cluster, gather, my_rows, share, total
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
 METRIC_DEFINITIONS = [
@@ -299,6 +299,12 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     log(f"keeping the weights of epoch {best_epoch} (val_loss={best_loss:.4f})")
     if best_state is not None:
         net.load_state_dict(best_state)
+    if cluster.distributed:  # DistributedDataParallel keeps replicas equal; a mismatch is a bug, said loudly
+        checksums = gather(cluster, [float(t.detach().double().sum()) for t in net.parameters()])
+        spread = max(abs(a - b) for other in checksums[1:] for a, b in zip(checksums[0], other, strict=True))
+        if spread > 1e-6:
+            raise RuntimeError(f"the ranks' weights differ (largest checksum gap {spread:.3g})")
+        log(f"the {cluster.world_size} ranks hold the same weights (checksum gap {spread:.1g})")
     training = {"stop_reason": stop_reason, "best_epoch": best_epoch, "epochs_run": epoch, "steps": steps,
                 "horizontal_flip": flip, "image_size": size, "ranks": cluster.world_size}
     if not cluster.is_main:  # rank 0 calibrates and writes the one artifact

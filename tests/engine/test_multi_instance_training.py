@@ -35,21 +35,18 @@ def staged(tiny_etl, tmp_path_factory):
     return store, code
 
 
-def _accuracy(store, properties, tiny_etl, folder) -> float:
-    folder.mkdir()
-    model = folder / "model.tar.gz"
-    model.write_bytes(store.get_bytes(properties["ModelArtifacts"]["S3ModelArtifacts"]))
-    report = evaluate.run_evaluation(model, tiny_etl / "test", folder / "evaluation")
+def _accuracy(model, tiny_etl, folder) -> float:
+    report = evaluate.run_evaluation(model, tiny_etl / "test", folder)
     return report["multiclass_classification_metrics"]["accuracy"]["value"]
 
 
-def test_two_instances_train_one_model_in_the_same_accuracy_band_as_one(staged, tiny_etl, tmp_path):
+def test_two_instances_train_one_model_in_the_same_accuracy_band_as_one(staged, tiny_etl, trained_model, tmp_path):
+    """The one-instance baseline is the suite's tiny model (same data, one process, the same script)."""
     store, code = staged
-    one = run_training_job(store, "train-one", _arguments(code, 1), tmp_path / "one")
     two = run_training_job(store, "train-two", _arguments(code, 2), tmp_path / "two")
     log_1, log_2 = (tmp_path / "two" / "job.log").read_text(), (tmp_path / "two" / "job-algo-2.log").read_text()
     assert "distributed: rank 0 of 2, gloo" in log_1 and "distributed: rank 1 of 2, gloo" in log_2
-    assert "data-parallel over 2 ranks" in log_1
+    assert "data-parallel over 2 ranks" in log_1 and "the 2 ranks hold the same weights" in log_1
     assert "epoch=1 " not in log_2, "rank 1 trains but does not report"
     config = json.loads((tmp_path / "two" / "algo-2" / "container" / "opt/ml/input/config/resourceconfig.json")
                         .read_text())
@@ -59,8 +56,8 @@ def test_two_instances_train_one_model_in_the_same_accuracy_band_as_one(staged, 
         info = json.loads(tar.extractfile("model_info.json").read())
     assert info["training"]["ranks"] == 2
     assert {m["MetricName"] for m in two["FinalMetricDataList"]} >= {"val_accuracy", "val_loss"}
-    accuracy_one = _accuracy(store, one, tiny_etl, tmp_path / "eval-one")
-    accuracy_two = _accuracy(store, two, tiny_etl, tmp_path / "eval-two")
+    accuracy_one = _accuracy(trained_model, tiny_etl, tmp_path / "eval-one")
+    accuracy_two = _accuracy(tmp_path / "two" / "model.tar.gz", tiny_etl, tmp_path / "eval-two")
     assert accuracy_one >= 0.85 and accuracy_two >= 0.85 and abs(accuracy_one - accuracy_two) <= 0.1
 
 
