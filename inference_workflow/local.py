@@ -102,29 +102,32 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
                       images: ImageBucket | None = None) -> dict[str, Handler]:
     """The three handlers, each built by its Lambda's factory with explicit configuration and clients.
 
-    The clients are made when a task first runs (inside the runner's moto world), and kept;
-    with ``images`` the serializer reads that bucket through its client instead.
+    Each handler and its client are made when a task first runs (inside the runner's moto world),
+    then kept; with ``images`` the serializer reads that bucket through its client instead.
     """
     from lambdas import classifier, filter_low_confidence, serialize_image_data
 
-    clients: dict[str, Any] = {}
-
     def client(name: str, **kwargs):
-        if name not in clients:
-            import boto3
-            from botocore.config import Config
+        import boto3
+        from botocore.config import Config
 
-            clients[name] = boto3.client(name, region_name=region, config=Config(
-                connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}), **kwargs)
-        return clients[name]
+        return boto3.client(name, region_name=region, config=Config(
+            connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}), **kwargs)
 
-    def serialize(event, context=None):
-        return serialize_image_data.make_handler(images.client if images else client("s3"))(event, context)
+    def on_first_call(build: Callable[[], Handler]) -> Handler:
+        """Build the handler (and its client) when a task first runs, inside the runner's world; keep it."""
+        built: list[Handler] = []
 
-    def classify(event, context=None):
-        runtime = client("sagemaker-runtime", endpoint_url=target.url)
-        return classifier.make_handler(target.name, target.classes, runtime)(event, context)
+        def handler(event, context=None):
+            if not built:
+                built.append(build())
+            return built[0](event, context)
 
+        return handler
+
+    serialize = on_first_call(lambda: serialize_image_data.make_handler(images.client if images else client("s3")))
+    classify = on_first_call(lambda: classifier.make_handler(
+        target.name, target.classes, client("sagemaker-runtime", endpoint_url=target.url)))
     return {config.serialize_function: serialize, config.classifier_function: classify,
             config.filter_function: filter_low_confidence.make_handler(target.threshold)}
 

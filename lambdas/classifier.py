@@ -86,11 +86,14 @@ def make_handler(endpoint: str, classes: Sequence[str], client=None):
     return configured
 
 
+def classes_from_env() -> list[str]:
+    """The function's ``CLASSES`` setting (comma separated, the model's order)."""
+    return [c for c in os.environ.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
+
+
 def handler(event, context=None):
     """Lambda's entry point: ``ENDPOINT_NAME`` and ``CLASSES`` are the function's settings (the template's)."""
-    endpoint = os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME)
-    classes = [c for c in os.environ.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
-    return _classify_event(event, endpoint, classes, None)
+    return _classify_event(event, os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from_env(), None)
 
 
 def _classify_event(event, endpoint: str, classes: list[str], client):

@@ -22,9 +22,9 @@ import json
 import os
 from collections.abc import Sequence
 
-from common.defaults import CONFIDENCE_THRESHOLD, DEFAULT_CLASSES, ENDPOINT_NAME, IMAGE_CONTENT_TYPES
+from common.defaults import CONFIDENCE_THRESHOLD, ENDPOINT_NAME, IMAGE_CONTENT_TYPES
 from lambdas._events import EndpointUnavailableError, InvalidImageError, InvalidModelOutputError
-from lambdas.classifier import classify
+from lambdas.classifier import classes_from_env, classify
 from lambdas.filter_low_confidence import parse_threshold
 
 #: What one request may carry (API Gateway's own payload limit is 10 MB; the endpoint takes 6 MB).
@@ -99,7 +99,6 @@ def handler(event, context=None):
     """Lambda's entry point: built once per container from the function's settings."""
     global _configured
     if _configured is None:
-        classes = [c for c in os.environ.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
-        _configured = make_handler(os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME), classes,
+        _configured = make_handler(os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from_env(),
                                    os.environ.get("THRESHOLD", str(CONFIDENCE_THRESHOLD)))
     return _configured(event, context)
