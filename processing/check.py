@@ -7,6 +7,12 @@ silently: files on disk that no manifest lists, and manifest lines whose file
 is missing, are reported too. The step fails (exit 1, message on stderr) when
 the bad share exceeds ``--max-bad-fraction``; otherwise training proceeds on
 the clean set.
+
+With ``ProcessingInstanceCount`` N > 1 each split arrives ``ShardedByS3Key``: an instance holds
+about 1/N of the images and perhaps the split's manifest files. The instances share the manifests
+and their file listings (gloo, small objects only), check the images they hold, and the first
+assembles the clean manifests and the report from everyone's verdicts -- the same files, counts,
+order and digest as one instance checking everything.
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common import distributed
+from common.distributed import Cluster
 from common.imaging import INPUT_SIZE, ImageError, validate_training_image
 from common.manifest import (
+    CLASSES_FILE,
+    DATASET_FILE,
     LstEntry,
     ManifestError,
     find_lst,
@@ -68,45 +78,101 @@ def _check_entry(folder: Path, entry: LstEntry, classes: Sequence[str], size: in
     return None
 
 
-def check_split(folder: Path, clean: Path, quarantine: Path, size: int,
-                progress: Progress) -> tuple[int, list[BadFile], str]:
-    """Check one split folder against ``size`` (0: the split's ``dataset.json``).
+def _images_on_disk(folder: Path) -> list[str]:
+    found = (p.relative_to(folder).as_posix() for p in folder.rglob("*")
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(found, key=lambda relative: tuple(relative.split("/")))
 
-    Returns (examined, bad files, digest of the clean split): the digest covers every kept
-    image's path, label and bytes, so two versions trained on the same data show the same one.
-    """
+
+def _share_manifests(folder: Path, cluster: Cluster) -> None:
+    """Give this instance a copy of the split's manifest files, whichever instance's shard holds them."""
+    if not cluster.distributed:
+        return
+    mine = {p.name: p.read_bytes() for p in folder.glob("*")
+            if p.is_file() and (p.suffix == ".lst" or p.name in (CLASSES_FILE, DATASET_FILE))}
+    for name, data in distributed.union(cluster, mine).items():
+        if not (folder / name).exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+
+
+@dataclass
+class SplitPlan:
+    """One split as every instance sees it: the manifest, and which instance holds each listed file."""
+
+    folder: Path
+    classes: list[str]
+    size: int
+    lst_name: str
+    entries: list[LstEntry]
+    on_disk: list[str]  # this instance's image files
+    owner: list[int]  # per entry: the instance that checks it (the holder; the first when nobody holds it)
+
+    def mine(self, cluster: Cluster) -> list[int]:
+        return [i for i, rank in enumerate(self.owner) if rank == cluster.rank]
+
+
+def plan_split(folder: Path, size: int, cluster: Cluster = Cluster()) -> SplitPlan:
+    folder = Path(folder)
+    _share_manifests(folder, cluster)
     classes = read_classes(folder)
     size = size or read_image_size(folder, INPUT_SIZE)
     lst = find_lst(folder)
     entries = read_lst(lst)
-    listed = {e.path for e in entries}
-    bad: list[BadFile] = []
-    good: list[LstEntry] = []
-    digest = hashlib.sha256("\n".join(classes).encode())
-    for entry in entries:
-        problem = _check_entry(folder, entry, classes, size)
+    on_disk = _images_on_disk(folder)
+    holder = distributed.union(cluster, dict.fromkeys(on_disk, cluster.rank))
+    return SplitPlan(folder, classes, size, lst.name, entries, on_disk, [holder.get(e.path, 0) for e in entries])
+
+
+def check_split(plan: SplitPlan, clean: Path, quarantine: Path, progress: Progress,
+                cluster: Cluster = Cluster()) -> tuple[int, list[BadFile], str]:
+    """Check the split's files this instance holds; every instance returns the whole split's verdict.
+
+    Returns (examined, bad files, digest of the clean split): the digest covers every kept
+    image's path, label and bytes, so two versions trained on the same data show the same one.
+    """
+    folder = plan.folder
+    verdicts: dict[int, tuple[dict | None, bytes]] = {}
+    for position in plan.mine(cluster):
+        entry = plan.entries[position]
+        problem = _check_entry(folder, entry, plan.classes, plan.size)
         if problem is None:
             target = clean / entry.path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / entry.path, target)
-            good.append(LstEntry(len(good), entry.label, entry.path))
-            digest.update(f"\0{entry.label}\0{entry.path}\0".encode() + target.read_bytes())
+            data = f"\0{entry.label}\0{entry.path}\0".encode() + target.read_bytes()
+            verdicts[position] = (None, hashlib.sha256(data).digest())
         else:
-            bad.append(problem)
-            if problem.reason != "missing_file":
+            if (folder / entry.path).is_file():
                 _quarantine(folder / entry.path, quarantine / folder.name / entry.path)
+            verdicts[position] = (asdict(problem), b"")
         progress.advance()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
-        relative = path.relative_to(folder).as_posix()
+    listed = {e.path for e in plan.entries}
+    unlisted = []
+    for relative in plan.on_disk:
         if relative not in listed:
-            bad.append(BadFile(f"{folder.name}/{relative}", folder.name, "unlisted",
-                               "image file on disk that no manifest line labels"))
-            _quarantine(path, quarantine / folder.name / relative)
-    clean.mkdir(parents=True, exist_ok=True)
-    write_lst(clean / lst.name, good)
-    write_classes(clean, classes)
-    write_dataset_info(clean, size)
-    return len(entries) + sum(1 for b in bad if b.reason == "unlisted"), bad, digest.hexdigest()
+            unlisted.append(asdict(BadFile(f"{folder.name}/{relative}", folder.name, "unlisted",
+                                           "image file on disk that no manifest line labels")))
+            _quarantine(folder / relative, quarantine / folder.name / relative)
+    verdicts = distributed.union(cluster, verdicts)
+    unlisted = sorted((item for part in distributed.gather(cluster, unlisted) for item in part),
+                      key=lambda item: tuple(item["file"].split("/")))
+    bad, good = [], []
+    digest = hashlib.sha256("\n".join(plan.classes).encode())
+    for position, entry in enumerate(plan.entries):
+        problem, entry_digest = verdicts[position]
+        if problem is None:
+            good.append(LstEntry(len(good), entry.label, entry.path))
+            digest.update(entry_digest)
+        else:
+            bad.append(BadFile(**problem))
+    bad += [BadFile(**item) for item in unlisted]
+    if cluster.is_main:
+        clean.mkdir(parents=True, exist_ok=True)
+        write_lst(clean / plan.lst_name, good)
+        write_classes(clean, plan.classes)
+        write_dataset_info(clean, plan.size)
+    return len(plan.entries) + len(unlisted), bad, digest.hexdigest()
 
 
 def _quarantine(source: Path, target: Path) -> None:
@@ -115,16 +181,19 @@ def _quarantine(source: Path, target: Path) -> None:
 
 
 def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_fraction: float = 0.05,
-              size: int = 0) -> dict:
-    """Check every split; writes the report, raises :class:`CheckFailed` past the limit."""
+              size: int = 0, cluster: Cluster = Cluster()) -> dict:
+    """Check every split; writes the report, raises :class:`CheckFailed` past the limit.
+
+    ``cluster``: this instance's place in a sharded processing job (see the module docstring);
+    every instance returns (or raises) the same verdict, and the first writes the report.
+    """
     total = 0
     bad: list[BadFile] = []
     counts = {}
-    planned = sum(len(read_lst(find_lst(folder))) for folder in inputs.values())
-    progress = Progress("check images", planned)
-    for split, folder in inputs.items():
-        examined, split_bad, digest = check_split(Path(folder), Path(output) / split, Path(quarantine), size,
-                                                  progress)
+    plans = {split: plan_split(Path(folder), size, cluster) for split, folder in inputs.items()}
+    progress = Progress("check images", sum(len(plan.mine(cluster)) for plan in plans.values()))
+    for split, plan in plans.items():
+        examined, split_bad, digest = check_split(plan, Path(output) / split, Path(quarantine), progress, cluster)
         total += examined
         bad.extend(split_bad)
         counts[split] = {"examined": examined, "bad": len(split_bad), "clean": examined - len(split_bad),
@@ -142,9 +211,10 @@ def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_f
         "files": [asdict(b) for b in bad],
     }
     Path(quarantine).mkdir(parents=True, exist_ok=True)
-    (Path(quarantine) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    for item in bad:
-        print(f"check: quarantined {item.file}: {item.reason}: {item.detail}", flush=True)
+    if cluster.is_main:
+        (Path(quarantine) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        for item in bad:
+            print(f"check: quarantined {item.file}: {item.reason}: {item.detail}", flush=True)
     print(f"check: {len(bad)} of {total} files bad ({fraction:.2%}), limit {max_bad_fraction:.2%}", flush=True)
     if total == 0:
         raise CheckFailed("no images to check: the manifests are empty")
@@ -181,11 +251,14 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.input)
     inputs = {split: root / split for split in args.splits}
     quarantine = Path(args.quarantine) if args.quarantine else Path(args.output) / "quarantine"
+    cluster = distributed.for_processing_job()
+    distributed.start(cluster)
     try:
-        run_check(inputs, Path(args.output), quarantine, args.max_bad_fraction, args.image_size)
+        run_check(inputs, Path(args.output), quarantine, args.max_bad_fraction, args.image_size, cluster)
     except (CheckFailed, ManifestError, FileNotFoundError) as exc:
         print(f"check failed: {exc}", file=sys.stderr, flush=True)
         return 1
+    distributed.stop(cluster)
     return 0
 
 

@@ -7,6 +7,15 @@ Runs as a SageMaker processing job (``python3 etl.py`` with the archive under
     <output>/validation/...                       (carved from CIFAR's train split)
     <output>/test/...                             (CIFAR's own test split)
     <output>/meta/classes.json, manifest.json     (counts, source, label mapping)
+
+With ``ProcessingInstanceCount`` N > 1 the input is ``ShardedByS3Key``: each instance holds
+about 1/N of an image folder's files. The instances merge their *listings* first (a gloo
+all-gather of names and header sizes, no pixels), so every one of them makes the same plan a
+single instance would -- classes, the seeded stratified split, the auto image size, the file
+names -- then each converts only the files it holds, and the first writes the manifests. The
+result is the one-instance dataset, file for file. A CIFAR-100 archive is one S3 object, so one
+instance holds it and converts it alone (two classes are ~1,000 images, seconds); the others
+have nothing to do.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import defaults
+from common import defaults, distributed
+from common.distributed import Cluster
 from common.imaging import INPUT_SIZE, encode_png, fit_to_input
 from common.manifest import LstEntry, write_classes, write_dataset_info, write_lst
 from processing import cifar, folders
@@ -109,8 +119,11 @@ def write_split(folder: Path, split: str, images: np.ndarray, labels: Sequence[i
 
 def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
             validation_fraction: float = 0.2, seed: int = 0, cache_dir: Path | None = None,
-            md5: str | None = None, image_size: int = 0) -> dict:
+            md5: str | None = None, image_size: int = 0, cluster: Cluster = Cluster()) -> dict | None:
     """Extract, filter and write the dataset; returns the manifest it also writes to ``meta/``.
+
+    ``cluster``: this instance's place in a sharded processing job (see the module docstring);
+    an instance with nothing to write returns None.
 
     ``image_size`` is the side of the square images written (the model's input size); 0 picks it:
     32 for a CIFAR archive, :func:`auto_image_size` for an image folder.
@@ -125,9 +138,15 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
         download_progress.total = total
         download_progress.advance(done - download_progress.done)
 
-    folder = Path(source) if "://" not in str(source) else None
-    if folder is not None and folders.is_image_folder(folder):
-        return run_folder_etl(folder, output, classes, validation_fraction, seed, image_size=image_size)
+    held = distributed.gather(cluster, _what_is_held(source))
+    if "image_folder" in held:
+        return run_folder_etl(Path(source), output, classes, validation_fraction, seed, image_size=image_size,
+                              cluster=cluster)
+    holder = next((rank for rank, kind in enumerate(held) if kind != "nothing"), 0)
+    if cluster.rank != holder:
+        print(f"etl: the archive is one object and instance {holder + 1} of {cluster.world_size} holds it; "
+              "this instance has nothing to convert", flush=True)
+        return None
     try:
         archive_path = cifar.locate_archive(source, cache_dir, md5=md5, progress=on_bytes)
         archive = cifar.read_archive(archive_path)
@@ -176,43 +195,90 @@ def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
     return manifest
 
 
+def _what_is_held(source: str) -> str:
+    """What this instance's copy of the input is: an image folder, an archive (or URL), or nothing."""
+    if "://" in str(source):
+        return "archive"
+    folder = Path(source)
+    if folders.is_image_folder(folder):
+        return "image_folder"
+    if folder.is_file() or (folder.is_dir() and any(folder.iterdir())):
+        return "archive"
+    return "nothing"
+
+
+def plan_image_size(root: Path, splits: dict, held: set[str], cluster: Cluster) -> int:
+    """:func:`auto_image_size` over the plan's size sample; each instance reads the headers it holds."""
+    sample = folders.size_sample(splits)
+    sides = distributed.union(cluster, {relative: folders.short_side(root / relative)
+                                        for relative in sample if relative in held})
+    return auto_image_size([sides[relative] for relative in sample if sides.get(relative) is not None])
+
+
 def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_fraction: float, seed: int,
-                   test_fraction: float = 0.2, image_size: int = 0) -> dict:
-    """Class-per-folder images -> the same split layout, fitted to the input size."""
+                   test_fraction: float = 0.2, image_size: int = 0, cluster: Cluster = Cluster()) -> dict:
+    """Class-per-folder images -> the same split layout, fitted to the input size.
+
+    Every decision is made from the merged listing (identical on every instance); the files are
+    converted where they are held, under a staging name, and renamed once every instance has said
+    which of its files did not decode (those keep their bytes and suffix, for the check to report).
+    """
+    root, output = Path(root), Path(output)
+    mine = folders.list_images(root)
+    listing = sorted({relative for part in distributed.gather(cluster, mine) for relative in part},
+                     key=folders.listing_key)
     try:
-        names, splits = folders.load_items(root, list(classes or []), validation_fraction, test_fraction, seed)
+        names, splits = folders.load_items(listing, list(classes or []), validation_fraction, test_fraction, seed)
     except ValueError as exc:
-        raise EtlError(str(exc)) from exc
-    size = image_size or auto_image_size(folders.short_sides(p for items in splits.values() for p, _ in items))
+        raise EtlError(f"{root}: {exc}") from exc
+    held = set(mine)
+    size = image_size or plan_image_size(root, splits, held, cluster)
+    sharded = f", instance {cluster.rank + 1} of {cluster.world_size} converts the " \
+              f"{sum(r in held for items in splits.values() for r, _ in items)} files it holds" \
+        if cluster.distributed else ""
     print(f"etl: image folder {root} -> {len(names)} classes {names[:10]}{'...' if len(names) > 10 else ''}, "
-          f"{size}x{size} inputs{' (auto: from the median short side)' if not image_size else ''}", flush=True)
-    progress = Progress("etl images written", sum(len(v) for v in splits.values()))
-    counts, undecodable = {}, 0
+          f"{size}x{size} inputs{' (auto: from the median short side)' if not image_size else ''}{sharded}",
+          flush=True)
+    staging = output / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    progress = Progress("etl images written", sum(r in held for items in splits.values() for r, _ in items))
+    suffixes = {}
     for split in SPLITS:
-        folder = Path(output) / split
+        for index, (relative, _) in enumerate(splits.get(split, [])):
+            if relative in held:
+                data, suffixes[(split, index)] = folders.prepared_bytes(root / relative, size)
+                (staging / f"{split}-{index}").write_bytes(data)
+                progress.advance()
+    suffixes = distributed.union(cluster, suffixes)
+    counts = {}
+    for split in SPLITS:
+        folder = output / split
         entries, taken = [], set()
         counts[split] = {name: 0 for name in names}
-        for index, (path, label) in enumerate(splits.get(split, [])):
-            data, suffix = folders.prepared_bytes(path, size)
-            undecodable += suffix != ".png"
-            relative = f"{names[label]}/{_unique_name(folders.safe_file_name(path.name) + suffix, taken)}"
-            (folder / names[label]).mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_bytes(data)
-            entries.append(LstEntry(index, label, relative))
+        for index, (relative, label) in enumerate(splits.get(split, [])):
+            name = _unique_name(folders.safe_file_name(Path(relative).name) + suffixes[(split, index)], taken)
+            entry = LstEntry(index, label, f"{names[label]}/{name}")
+            if relative in held:
+                (folder / names[label]).mkdir(parents=True, exist_ok=True)
+                (staging / f"{split}-{index}").replace(folder / entry.path)
+            entries.append(entry)
             counts[split][names[label]] += 1
-            progress.advance()
-        folder.mkdir(parents=True, exist_ok=True)
-        write_lst(folder / f"{split}.lst", entries)
-        write_classes(folder, names)
-        write_dataset_info(folder, size)
+        if cluster.is_main:  # one copy of each manifest: every instance's output lands under one prefix
+            folder.mkdir(parents=True, exist_ok=True)
+            write_lst(folder / f"{split}.lst", entries)
+            write_classes(folder, names)
+            write_dataset_info(folder, size)
+    staging.rmdir()
+    undecodable = sum(suffix != ".png" for suffix in suffixes.values())
     manifest = {"source": str(root), "kind": "image_folder", "classes": names, "counts": counts,
                 "totals": {split: sum(c.values()) for split, c in counts.items()},
                 "undecodable_passed_to_check": undecodable, "validation_fraction": validation_fraction,
                 "seed": seed, "image_size": [size, size, 3]}
-    meta = Path(output) / "meta"
-    meta.mkdir(parents=True, exist_ok=True)
-    write_classes(meta, names)
-    (meta / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if cluster.is_main:
+        meta = output / "meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        write_classes(meta, names)
+        (meta / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     print(f"etl: wrote {manifest['totals']} to {output} ({undecodable} undecodable files left for the check)",
           flush=True)
     return manifest
@@ -249,12 +315,15 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     classes = [c.strip() for item in args.classes for c in item.split(",") if c.strip()]
+    cluster = distributed.for_processing_job()
+    distributed.start(cluster)
     try:
         run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
-                Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size)
+                Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size, cluster)
     except EtlError as exc:
         print(f"etl failed: {exc}", file=sys.stderr, flush=True)
         return 1
+    distributed.stop(cluster)
     return 0
 
 

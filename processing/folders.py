@@ -31,26 +31,43 @@ def is_image_folder(path: Path) -> bool:
     return path.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def listing_key(relative: str) -> tuple[str, ...]:
+    """The order files are planned in: path segment by segment, as :class:`pathlib.Path` sorts."""
+    return tuple(relative.split("/"))
 
 
-def _class_folders(root: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+def list_images(root: Path) -> list[str]:
+    """Every image under ``root``'s (non-hidden) sub-folders, as ``/``-separated relative paths.
 
-
-def discover(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, str]]] | None, dict[str, Path]]:
-    """(classes, pre-split files or None, class folders when not pre-split)."""
+    The plan is made from this listing alone, never from the folder: on a sharded processing
+    job each instance holds only its share of the files, and the listings are merged first.
+    """
     root = Path(root)
-    top = _class_folders(root)
-    if top and set(top) <= set(SPLIT_NAMES):
-        splits: dict[str, list[tuple[Path, str]]] = {}
-        for name, folder in top.items():
-            for class_name, class_folder in _class_folders(folder).items():
-                splits.setdefault(SPLIT_NAMES[name], []).extend((p, class_name) for p in _images(class_folder))
+    if not root.is_dir():
+        return []
+    found = [p.relative_to(root).as_posix() for top in root.iterdir() if top.is_dir() and not top.name.startswith(".")
+             for p in top.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found, key=listing_key)
+
+
+def discover(listing: Sequence[str]) -> tuple[list[str], dict[str, list[tuple[str, str]]] | None,
+                                               dict[str, list[str]]]:
+    """(classes, pre-split files or None, files per class when not pre-split), from a listing."""
+    by_top: dict[str, list[str]] = {}
+    for relative in sorted(listing, key=listing_key):
+        top, _, rest = relative.partition("/")
+        if rest and not top.startswith("."):
+            by_top.setdefault(top, []).append(relative)
+    if by_top and set(by_top) <= set(SPLIT_NAMES):
+        splits: dict[str, list[tuple[str, str]]] = {}
+        for name in sorted(by_top):
+            for relative in by_top[name]:
+                class_name, _, rest = relative.split("/", 1)[1].partition("/")
+                if rest and not class_name.startswith("."):
+                    splits.setdefault(SPLIT_NAMES[name], []).append((relative, class_name))
         classes = sorted({c for items in splits.values() for _, c in items})
         return classes, splits, {}
-    return sorted(top), None, top
+    return sorted(by_top), None, by_top
 
 
 def stratified_split(labels: list[int], fractions: tuple[float, float], seed: int) -> list[str]:
@@ -73,16 +90,17 @@ def safe_file_name(name: str) -> str:
     return stem
 
 
-def load_items(root: Path, classes_filter: Sequence[str], validation_fraction: float, test_fraction: float,
-               seed: int) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:
-    classes, presplit, folders = discover(root)
+def load_items(listing: Sequence[str], classes_filter: Sequence[str], validation_fraction: float,
+               test_fraction: float, seed: int) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """(classes, split -> [(relative path, label)]): the whole plan, a function of the listing only."""
+    classes, presplit, by_class = discover(listing)
     if classes_filter:
         unknown = [c for c in classes_filter if c not in classes]
         if unknown:
-            raise ValueError(f"classes {unknown} have no folder in {root} (folders: {classes})")
+            raise ValueError(f"classes {unknown} have no images (class folders with images: {classes})")
         classes = list(classes_filter)
     if not classes:
-        raise ValueError(f"{root}: no class sub-folders")
+        raise ValueError("no class sub-folders with images")
     index = {name: i for i, name in enumerate(classes)}
     if presplit is not None:
         splits = {split: [(p, index[c]) for p, c in items if c in index] for split, items in presplit.items()}
@@ -93,28 +111,34 @@ def load_items(root: Path, classes_filter: Sequence[str], validation_fraction: f
             splits["train"] = [item for item, a in zip(train, assignment, strict=True) if a == "train"]
         splits.setdefault("test", [])
         return classes, splits
-    items = [(p, index[name]) for name in classes for p in _images(folders[name])]
+    items = [(p, index[name]) for name in classes for p in by_class[name]]
     assignment = stratified_split([lab for _, lab in items], (validation_fraction, test_fraction), seed)
     return classes, {split: [item for item, a in zip(items, assignment, strict=True) if a == split]
                      for split in ("train", "validation", "test")}
 
 
-def short_sides(paths, limit: int = 2000) -> list[int]:
-    """The short side of up to ``limit`` images, read from their headers (no pixels are decoded)."""
+def size_sample(splits: dict[str, list[tuple[str, int]]], limit: int = 2000) -> list[str]:
+    """Up to ``limit`` files, evenly spaced over the plan, whose sizes pick the input size.
+
+    Evenly spaced rather than the first ``limit``: the plan is ordered by class, and a data set of
+    120 breeds would otherwise be sized by its first dozen.
+    """
+    every = [relative for split in ("train", "validation", "test") for relative, _ in splits.get(split, [])]
+    step = max(1, -(-len(every) // limit))
+    return every[::step]
+
+
+def short_side(path: Path) -> int | None:
+    """The short side read from the image's header (no pixels decoded); None when it does not open."""
     from PIL import Image
 
     from common.imaging import FORMATS
 
-    sides = []
-    for index, path in enumerate(paths):
-        if index >= limit:
-            break
-        try:
-            with Image.open(path, formats=FORMATS) as image:
-                sides.append(min(image.size))
-        except (OSError, ValueError, SyntaxError):
-            continue  # undecodable: the check reports it
-    return sides
+    try:
+        with Image.open(path, formats=FORMATS) as image:
+            return min(image.size)
+    except (OSError, ValueError, SyntaxError):
+        return None  # undecodable: the check reports it
 
 
 def prepared_bytes(path: Path, size: int = INPUT_SIZE) -> tuple[bytes, str]:

@@ -33,7 +33,7 @@ import numpy as np
 
 from common.imaging import INPUT_SIZE, MEAN, STD, preprocess
 from common.manifest import find_lst, read_classes, read_image_size, read_lst
-from training.distributed import Cluster, gather, my_rows, share, total
+from common.distributed import Cluster, gather, my_rows, share, total
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
 METRIC_DEFINITIONS = [
@@ -171,7 +171,7 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, epochs:
     ``epochs``, ``learning_rate``, ``batch_size`` and ``seed`` override the recipe's (they are the
     pipeline parameters); ``recipe`` carries the rest.
 
-    With a ``cluster`` of several ranks (a joined process group, :mod:`training.distributed`) the
+    With a ``cluster`` of several ranks (a joined process group, :mod:`common.distributed`) the
     model is wrapped in DistributedDataParallel: every rank walks the same shuffled global
     batches and trains on its share of each (a DistributedSampler's split, reshuffled per epoch),
     gradients are averaged, so a step sees the same ``batch_size`` images as on one instance.
@@ -436,7 +436,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training import distributed
+    from common import distributed
 
     try:
         cluster = distributed.from_environment(backend=args.distributed_backend)

@@ -297,7 +297,7 @@ def _distribution(region: str, instance_type: str) -> dict:
 
     On GPU instances SageMaker's ``torch_distributed`` launcher runs torchrun on each host (NCCL);
     on CPU instances (SageMaker accepts torch_distributed on GPU and Trainium only) each host runs
-    one process and the script forms the gloo group from ``SM_HOSTS`` (``training/distributed.py``).
+    one process and the script forms the gloo group from ``SM_HOSTS`` (``common/distributed.py``).
     One instance is the plain path either way.
     """
     if instance_type.startswith(GPU_FAMILIES):

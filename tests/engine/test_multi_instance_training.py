@@ -9,7 +9,7 @@ from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, build_step_co
 from processing import evaluate
 from scones.engine.jobs import JobFailed, run_training_job
 from scones.store.local import LocalStore
-from training import distributed
+from common import distributed
 from training.train import METRIC_DEFINITIONS
 
 

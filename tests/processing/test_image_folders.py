@@ -90,7 +90,7 @@ def test_serving_and_evaluation_read_a_file_the_same_way(trained_model, tmp_path
 
 
 def test_unknown_class_filter_is_a_clear_error(folder, tmp_path):
-    with pytest.raises(etl.EtlError, match=r"classes \['wolf'\] have no folder"):
+    with pytest.raises(etl.EtlError, match=r"classes \['wolf'\] have no images"):
         etl.run_etl(str(folder), tmp_path, ["wolf"], 0.2, 0)
 
 

@@ -1,6 +1,7 @@
-"""Data-parallel training across instances: who this process is, and how the ranks agree.
+"""Work spread over instances: who this process is, and how the ranks agree.
 
-Two launch contracts lead here, and both end in one process group:
+Training (data-parallel) and processing (sharded ETL and check) both end in one gloo/NCCL
+process group. Training has two launch contracts:
 
 - SageMaker's multi-host contract, one process per instance (CPU instances, and the
   local engine's N processes): ``SM_HOSTS`` lists the hosts, ``SM_CURRENT_HOST`` names
@@ -11,6 +12,11 @@ Two launch contracts lead here, and both end in one process group:
 
 gloo on CPU, NCCL on GPU. One host (or none of these variables) is the plain path: no
 process group at all.
+
+A processing job has a third: SageMaker writes ``/opt/ml/config/resourceconfig.json``
+(``current_host``, ``hosts``, ``network_interface_name``) and sets no variables; the
+instances reach each other by host name, the first host is the master. Processing
+ranks only exchange small Python objects (file listings, per-file verdicts), over gloo.
 """
 
 from __future__ import annotations
@@ -18,9 +24,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_PORT = 29500
+#: Where SageMaker describes a processing job's instances.
+PROCESSING_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+#: Set by the local engine only: the sandbox's stand-in for :data:`PROCESSING_RESOURCE_CONFIG`.
+RESOURCE_CONFIG_VARIABLE = "SCONES_RESOURCE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class Cluster:
     master_addr: str = "127.0.0.1"
     master_port: int = DEFAULT_PORT
     backend: str = "gloo"
+    interface: str = ""  # the network interface gloo should use (SageMaker names it), "" to let gloo pick
 
     @property
     def distributed(self) -> bool:
@@ -64,6 +76,22 @@ def from_environment(env: dict[str, str] | None = None, backend: str = "auto") -
     return Cluster()
 
 
+def for_processing_job(env: dict[str, str] | None = None) -> Cluster:
+    """This instance's place in a processing job (one instance, or no resource config: the plain path)."""
+    env = dict(os.environ if env is None else env)
+    path = Path(env.get(RESOURCE_CONFIG_VARIABLE) or PROCESSING_RESOURCE_CONFIG)
+    if not path.is_file():
+        return Cluster()
+    config = json.loads(path.read_text(encoding="utf-8"))
+    hosts, current = list(config.get("hosts") or []), config.get("current_host")
+    if len(hosts) <= 1:
+        return Cluster()
+    if current not in hosts:
+        raise ValueError(f"current_host {current!r} is not one of the hosts {hosts} in {path}")
+    return Cluster(hosts.index(current), len(hosts), env.get("MASTER_ADDR", hosts[0]),
+                   int(env.get("MASTER_PORT", DEFAULT_PORT)), "gloo", str(config.get("network_interface_name", "")))
+
+
 def start(cluster: Cluster, timeout_seconds: int = 300) -> None:
     """Join the process group (rank 0 listens, the others connect); a no-op on one host."""
     if not cluster.distributed:
@@ -72,6 +100,8 @@ def start(cluster: Cluster, timeout_seconds: int = 300) -> None:
 
     import torch.distributed as dist
 
+    if cluster.interface:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", cluster.interface)
     dist.init_process_group(cluster.backend, init_method=f"tcp://{cluster.master_addr}:{cluster.master_port}",
                             rank=cluster.rank, world_size=cluster.world_size,
                             timeout=dt.timedelta(seconds=timeout_seconds))
@@ -105,6 +135,14 @@ def gather(cluster: Cluster, value: Any) -> list[Any]:
     values: list[Any] = [None] * cluster.world_size
     dist.all_gather_object(values, value)
     return values
+
+
+def union(cluster: Cluster, items: dict) -> dict:
+    """Every rank's entries in one dict (ranks hold disjoint keys: each its own files)."""
+    merged: dict = {}
+    for part in gather(cluster, items):
+        merged.update(part)
+    return merged
 
 
 def total(cluster: Cluster, *values: float) -> list[float]:
