@@ -142,16 +142,22 @@ def get_pipeline(
 
     image = framework_image(region, "training", processing_instance_type)  # has numpy, Pillow, torch
 
-    def processor(name: str) -> ScriptProcessor:
+    def processor(name: str, instance_count=processing_count) -> ScriptProcessor:
         return ScriptProcessor(image_uri=image, command=["python3"], role=role, instance_type=processing_type,
-                               instance_count=processing_count, base_job_name=f"{base_job_prefix}-{name}",
+                               instance_count=instance_count, base_job_name=f"{base_job_prefix}-{name}",
                                sagemaker_session=session)
+
+    # ProcessingInstanceCount instances share the ETL and the check: each gets about 1/N of the
+    # objects (an image folder's files; a CIFAR archive is one object, so one instance converts it)
+    # and they merge listings and verdicts into the one-instance dataset (processing/etl.py, check.py).
+    sharded = "ShardedByS3Key"
 
     step_etl = ProcessingStep(
         name="EtlCifar",
         step_args=processor("etl").run(
             code=code.uri("etl.pyz"),
-            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input/data")],
+            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input/data",
+                                    s3_data_distribution_type=sharded)],
             outputs=[ProcessingOutput(output_name=split, source=f"/opt/ml/processing/output/{split}")
                      for split in ("train", "validation", "test", "meta")],
             arguments=["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output",
@@ -166,7 +172,8 @@ def get_pipeline(
         step_args=processor("check").run(
             code=code.uri("check.pyz"),
             inputs=[ProcessingInput(source=step_etl.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri,
-                                    destination=f"/opt/ml/processing/input/{split}") for split in splits],
+                                    destination=f"/opt/ml/processing/input/{split}",
+                                    s3_data_distribution_type=sharded) for split in splits],
             outputs=[ProcessingOutput(output_name=name, source=f"/opt/ml/processing/output/{name}")
                      for name in (*splits, "quarantine")],
             arguments=["--input", "/opt/ml/processing/input", "--output", "/opt/ml/processing/output",
@@ -223,7 +230,8 @@ def get_pipeline(
     evaluation_report = PropertyFile(name=PROPERTY_FILE, output_name="evaluation", path=EVALUATION_FILE)
     step_eval = ProcessingStep(
         name="EvaluateModel",
-        step_args=processor("eval").run(
+        # one instance: the test split is small, and evaluation.json is one report
+        step_args=processor("eval", instance_count=1).run(
             code=code.uri("evaluate.pyz"),
             inputs=[
                 ProcessingInput(source=model_data, destination="/opt/ml/processing/model"),

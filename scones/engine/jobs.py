@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.distributed import RESOURCE_CONFIG_VARIABLE
 from scones.artifacts import pack_model_dir
 from scones.errors import StepFailed, Unsupported
 from scones.store import ArtifactStore
@@ -93,32 +94,73 @@ def _download(store: ArtifactStore, uri: str, folder: Path, what: str) -> None:
         raise StepFailed(f"ClientError: {what}: no S3 objects found under {uri}")
 
 
-def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
-                       echo: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run a resolved CreateProcessingJob request; returns DescribeProcessingJob-shaped properties."""
-    sandbox = Sandbox(job_dir / "container")
+#: SageMaker's description of a processing job's instances, inside the container.
+PROCESSING_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+
+
+def _prepare_processing_host(store: ArtifactStore, arguments: dict, sandbox: Sandbox, host: str,
+                             hosts: list[str], master_port: int) -> tuple[list[str], dict[str, str], Path]:
+    """One instance's container: its inputs (all, or its ``ShardedByS3Key`` share), config and command."""
+    index = hosts.index(host)
     for item in arguments.get("ProcessingInputs", []):
         source = item.get("S3Input")
         if source is None:
             raise Unsupported(f"processing input {item.get('InputName')}: only S3Input is supported locally")
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise Unsupported(f"processing input {item['InputName']}: S3DataType {source['S3DataType']}")
-        _download(store, source["S3Uri"], sandbox.host_path(source["LocalPath"]), f"input {item['InputName']}")
-    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    for item in outputs:
+        distribution = source.get("S3DataDistributionType", "FullyReplicated")
+        if distribution not in ("FullyReplicated", "ShardedByS3Key"):
+            raise Unsupported(f"processing input {item['InputName']}: S3DataDistributionType {distribution}")
+        folder = sandbox.host_path(source["LocalPath"])
+        if distribution == "ShardedByS3Key" and len(hosts) > 1:
+            folder.mkdir(parents=True, exist_ok=True)  # a share may be empty, as on SageMaker
+            store.download(source["S3Uri"], folder, shard=(index, len(hosts)))
+        else:
+            _download(store, source["S3Uri"], folder, f"input {item['InputName']}")
+    for item in arguments.get("ProcessingOutputConfig", {}).get("Outputs", []):
         sandbox.host_path(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    config = sandbox.host_path(PROCESSING_RESOURCE_CONFIG)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "lo"}))
     app = arguments["AppSpecification"]
     entrypoint = app.get("ContainerEntrypoint")
     if not entrypoint:
         raise Unsupported("processing jobs without ContainerEntrypoint (image default command) cannot run locally")
     command = _command(list(entrypoint) + list(app.get("ContainerArguments", [])), sandbox)
-    env = _job_env({k: sandbox.rewrite(str(v)) for k, v in arguments.get("Environment", {}).items()})
+    env = {k: sandbox.rewrite(str(v)) for k, v in arguments.get("Environment", {}).items()}
+    env[RESOURCE_CONFIG_VARIABLE] = str(config)
+    if len(hosts) > 1:  # the hosts' names do not resolve here: every instance is this machine
+        env.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port)})
+    return command, _job_env(env), sandbox.root
+
+
+def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
+                       echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a resolved CreateProcessingJob request; returns DescribeProcessingJob-shaped properties.
+
+    ``ProcessingResources.ClusterConfig.InstanceCount`` N > 1 runs N processes at once, each in its
+    own sandbox with ``/opt/ml/config/resourceconfig.json``; ``ShardedByS3Key`` inputs give each
+    about 1/N of the objects. Every instance's outputs are uploaded to the same prefixes, as
+    SageMaker does, so instances write disjoint files.
+    """
+    cluster = arguments.get("ProcessingResources", {}).get("ClusterConfig", {})
+    count = int(cluster.get("InstanceCount", 1) or 1)
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    port = _free_port()
+    sandboxes = [Sandbox(job_dir / "container" if count == 1 else job_dir / host / "container") for host in hosts]
+    runs = [_prepare_processing_host(store, arguments, sandbox, host, hosts, port)
+            for sandbox, host in zip(sandboxes, hosts, strict=True)]
     started = time.time()
-    code, tail = run_logged(command, env, sandbox.root, job_dir / "job.log", echo)
-    if code != 0:
-        raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}", tail)
-    for item in outputs:
-        store.upload(sandbox.host_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    results = _run_hosts(runs, job_dir, echo)
+    failed = [(host, code, tail) for host, (code, tail) in zip(hosts, results, strict=True) if code != 0]
+    if failed:
+        host, code, tail = failed[0]
+        where = f" on {host}" if count > 1 else ""
+        raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}{where}", tail)
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for sandbox in sandboxes:
+        for item in outputs:
+            store.upload(sandbox.host_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
     return {
         "ProcessingJobName": job_name,
         "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{job_name.lower()}",
@@ -126,7 +168,8 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
         "ExitMessage": "",
         "ProcessingInputs": arguments.get("ProcessingInputs", []),
         "ProcessingOutputConfig": arguments.get("ProcessingOutputConfig", {}),
-        "AppSpecification": app,
+        "ProcessingResources": arguments.get("ProcessingResources", {}),
+        "AppSpecification": arguments["AppSpecification"],
         "ProcessingStartTime": started,
         "ProcessingEndTime": time.time(),
     }
@@ -139,30 +182,31 @@ def _decode_hyperparameter(value: str) -> Any:
         return value
 
 
-def _run_hosts(prepared: list, job_dir: Path, echo: Callable[[str], None] | None) -> list[tuple[int, list[str]]]:
-    """Every host's process at once; ``job.log`` is the first host's, the others ``job-algo-N.log``."""
+def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path,
+               echo: Callable[[str], None] | None) -> list[tuple[int, list[str]]]:
+    """Every host's (command, environment, working folder) at once; ``job.log`` is the first
+    host's, the others ``job-algo-N.log``. A host that fails stops the others: they would wait in
+    a collective for it until the timeout."""
     import threading
 
-    if len(prepared) == 1:
-        sandbox, env, args, program = prepared[0]
-        return [run_logged([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"),
-                           job_dir / "job.log", echo)]
-    results: list = [None] * len(prepared)
+    if len(runs) == 1:
+        command, env, cwd = runs[0]
+        return [run_logged(command, env, cwd, job_dir / "job.log", echo)]
+    results: list = [None] * len(runs)
     processes: list[subprocess.Popen] = []
 
     def host(index: int) -> None:
-        sandbox, env, args, program = prepared[index]
+        command, env, cwd = runs[index]
         log = job_dir / ("job.log" if index == 0 else f"job-algo-{index + 1}.log")
         prefix = f"[algo-{index + 1}] "
-        results[index] = run_logged([sys.executable, program, *args], _job_env(env),
-                                    sandbox.host_path("/opt/ml/code"), log,
-                                    (lambda line: echo(prefix + line)) if echo else None, processes.append)
-        if results[index][0] != 0:  # a rank that died leaves the others waiting in a collective: stop them
+        results[index] = run_logged(command, env, cwd, log, (lambda line: echo(prefix + line)) if echo else None,
+                                    processes.append)
+        if results[index][0] != 0:
             for process in processes:
                 if process.poll() is None:
                     process.terminate()
 
-    threads = [threading.Thread(target=host, args=(i,), name=f"algo-{i + 1}") for i in range(len(prepared))]
+    threads = [threading.Thread(target=host, args=(i,), name=f"algo-{i + 1}") for i in range(len(runs))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -262,7 +306,8 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     prepared = [_prepare_host(store, arguments, hyperparameters, job_dir if count == 1 else job_dir / host, host,
                               hosts, port) for host in hosts]
     started = time.time()
-    results = _run_hosts(prepared, job_dir, echo)
+    results = _run_hosts([([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"))
+                          for sandbox, env, args, program in prepared], job_dir, echo)
     failed = [(host, code, tail) for host, (code, tail) in zip(hosts, results, strict=True) if code != 0]
     if failed:
         host, code, tail = failed[0]

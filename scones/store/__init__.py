@@ -35,11 +35,13 @@ class ArtifactStore(abc.ABC):
         """``(uri, size)`` of every object under ``prefix`` (see module docstring), sorted."""
 
     @abc.abstractmethod
-    def download(self, prefix: str, folder: Path) -> list[Path]:
+    def download(self, prefix: str, folder: Path, shard: tuple[int, int] = (0, 1)) -> list[Path]:
         """Copy every object under ``prefix`` into ``folder``, keeping relative paths.
 
         An object whose key *is* the prefix lands as ``folder/<basename>``, as
-        SageMaker does for ``S3Prefix`` inputs naming a single object.
+        SageMaker does for ``S3Prefix`` inputs naming a single object. ``shard=(i, n)``
+        copies only instance ``i``'s share of ``n`` (``ShardedByS3Key``: every n-th
+        object of the sorted listing, so each instance gets about 1/n of the objects).
         """
 
     @abc.abstractmethod

@@ -102,10 +102,11 @@ class LocalStore(ArtifactStore):
         bucket = S3Uri.parse(prefix).bucket
         return [(f"s3://{bucket}/{key}", os.stat(path).st_size) for key, path in self._walk(prefix)]
 
-    def download(self, prefix: str, folder: Path) -> list[Path]:
+    def download(self, prefix: str, folder: Path, shard: tuple[int, int] = (0, 1)) -> list[Path]:
         prefix_key = S3Uri.parse(prefix).key
         written, folders = [], _Folders()
-        for key, path in self._walk(prefix):
+        index, count = shard
+        for key, path in list(self._walk(prefix))[index::count]:
             target = os.path.join(folder, relative_key(key, prefix_key))
             folders.ensure(target)
             _link_or_copy(path, target)

@@ -44,10 +44,11 @@ class S3Store(ArtifactStore):
             raise NotFound(f"bucket {parsed.bucket} does not exist") from exc
         return sorted(found)
 
-    def download(self, prefix: str, folder: Path) -> list[Path]:
+    def download(self, prefix: str, folder: Path, shard: tuple[int, int] = (0, 1)) -> list[Path]:
         prefix_key = S3Uri.parse(prefix).key
         written = []
-        for uri, _ in self.list(prefix):
+        index, count = shard
+        for uri, _ in self.list(prefix)[index::count]:
             key = S3Uri.parse(uri).key
             target = Path(folder) / relative_key(key, prefix_key)
             target.parent.mkdir(parents=True, exist_ok=True)
