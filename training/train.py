@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.distributed import Cluster, gather, my_rows, share, total
 from common.imaging import INPUT_SIZE, MEAN, STD, preprocess
 from common.manifest import find_lst, read_classes, read_image_size, read_lst
-from common.distributed import Cluster, gather, my_rows, share, total
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
 METRIC_DEFINITIONS = [

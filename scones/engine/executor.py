@@ -361,7 +361,8 @@ class LocalPipelineExecutor:
         inputs = [i["S3Input"]["S3Uri"] for i in arguments.get("ProcessingInputs", []) if "S3Input" in i]
         outputs = [o["S3Output"]["S3Uri"] for o in arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])]
         properties = self._run_job(ctx, node, arguments, step, run_processing_job, inputs, outputs)
-        step.summary = self._report_summary(outputs)
+        count = arguments.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1)
+        step.summary = " ".join(filter(None, [self._report_summary(outputs), _on_instances(count)]))
         return properties
 
     def _report_summary(self, output_uris: list[str]) -> str:
@@ -385,7 +386,8 @@ class LocalPipelineExecutor:
         inputs += [submit] if submit else []
         properties = self._run_job(ctx, node, arguments, step, run_training_job, inputs, [])
         metrics = {m["MetricName"]: m["Value"] for m in properties.get("FinalMetricDataList", [])}
-        step.summary = " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+        count = arguments.get("ResourceConfig", {}).get("InstanceCount", 1)
+        step.summary = " ".join([*(f"{k}={v:.4f}" for k, v in sorted(metrics.items())), _on_instances(count)]).strip()
         return properties
 
     def _tuning(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
@@ -433,3 +435,8 @@ class LocalPipelineExecutor:
             self.notifier.send("model_registered", *messages.registration(self.registry, version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
+
+
+def _on_instances(count) -> str:
+    """"(on 2 instances)" when a job was spread over several; nothing for the plain one."""
+    return f"(on {int(count)} instances)" if int(count or 1) > 1 else ""

@@ -172,3 +172,38 @@ def test_a_failed_check_step_notifies_with_its_log_tail(env, tmp_path, capsys):
     [failure] = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "pipeline_failed"]
     assert failure["message"]["step"] == "EtlCifar"
     assert any("not a readable tar archive" in line for line in failure["message"]["log_tail"])
+
+
+def test_both_instance_counts_at_two_build_one_dataset_and_one_model(env, tmp_path, capsys):
+    """The issue's "done when": two processing and two training instances, one dataset (the digest a
+    single instance computes over the same folder) and one registered model."""
+    import numpy as np
+
+    from common.imaging import encode_png
+    from processing import check, etl
+    from scones.engine.records import list_executions
+    from scones.settings import Settings
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "photos"
+    for name in ("red", "blue"):
+        (folder / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 60, (40, 40, 3), dtype=np.uint8)
+            pixels[..., 0 if name == "red" else 2] += 180
+            (folder / name / f"{i}.png").write_bytes(encode_png(pixels))
+    args = ["pipeline", "run", "--input", str(folder), "-p", "Epochs=2", "-p", "BatchSize=16",
+            "-p", "AccuracyThreshold=0", "-p", "ProcessingInstanceCount=2", "-p", "TrainingInstanceCount=2"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    settings = Settings.from_env()
+    run = list_executions(settings.workspace.runs)[0]
+    for name in ("EtlCifar", "CheckImages", "TrainModel"):
+        assert run.step(name).summary.endswith("(on 2 instances)"), name
+    assert [v.version for v in settings.registry().list_versions(settings.model_group)] == [1]
+    outputs = run.step("EvaluateModel").properties["ProcessingOutputConfig"]["Outputs"]
+    evaluation = json.loads(settings.store().get_bytes(f"{outputs[0]['S3Output']['S3Uri']}/evaluation.json"))
+    etl.run_etl(str(folder), tmp_path / "etl", [], 0.2, 0)
+    single = check.run_check({s: tmp_path / "etl" / s for s in ("train", "validation", "test")},
+                             tmp_path / "clean", tmp_path / "quarantine")
+    assert evaluation["data"]["dataset_digest"] == single["dataset_digest"]

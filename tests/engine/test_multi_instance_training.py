@@ -5,11 +5,11 @@ import tarfile
 
 import pytest
 
+from common import distributed
 from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, build_step_code
 from processing import evaluate
 from scones.engine.jobs import JobFailed, run_training_job
 from scones.store.local import LocalStore
-from common import distributed
 from training.train import METRIC_DEFINITIONS
 
 
