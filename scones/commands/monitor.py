@@ -44,6 +44,9 @@ def register(subparsers) -> None:
                              "reference version, or the defaults) and print its execution id")
     report.add_argument("--retrain-input", type=Path, default=None,
                         help="with --retrain: the data file or folder to train on (staged afresh)")
+    report.add_argument("--retrain-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --retrain: a pipeline parameter for the new run, over the reference run's "
+                             "(repeatable), e.g. Epochs=30 or TrainingInstanceCount=2")
     report.set_defaults(handler=_report)
 
 
@@ -93,9 +96,12 @@ def _report(args: argparse.Namespace) -> int:
     alert(check, settings.notifier())
     print(f"DRIFT: {', '.join(t['name'] for t in check.drifted)}; exit code {DRIFT_EXIT_CODE}")
     if args.retrain:
+        from scones.commands.pipeline import parse_parameters
         from scones.engine.launcher import launch
 
-        started = launch(settings, retrain_parameters(settings, ref.version), args.retrain_input)
+        overrides = parse_parameters(args.retrain_param, "--retrain-param")
+        parameters = {**retrain_parameters(settings, ref.version), **overrides}
+        started = launch(settings, parameters, args.retrain_input)
         print(f"retraining: started {started.pipeline} execution {started.execution_id} in the background "
               f"(follow: scones pipeline status {started.execution_id}; console: {started.console})")
     return DRIFT_EXIT_CODE

@@ -21,12 +21,13 @@ Examples:
 """
 
 
-def _parameters(pairs: list[str]) -> dict[str, str]:
+def parse_parameters(pairs: list[str], flag: str = "--param") -> dict[str, str]:
+    """``NAME=VALUE`` pairs -> a dict; the names are checked against the definition later, by whoever runs it."""
     values = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise SystemExit(f"--param expects NAME=VALUE, got {pair!r}")
+            raise SystemExit(f"{flag} expects NAME=VALUE, got {pair!r}")
         values[name] = value
     return values
 
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     record = run_local_pipeline(
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
-        parameters=_parameters(args.param), input_path=args.input, module_name=args.module,
+        parameters=parse_parameters(args.param), input_path=args.input, module_name=args.module,
         pipeline_kwargs=settings.pipeline_kwargs(_kwargs(args.kwargs)), use_cache=not args.no_cache,
         echo_logs=args.logs,
         notifier=settings.notifier(), execution_id=args.execution_id,
@@ -155,7 +156,7 @@ def _start(args: argparse.Namespace) -> int:
     args.role_arn = None
     pipeline, _ = _aws_pipeline(args)
     client = pipeline.sagemaker_session.sagemaker_client
-    arn = pipeline_service.start(client, pipeline.name, _parameters(args.param))
+    arn = pipeline_service.start(client, pipeline.name, parse_parameters(args.param))
     print(f"execution started: {arn}")
     if not args.wait:
         return 0

@@ -44,8 +44,17 @@ def test_sampling_is_reproducible_and_inside_the_space():
     assert {int(p["epochs"]) for p in points} <= set(range(2, 11))
 
 
-def test_local_tuning_run_registers_the_best_trials_model(workspace, tiny_archive, capsys):
-    code = cli.main(["pipeline", "run", "--kwargs", KWARGS, "--input", str(tiny_archive),
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    """Smaller than the suite's tiny archive: four trials of up to 60 epochs each is the costly part."""
+    from processing.synth import write_synthetic_archive
+
+    path = tmp_path_factory.mktemp("small") / "cifar-100-python.tar.gz"
+    return write_synthetic_archive(path, ("bicycle", "motorcycle"), 24, 10, seed=1)
+
+
+def test_local_tuning_run_registers_the_best_trials_model(workspace, small_archive, capsys):
+    code = cli.main(["pipeline", "run", "--kwargs", KWARGS, "--input", str(small_archive),
                      "-p", "MaxTuningJobs=4", "-p", "MaxParallelTuningJobs=2", "-p", "AccuracyThreshold=0.5"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -176,7 +176,7 @@ def test_drift_with_retrain_starts_one_run_and_refuses_a_second(capture, workspa
     registry.register(workspace.model_group, "s3://scones-local/m.tar.gz", "img", EVALUATION)
     registry.approve(workspace.model_group, 1)
     argv = ["monitor", "report", "--capture", str(folder), "--output", str(tmp_path / "r"), "--hours", "0",
-            "--retrain", "--retrain-input", str(tiny_archive)]
+            "--retrain", "--retrain-input", str(tiny_archive), "--retrain-param", "Epochs=3"]
     assert cli.main(argv) == 3
     out = capsys.readouterr().out
     [record] = list_executions(workspace.workspace.runs)
@@ -190,3 +190,4 @@ def test_drift_with_retrain_starts_one_run_and_refuses_a_second(capture, workspa
     [done] = list_executions(workspace.workspace.runs)
     assert done.status == "Succeeded", (Path(done.folder) / "console.log").read_text()[-2000:]
     assert [v.version for v in registry.list_versions(workspace.model_group)] == [1, 2], "the retrained model"
+    assert done.parameters["Epochs"] == 3, "--retrain-param reaches the run"
