@@ -15,6 +15,8 @@ Examples:
   scones pipeline run                             run it here: no AWS account, no Docker
   scones pipeline run -p Epochs=3 -p AccuracyThreshold=0.9
   scones pipeline run --input ~/cifar-100-python.tar.gz
+  scones pipeline run --input ~/photos -p ProcessingInstanceCount=2 -p TrainingInstanceCount=2
+                                                  two instances share the ETL, the check and training
   scones pipeline status                          the latest local execution, step by step
   scones pipeline upsert --role-arn ARN --kwargs '{"default_bucket": "my-bucket"}'
   scones pipeline start --role-arn ARN --wait --kwargs '{"default_bucket": "my-bucket"}'

@@ -129,10 +129,21 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 
 def log_tail(step, lines: int = 40) -> list[str]:
-    """The last lines of a step's job log (succeeded steps too), or what the record kept."""
-    if step.log_path and Path(step.log_path).exists():
-        return _tail(Path(step.log_path), lines)
-    return list(step.log_tail[-lines:])
+    """The last lines of a step's job log (succeeded steps too), or what the record kept.
+
+    A job on several instances has one log per instance (``job.log``, ``job-algo-2.log``, ...):
+    each gets its own tail under a ``--- algo-N ---`` line.
+    """
+    if not step.log_path or not Path(step.log_path).exists():
+        return list(step.log_tail[-lines:])
+    first = Path(step.log_path)
+    others = sorted(first.parent.glob("job-algo-*.log"), key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
+    if not others:
+        return _tail(first, lines)
+    tails = ["--- algo-1 ---", *_tail(first, lines)]
+    for other in others:
+        tails += [f"--- {other.stem[len('job-'):]} ---", *_tail(other, lines)]
+    return tails
 
 
 def comparison_target(versions: list[ModelVersion], state: Deployment, number: int) -> tuple[ModelVersion | None, str]:

@@ -65,3 +65,15 @@ def test_every_step_is_counted_once_and_the_failed_one_comes_first():
     running = _record(SUCCEEDED, EXECUTING, "Pending", status=EXECUTING)
     assert views.step_summary(running) == "1 succeeded, 1 running, 1 waiting"
     assert views.run_row(running)["reason"] == ""
+
+
+def test_a_job_on_several_instances_shows_each_instances_log(tmp_path):
+    (tmp_path / "job.log").write_text("etl: instance 1 of 2\n")
+    (tmp_path / "job-algo-2.log").write_text("etl: instance 2 of 2\n")
+    (tmp_path / "job-algo-10.log").write_text("etl: instance 10\n")
+    step = StepRecord("EtlCifar", "Processing", SUCCEEDED, log_path=str(tmp_path / "job.log"))
+    assert views.log_tail(step) == ["--- algo-1 ---", "etl: instance 1 of 2", "--- algo-2 ---", "etl: instance 2 of 2",
+                                    "--- algo-10 ---", "etl: instance 10"]
+    (tmp_path / "job-algo-2.log").unlink()
+    (tmp_path / "job-algo-10.log").unlink()
+    assert views.log_tail(step) == ["etl: instance 1 of 2"], "one instance: its log, no headers"
