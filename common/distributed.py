@@ -52,6 +52,15 @@ class Cluster:
         return self.rank == 0
 
 
+def usable_cores() -> int:
+    """The cores this process may use (a container's share, where the OS says): an instance's work
+    should use all of them before a second instance is worth paying for."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _backend(requested: str) -> str:
     if requested in ("gloo", "nccl"):
         return requested

@@ -201,7 +201,12 @@ def validate_training_image(data: bytes, size: int = INPUT_SIZE, max_pixels: int
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """HxWx3 uint8 array -> PNG bytes (lossless, so training sees what ETL wrote)."""
+    """HxWx3 uint8 array -> PNG bytes (lossless, so training sees what ETL wrote).
+
+    zlib level 1, not Pillow's default 6: on photos fitted to 128 px it encodes 5x faster for files
+    ~18 % larger, and encoding was half of the ETL's time on an image folder (at 32 px the two
+    levels cost the same).
+    """
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(buffer, format="PNG")
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -23,6 +23,7 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,20 +63,22 @@ class CheckFailed(RuntimeError):
     """Too many bad files: the message says how many and the limit."""
 
 
-def _check_entry(folder: Path, entry: LstEntry, classes: Sequence[str], size: int) -> BadFile | None:
+def _examine(folder: Path, entry: LstEntry, classes: Sequence[str], size: int) -> tuple[BadFile | None, bytes]:
+    """(the problem or None, the file's bytes when it is good): the file is read once."""
     split = folder.name
     where = f"{split}/{entry.path}"
     if not 0 <= entry.label < len(classes):
         return BadFile(where, split, "unknown_label",
-                       f"label {entry.label} is not in classes.json ({len(classes)} classes)")
+                       f"label {entry.label} is not in classes.json ({len(classes)} classes)"), b""
     path = folder / entry.path
     if not path.is_file():
-        return BadFile(where, split, "missing_file", "listed in the manifest but not on disk")
+        return BadFile(where, split, "missing_file", "listed in the manifest but not on disk"), b""
+    data = path.read_bytes()
     try:
-        validate_training_image(path.read_bytes(), size=size)
+        validate_training_image(data, size=size)
     except ImageError as exc:
-        return BadFile(where, split, exc.reason, exc.message)
-    return None
+        return BadFile(where, split, exc.reason, exc.message), b""
+    return None, data
 
 
 def _images_on_disk(folder: Path) -> list[str]:
@@ -133,20 +136,13 @@ def check_split(plan: SplitPlan, clean: Path, quarantine: Path, progress: Progre
     """
     folder = plan.folder
     verdicts: dict[int, tuple[dict | None, bytes]] = {}
-    for position in plan.mine(cluster):
-        entry = plan.entries[position]
-        problem = _check_entry(folder, entry, plan.classes, plan.size)
-        if problem is None:
-            target = clean / entry.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / entry.path, target)
-            data = f"\0{entry.label}\0{entry.path}\0".encode() + target.read_bytes()
-            verdicts[position] = (None, hashlib.sha256(data).digest())
-        else:
-            if (folder / entry.path).is_file():
-                _quarantine(folder / entry.path, quarantine / folder.name / entry.path)
-            verdicts[position] = (asdict(problem), b"")
-        progress.advance()
+    mine = plan.mine(cluster)
+    # decoding is nearly all of the work and Pillow releases the GIL while it decodes: every core helps
+    with ThreadPoolExecutor(max_workers=distributed.usable_cores()) as pool:
+        examined = pool.map(lambda position: _examine(folder, plan.entries[position], plan.classes, plan.size), mine)
+        for position, (problem, data) in zip(mine, examined, strict=True):
+            _record(folder, plan.entries[position], position, problem, data, clean, quarantine, verdicts)
+            progress.advance()
     listed = {e.path for e in plan.entries}
     unlisted = []
     for relative in plan.on_disk:
@@ -173,6 +169,20 @@ def check_split(plan: SplitPlan, clean: Path, quarantine: Path, progress: Progre
         write_classes(clean, plan.classes)
         write_dataset_info(clean, plan.size)
     return len(plan.entries) + len(unlisted), bad, digest.hexdigest()
+
+
+def _record(folder: Path, entry: LstEntry, position: int, problem: BadFile | None, data: bytes, clean: Path,
+            quarantine: Path, verdicts: dict) -> None:
+    """A good file goes to the clean split (its digest noted), a bad one to quarantine, untouched."""
+    if problem is None:
+        target = clean / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        verdicts[position] = (None, hashlib.sha256(f"\0{entry.label}\0{entry.path}\0".encode() + data).digest())
+        return
+    if (folder / entry.path).is_file():
+        _quarantine(folder / entry.path, quarantine / folder.name / entry.path)
+    verdicts[position] = (asdict(problem), b"")
 
 
 def _quarantine(source: Path, target: Path) -> None:

@@ -24,7 +24,8 @@ import argparse
 import difflib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,16 @@ def _what_is_held(source: str) -> str:
     return "nothing"
 
 
+def convert_all(root: Path, items: Sequence[tuple[str, int, str]], size: int) -> Iterator[tuple[bytes, str]]:
+    """:func:`folders.prepared_bytes` for each ``(split, index, relative path)``, in order, on every core.
+
+    Threads suffice: Pillow releases the GIL while it decodes, resizes and compresses, which is
+    nearly all of the work; one thread left most of an instance's cores idle.
+    """
+    with ThreadPoolExecutor(max_workers=distributed.usable_cores()) as pool:
+        yield from pool.map(lambda item: folders.prepared_bytes(root / item[2], size), items)
+
+
 def plan_image_size(root: Path, splits: dict, held: set[str], cluster: Cluster) -> int:
     """:func:`auto_image_size` over the plan's size sample; each instance reads the headers it holds."""
     sample = folders.size_sample(splits)
@@ -241,14 +252,14 @@ def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_
           flush=True)
     staging = output / ".staging"
     staging.mkdir(parents=True, exist_ok=True)
-    progress = Progress("etl images written", sum(r in held for items in splits.values() for r, _ in items))
+    mine_in_plan = [(split, index, relative) for split in SPLITS
+                    for index, (relative, _) in enumerate(splits.get(split, [])) if relative in held]
+    progress = Progress("etl images written", len(mine_in_plan))
     suffixes = {}
-    for split in SPLITS:
-        for index, (relative, _) in enumerate(splits.get(split, [])):
-            if relative in held:
-                data, suffixes[(split, index)] = folders.prepared_bytes(root / relative, size)
-                (staging / f"{split}-{index}").write_bytes(data)
-                progress.advance()
+    for (split, index, _), (data, suffix) in zip(mine_in_plan, convert_all(root, mine_in_plan, size), strict=True):
+        (staging / f"{split}-{index}").write_bytes(data)
+        suffixes[(split, index)] = suffix
+        progress.advance()
     suffixes = distributed.union(cluster, suffixes)
     counts = {}
     for split in SPLITS:
