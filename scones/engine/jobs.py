@@ -30,6 +30,8 @@ from scones.store import ArtifactStore
 CONTAINER_ROOT = "/opt/ml"
 PYTHON_NAMES = {"python", "python3", "python3.11", "python3.12"}
 LOG_TAIL_LINES = 25
+#: How long the other instances of a job get to end by themselves after one failed.
+STOP_GRACE_SECONDS = 5.0
 
 
 class JobFailed(StepFailed):
@@ -151,10 +153,9 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
     runs = [_prepare_processing_host(store, arguments, sandbox, host, hosts, port)
             for sandbox, host in zip(sandboxes, hosts, strict=True)]
     started = time.time()
-    results = _run_hosts(runs, job_dir, echo)
-    failed = [(host, code, tail) for host, (code, tail) in zip(hosts, results, strict=True) if code != 0]
+    failed = _first_failure(hosts, *_run_hosts(runs, job_dir, echo))
     if failed:
-        host, code, tail = failed[0]
+        host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
         raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}{where}", tail)
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
@@ -183,27 +184,36 @@ def _decode_hyperparameter(value: str) -> Any:
 
 
 def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path,
-               echo: Callable[[str], None] | None) -> list[tuple[int, list[str]]]:
+               echo: Callable[[str], None] | None) -> tuple[list[tuple[int, list[str]]], list[int]]:
     """Every host's (command, environment, working folder) at once; ``job.log`` is the first
-    host's, the others ``job-algo-N.log``. A host that fails stops the others: they would wait in
-    a collective for it until the timeout."""
+    host's, the others ``job-algo-N.log``. A host that fails stops the others (they would wait in a
+    collective for it until the timeout); the results list the failures in the order they
+    happened, so the first one is the cause and not a host that was stopped."""
     import threading
 
     if len(runs) == 1:
         command, env, cwd = runs[0]
-        return [run_logged(command, env, cwd, job_dir / "job.log", echo)]
+        return [run_logged(command, env, cwd, job_dir / "job.log", echo)], [0]
     results: list = [None] * len(runs)
     processes: list[subprocess.Popen] = []
+    order: list[int] = []  # hosts, as they finish
+    lock = threading.Lock()
 
     def host(index: int) -> None:
         command, env, cwd = runs[index]
         log = job_dir / ("job.log" if index == 0 else f"job-algo-{index + 1}.log")
         prefix = f"[algo-{index + 1}] "
-        results[index] = run_logged(command, env, cwd, log, (lambda line: echo(prefix + line)) if echo else None,
-                                    processes.append)
-        if results[index][0] != 0:
-            for process in processes:
-                if process.poll() is None:
+        result = run_logged(command, env, cwd, log, (lambda line: echo(prefix + line)) if echo else None,
+                            processes.append)
+        with lock:
+            results[index] = result
+            order.append(index)
+        if result[0] != 0:  # the others get a moment to finish (or fail with their own message), then stop
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for process in list(processes):
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
                     process.terminate()
 
     threads = [threading.Thread(target=host, args=(i,), name=f"algo-{i + 1}") for i in range(len(runs))]
@@ -211,7 +221,17 @@ def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path
         thread.start()
     for thread in threads:
         thread.join()
-    return results
+    return results, order
+
+
+def _first_failure(hosts: list[str], results: list[tuple[int, list[str]]],
+                   order: list[int]) -> tuple[str, int, list[str]] | None:
+    """(host, exit code, log tail) of the host that failed first, or None when all succeeded."""
+    for index in order:
+        code, tail = results[index]
+        if code != 0:
+            return hosts[index], code, tail
+    return None
 
 
 def parse_metrics(log_path: Path, definitions: list[dict]) -> list[dict]:
@@ -306,11 +326,11 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     prepared = [_prepare_host(store, arguments, hyperparameters, job_dir if count == 1 else job_dir / host, host,
                               hosts, port) for host in hosts]
     started = time.time()
-    results = _run_hosts([([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"))
-                          for sandbox, env, args, program in prepared], job_dir, echo)
-    failed = [(host, code, tail) for host, (code, tail) in zip(hosts, results, strict=True) if code != 0]
+    failed = _first_failure(hosts, *_run_hosts(
+        [([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"))
+         for sandbox, env, args, program in prepared], job_dir, echo))
     if failed:
-        host, code, tail = failed[0]
+        host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
         raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}{where}", tail)
     sandbox = prepared[0][0]
