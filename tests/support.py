@@ -35,6 +35,27 @@ def random_png(size: int = 32, seed: int = 0, mode: str = "RGB") -> bytes:
     return buffer.getvalue()
 
 
+def photo(colour: tuple[int, int, int], size: tuple[int, int], seed: int, fmt: str) -> bytes:
+    """A noisy ``size`` (width, height) image around ``colour``, encoded as ``fmt`` (PNG, JPEG, WEBP)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(rng.normal(colour, 25, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def red_and_blue_folder(folder: Path, per_class: int, seed: int) -> Path:
+    """An image folder of two easy classes (``red/``, ``blue/``), 40x40 PNGs."""
+    rng = np.random.default_rng(seed)
+    for name in ("red", "blue"):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 60, (40, 40, 3), dtype=np.uint8)
+            pixels[..., 0 if name == "red" else 2] += 180
+            (folder / name / f"{i}.png").write_bytes(encode_png(pixels))
+    return folder
+
+
 def truncated_png(seed: int = 0) -> bytes:
     data = random_png(seed=seed)
     return data[: len(data) // 2]

@@ -121,20 +121,11 @@ def test_registration_notifications_compare_with_the_approved_model(after_first_
 
 def test_deleting_an_image_from_the_input_folder_reruns_the_etl(env, tmp_path, capsys):
     """The stale-data bug: a folder is staged as a mirror, so the ETL sees the deletion and re-runs."""
-    import numpy as np
-
-    from common.imaging import encode_png
     from scones.engine.records import list_executions
     from scones.settings import Settings
+    from tests.support import red_and_blue_folder
 
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "photos"
-    for name in ("red", "blue"):
-        (folder / name).mkdir(parents=True)
-        for i in range(15):
-            pixels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 60, (40, 40, 3), dtype=np.uint8)
-            pixels[..., 0 if name == "red" else 2] += 180
-            (folder / name / f"{i}.png").write_bytes(encode_png(pixels))
+    folder = red_and_blue_folder(tmp_path / "photos", 15, seed=0)
     args = ["pipeline", "run", "--input", str(folder), "-p", "Epochs=2", "-p", "BatchSize=16",
             "-p", "AccuracyThreshold=0"]
     assert cli.main(args) == 0
@@ -177,21 +168,12 @@ def test_a_failed_check_step_notifies_with_its_log_tail(env, tmp_path, capsys):
 def test_both_instance_counts_at_two_build_one_dataset_and_one_model(env, tmp_path, capsys):
     """The issue's "done when": two processing and two training instances, one dataset (the digest a
     single instance computes over the same folder) and one registered model."""
-    import numpy as np
-
-    from common.imaging import encode_png
     from processing import check, etl
     from scones.engine.records import list_executions
     from scones.settings import Settings
+    from tests.support import red_and_blue_folder
 
-    rng = np.random.default_rng(1)
-    folder = tmp_path / "photos"
-    for name in ("red", "blue"):
-        (folder / name).mkdir(parents=True)
-        for i in range(20):
-            pixels = np.zeros((40, 40, 3), np.uint8) + rng.integers(0, 60, (40, 40, 3), dtype=np.uint8)
-            pixels[..., 0 if name == "red" else 2] += 180
-            (folder / name / f"{i}.png").write_bytes(encode_png(pixels))
+    folder = red_and_blue_folder(tmp_path / "photos", 20, seed=1)
     args = ["pipeline", "run", "--input", str(folder), "-p", "Epochs=2", "-p", "BatchSize=16",
             "-p", "AccuracyThreshold=0", "-p", "ProcessingInstanceCount=2", "-p", "TrainingInstanceCount=2"]
     assert cli.main(args) == 0

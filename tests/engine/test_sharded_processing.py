@@ -2,12 +2,9 @@
 build the one-instance dataset, file for file."""
 
 import hashlib
-import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from common import distributed
 from pipelines.step_code import build_step_code
@@ -16,14 +13,6 @@ from scones.store.local import LocalStore
 from tests import support
 
 SPLITS = ("train", "validation", "test")
-
-
-def _photo(colour, size, seed, fmt) -> bytes:
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(rng.normal(colour, 25, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +26,10 @@ def staged(tmp_path_factory, tiny_archive):
         for i in range(15):
             fmt, suffix = formats[i % 3]
             size = [(64, 48), (120, 200), (90, 70), (500, 300)][i % 4]
-            support.write(root / name / f"photo {i}{suffix}", _photo(colour, size, c * 100 + i, fmt))
+            support.write(root / name / f"photo {i}{suffix}", support.photo(colour, size, c * 100 + i, fmt))
     support.write(root / "dog" / "broken.jpg", b"\xff\xd8\xff this is not really a jpeg")
-    support.write(root / "cat" / "a?b.png", _photo((200, 60, 60), (40, 40), 7, "PNG"))
-    support.write(root / "cat" / "a*b.png", _photo((200, 60, 60), (40, 40), 8, "PNG"))
+    support.write(root / "cat" / "a?b.png", support.photo((200, 60, 60), (40, 40), 7, "PNG"))
+    support.write(root / "cat" / "a*b.png", support.photo((200, 60, 60), (40, 40), 8, "PNG"))
     store = LocalStore(tmp_path_factory.mktemp("store"))
     store.upload(root, "s3://bkt/photos")
     store.put_file(tiny_archive, "s3://bkt/cifar/cifar-100-python.tar.gz")
@@ -179,7 +168,7 @@ def test_the_auto_image_size_comes_from_every_instances_headers(tmp_path, monkey
 
     small, large = {f"cat/{i}.png": 40 for i in range(3)}, {f"cat/{i + 3}.png": 200 for i in range(5)}
     for relative, side in small.items():
-        support.write(tmp_path / relative, _photo((0, 0, 0), (side, side), 0, "PNG"))
+        support.write(tmp_path / relative, support.photo((0, 0, 0), (side, side), 0, "PNG"))
     splits = {"train": [(relative, 0) for relative in sorted([*small, *large], key=folders.listing_key)]}
     cluster = distributed.Cluster(rank=0, world_size=2)
     monkeypatch.setattr(distributed, "union", lambda _, mine: {**mine, **large})  # the other instance's answer

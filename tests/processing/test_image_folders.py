@@ -1,6 +1,5 @@
 """Bring your own images: a class-per-folder dataset of mixed sizes and formats, one corrupt file."""
 
-import io
 import json
 
 import numpy as np
@@ -17,14 +16,6 @@ CLASSES = ["cat.small", "dog", "red fox"]
 COLOURS = {"cat.small": (200, 60, 60), "dog": (60, 200, 60), "red fox": (60, 60, 200)}
 
 
-def _photo(colour, size, seed, fmt):
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(rng.normal(colour, 25, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")
@@ -33,7 +24,7 @@ def folder(tmp_path_factory):
         for i in range(24):
             fmt, suffix = formats[i % 3]
             size = [(64, 48), (120, 200), (33, 33), (500, 300)][i % 4]
-            support.write(root / name / f"photo {i}{suffix}", _photo(COLOURS[name], size, c * 100 + i, fmt))
+            support.write(root / name / f"photo {i}{suffix}", support.photo(COLOURS[name], size, c * 100 + i, fmt))
     support.write(root / "dog" / "broken.jpg", b"\xff\xd8\xff this is not really a jpeg")
     return root
 
@@ -72,7 +63,8 @@ def test_presplit_folders_keep_their_splits(tmp_path):
     for split, count in (("train", 6), ("valid", 2), ("test", 3)):
         for name in ("a", "b"):
             for i in range(count):
-                support.write(tmp_path / "in" / split / name / f"{i}.png", _photo((i * 20, 90, 90), (40, 40), i, "PNG"))
+                image = support.photo((i * 20, 90, 90), (40, 40), i, "PNG")
+                support.write(tmp_path / "in" / split / name / f"{i}.png", image)
     manifest = etl.run_etl(str(tmp_path / "in"), tmp_path / "out", [], 0.2, 0)
     assert manifest["totals"] == {"train": 12, "validation": 4, "test": 6}
 
@@ -82,7 +74,7 @@ def test_serving_and_evaluation_read_a_file_the_same_way(trained_model, tmp_path
     from scones.artifacts import unpack_model
 
     model = inference.model_fn(str(unpack_model(trained_model, tmp_path / "m")))
-    photo = support.write(tmp_path / "big.jpg", _photo((120, 80, 40), (300, 180), 3, "JPEG"))
+    photo = support.write(tmp_path / "big.jpg", support.photo((120, 80, 40), (300, 180), 3, "JPEG"))
     served = json.loads(inference.output_fn(inference.predict_fn(
         inference.input_fn(photo.read_bytes(), "image/jpeg"), model))[0])
     evaluated = inference.predict_files(model, [photo])[0]
