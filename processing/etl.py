@@ -290,8 +290,10 @@ def run_folder_etl(root: Path, output: Path, classes: Sequence[str], validation_
         meta.mkdir(parents=True, exist_ok=True)
         write_classes(meta, names)
         (meta / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    print(f"etl: wrote {manifest['totals']} to {output} ({undecodable} undecodable files left for the check)",
-          flush=True)
+    what = f"the dataset's {manifest['totals']}"
+    if cluster.distributed:
+        what = f"{len(mine_in_plan)} files of {what}" + (" and the manifests" if cluster.is_main else "")
+    print(f"etl: wrote {what} to {output} ({undecodable} undecodable files left for the check)", flush=True)
     return manifest
 
 
