@@ -25,7 +25,9 @@ def pipeline_dag(steps: list[dict]) -> str:
                 for col, names in columns.items() for row, name in enumerate(names)}
     total_w = 40 + len(columns) * (width + gap_x)
     total_h = 40 + max(len(n) for n in columns.values()) * (height + gap_y)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" class="dag">']
+    # scales down to the page's width (a seven-step run is wider than a laptop screen), never up
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" class="dag" '
+             f'viewBox="0 0 {total_w} {total_h}" style="max-width:100%;height:auto">']
     for step in steps:
         x2, y2 = position[step["name"]]
         for dependency in step["depends_on"]:
