@@ -21,12 +21,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from common.imaging import MEAN, STD
+
 #: torchvision's published ImageNet weight files, newest first, and where they are served.
 WEIGHT_FILES = {
     "resnet18": ("resnet18-f37072fd.pth",),
     "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
 }
 DOWNLOAD_ROOT = "https://download.pytorch.org/models/"
+#: torchvision's input normalization, the one its ImageNet weights were trained with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsUnavailable(FileNotFoundError):
@@ -81,6 +86,15 @@ class ImageNetResNet(nn.Module):
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: tuple[int, ...], num_classes: int):
         super().__init__()
+        # Every network here is fed (pixels / 255 - MEAN) / STD with the project's MEAN/STD
+        # (common/imaging.py); ImageNet weights expect torchvision's. One per-channel affine maps
+        # the first onto the second inside the network, so training, serving and the exported
+        # ONNX/TorchScript graphs share one input contract. Not in the state dict: torchvision's
+        # weight files still load unchanged.
+        scale = torch.tensor(STD) / torch.tensor(IMAGENET_STD)
+        shift = (torch.tensor(MEAN) - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+        self.register_buffer("input_scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_shift", shift.view(1, 3, 1, 1), persistent=False)
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -107,6 +121,7 @@ class ImageNetResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.input_scale + self.input_shift
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))

@@ -67,6 +67,25 @@ def test_imagenet_resnets_have_torchvisions_layout():
     assert "layer1.0.conv3.weight" in r50.state_dict()
 
 
+def test_imagenet_resnets_see_their_inputs_normalized_the_way_imagenet_weights_expect():
+    """The project normalizes with its own mean/std; the network's first conv must see torchvision's."""
+    import numpy as np
+    import torch
+
+    from common.imaging import normalize
+    from training.imagenet import IMAGENET_MEAN, IMAGENET_STD
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    seen = []
+    model = build("resnet18", 2).eval()
+    model.conv1.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    with torch.no_grad():
+        model(torch.from_numpy(normalize(pixels)))
+    expected = (pixels / 255.0 - np.asarray(IMAGENET_MEAN)) / np.asarray(IMAGENET_STD)
+    np.testing.assert_allclose(seen[0].numpy(), np.moveaxis(expected, -1, 1), atol=1e-5)
+    assert not any(key.startswith("input_") for key in model.state_dict()), "torchvision's files load unchanged"
+
+
 def test_resnet18_weights_from_torchvisions_cache(tiny_etl, tmp_path, monkeypatch, no_network):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cached = _torchvision_file(tmp_path / "torch" / "hub" / "checkpoints")
