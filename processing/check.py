@@ -241,7 +241,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
         add_help=add_help,
         prog="check.py",
         description="Corrupt-image check: quarantine images that do not decode fully, are not "
-                    "SxS RGB (S: the ETL's image size), are constant, or have no known label.",
+                    "SxS RGB (S: the ETL's image size), are constant, or have no known label. On several "
+                    "instances each checks the images it holds and the first writes the merged report.",
     )
     parser.add_argument("--input", default=DEFAULT_INPUT,
                         help="folder holding one sub-folder per split (train/, validation/, test/)")

@@ -301,7 +301,10 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         add_help=add_help,
         prog="etl.py",
-        description="CIFAR-100 -> 32x32 PNG folders with .lst manifests (SageMaker processing job).",
+        description="A CIFAR-100 archive or an image folder -> square PNG splits (train/validation/test) with "
+                    ".lst manifests, as a SageMaker processing job. On several instances (ShardedByS3Key input, "
+                    "/opt/ml/config/resourceconfig.json) the instances merge their file listings, make the "
+                    "one-instance plan, and each converts the files it holds.",
         epilog="Example: python -m processing.etl --input cifar-100-python.tar.gz --output data/ "
                "--classes bicycle motorcycle",
     )
