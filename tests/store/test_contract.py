@@ -43,6 +43,16 @@ def test_download_keeps_relative_paths_and_single_objects_keep_their_name(store,
     assert (tmp_path / "model" / "model.tar.gz").read_bytes() == b"m"
 
 
+def test_sharded_download_gives_each_instance_a_disjoint_share_that_covers_the_prefix(store, tmp_path):
+    keys = [f"p/{c}/{i}.png" for c in ("a", "b") for i in range(4)] + ["p/a/deep/x.png"]
+    for key in keys:
+        store.put_bytes(f"s3://bkt/{key}", key.encode())
+    shares = [{p.relative_to(tmp_path / f"i{i}").as_posix()
+               for p in store.download("s3://bkt/p", tmp_path / f"i{i}", shard=(i, 3))} for i in range(3)]
+    assert sorted(len(share) for share in shares) == [3, 3, 3], "about 1/n each"
+    assert set.union(*shares) == {key[len("p/"):] for key in keys} and sum(map(len, shares)) == len(keys)
+
+
 def test_upload_folder_and_fingerprint(store, tmp_path):
     folder = tmp_path / "f"
     (folder / "sub").mkdir(parents=True)
