@@ -101,7 +101,14 @@ def for_processing_job(env: dict[str, str] | None = None) -> Cluster:
                    int(env.get("MASTER_PORT", DEFAULT_PORT)), "gloo", str(config.get("network_interface_name", "")))
 
 
-def start(cluster: Cluster, timeout_seconds: int = 300) -> None:
+#: How long a rank waits in one collective. Long on purpose: ranks wait while rank 0 validates a
+#: large set or writes the artifact, and while a slower instance finishes converting its share;
+#: a rank that dies does not leave the others waiting this long -- SageMaker stops every instance
+#: of a job when one fails, and the local engine stops them a few seconds after.
+COLLECTIVE_TIMEOUT_SECONDS = 2 * 3600
+
+
+def start(cluster: Cluster, timeout_seconds: int = COLLECTIVE_TIMEOUT_SECONDS) -> None:
     """Join the process group (rank 0 listens, the others connect); a no-op on one host."""
     if not cluster.distributed:
         return
