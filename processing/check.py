@@ -43,6 +43,7 @@ from common.manifest import (
     write_dataset_info,
     write_lst,
 )
+from processing.folders import listing_key
 from processing.progress import Progress
 
 DEFAULT_INPUT = "/opt/ml/processing/input"
@@ -84,7 +85,7 @@ def _examine(folder: Path, entry: LstEntry, classes: Sequence[str], size: int) -
 def _images_on_disk(folder: Path) -> list[str]:
     found = (p.relative_to(folder).as_posix() for p in folder.rglob("*")
              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return sorted(found, key=lambda relative: tuple(relative.split("/")))
+    return sorted(found, key=listing_key)
 
 
 def _share_manifests(folder: Path, cluster: Cluster) -> None:
@@ -152,7 +153,7 @@ def check_split(plan: SplitPlan, clean: Path, quarantine: Path, progress: Progre
             _quarantine(folder / relative, quarantine / folder.name / relative)
     verdicts = distributed.union(cluster, verdicts)
     unlisted = sorted((item for part in distributed.gather(cluster, unlisted) for item in part),
-                      key=lambda item: tuple(item["file"].split("/")))
+                      key=lambda item: listing_key(item["file"]))
     bad, good = [], []
     digest = hashlib.sha256("\n".join(plan.classes).encode())
     for position, entry in enumerate(plan.entries):
