@@ -54,7 +54,7 @@ setup(
     entry_points={
         "console_scripts": [
             "scones=scones.cli:main",
-            "run-pipeline=pipelines.run_pipeline:main",
+            "run-pipeline=scones.run_pipeline:main",
             "get-pipeline-definition=pipelines.get_pipeline_definition:main",
         ],
     },

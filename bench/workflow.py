@@ -31,9 +31,9 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    from inference_workflow.local import EndpointTarget, LocalWorkflowRunner, workflow_handlers
     from inference_workflow.workflow_config import WorkflowConfig
     from scones.serving.client import runtime_client
+    from scones.workflow.runtime import EndpointTarget, LocalWorkflowRunner, workflow_handlers
 
     with tempfile.TemporaryDirectory() as scratch:
         home = args.home or Path(scratch)

@@ -24,6 +24,8 @@ DEFAULT_CLASSES = ("bicycle", "motorcycle")
 #: The key path of the accuracy in evaluation.json: the pipeline's ConditionStep reads exactly this.
 ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 EVALUATION_FILE = "evaluation.json"
+#: The monitoring pipeline's RetrainPipeline value meaning "alert only" (EventBridge sends no empty values).
+NO_RETRAIN = "none"
 #: Request content types the endpoint accepts, and its answer's.
 IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
 JSON_CONTENT_TYPE = "application/json"

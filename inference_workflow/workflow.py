@@ -24,14 +24,10 @@ from stepfunctions.steps import Catch, Chain, Fail, LambdaStep, Map, Pass, Retry
 from stepfunctions.steps.service import SnsPublishStep
 from stepfunctions.steps.states import Graph
 
-from inference_workflow.workflow_config import (
-    LAMBDA_SERVICE_ERRORS,
-    REVIEW_ERROR,
-    TRANSIENT_ERRORS,
-    WorkflowConfig,
-)
+from inference_workflow.tasks import LAMBDA_SERVICE_ERRORS, Task
+from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 
-__all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "TRANSIENT_ERRORS", "WorkflowConfig", "definition"]
+__all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "WorkflowConfig", "definition"]
 
 
 class FailWithReason(Fail):
@@ -47,18 +43,18 @@ class FailWithReason(Fail):
         return result
 
 
-def _task(state_id: str, function: str, config: WorkflowConfig) -> LambdaStep:
-    step = LambdaStep(state_id, parameters={"FunctionName": function, "Payload.$": "$"}, output_path="$.Payload")
-    step.add_retry(Retry(error_equals=LAMBDA_SERVICE_ERRORS + config.extra_retry.get(state_id, []),
+def _task(task: Task, config: WorkflowConfig) -> LambdaStep:
+    step = LambdaStep(task.state, parameters={"FunctionName": config.function(task), "Payload.$": "$"},
+                      output_path="$.Payload")
+    step.add_retry(Retry(error_equals=[*LAMBDA_SERVICE_ERRORS, *task.retry_errors],
                          interval_seconds=config.retry_interval_seconds, max_attempts=config.retry_max_attempts,
                          backoff_rate=config.retry_backoff_rate))
     return step
 
 
-def _tasks(config: WorkflowConfig, suffix: str = "") -> list[LambdaStep]:
-    return [_task(f"SerializeImageData{suffix}", config.serialize_function, config),
-            _task(f"ClassifyImage{suffix}", config.classifier_function, config),
-            _task(f"FilterLowConfidence{suffix}", config.filter_function, config)]
+def _tasks(config: WorkflowConfig) -> list[LambdaStep]:
+    """One Lambda state per row of the task table, chained in its order."""
+    return [_task(task, config) for task in config.tasks]
 
 
 def _notify(state_id: str, config: WorkflowConfig) -> SnsPublishStep:

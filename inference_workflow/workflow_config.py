@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: What the Lambda service itself throws; always worth a retry.
-LAMBDA_SERVICE_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                         "Lambda.TooManyRequestsException"]
-#: Raised by the classifier when the endpoint is down or throttled.
-TRANSIENT_ERRORS = ["EndpointUnavailableError"]
+from inference_workflow.tasks import LAMBDA_SERVICE_ERRORS, TASKS, Task
+
+__all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "WorkflowConfig"]
+
 REVIEW_ERROR = "SentToHumanReview"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkflowConfig:
-    """Names and knobs; function names may be plain names or ARNs."""
+    """Names and knobs, by keyword only (a new field cannot shift the others).
 
-    serialize_function: str = "scones-serialize-image-data"
-    classifier_function: str = "scones-classifier"
-    filter_function: str = "scones-filter-low-confidence"
+    ``functions`` maps a task's state name to its function's name or ARN; a task not named
+    there is called by its default name (``scones-<function>``).
+    """
+
+    functions: Mapping[str, str] = field(default_factory=dict)
     review_topic_arn: str = "arn:aws:sns:us-east-1:123456789012:scones-human-review"
     retry_interval_seconds: int = 2
     retry_max_attempts: int = 3
     retry_backoff_rate: float = 2.0
     max_concurrency: int = 10
-    extra_retry: dict[str, list[str]] = field(default_factory=lambda: {"ClassifyImage": TRANSIENT_ERRORS})
+    tasks: tuple[Task, ...] = TASKS
+
+    def function(self, task: Task) -> str:
+        """The name or ARN the workflow calls for ``task``."""
+        return self.functions.get(task.state, task.default_function_name)

@@ -1,9 +1,9 @@
 """Lambda 2/3: send the image to the SageMaker endpoint, put the probabilities in the event.
 
-Environment: ``ENDPOINT_NAME``; ``CLASSES`` (comma separated, the model's
-``classes.json`` order, default ``bicycle,motorcycle``); the endpoint URL comes
-from botocore's own ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` when it should reach
-a local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``.
+Settings: ``ENDPOINT_NAME``; ``CLASSES`` (comma separated, the model's
+``classes.json`` order, default ``bicycle,motorcycle``). The runtime client comes from
+``clients("sagemaker-runtime")`` (:mod:`lambdas._runtime`); the local workflow's points
+at the local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-from collections.abc import Sequence
 
 from common.defaults import DEFAULT_CLASSES, ENDPOINT_NAME
 from lambdas._events import (
@@ -24,19 +22,7 @@ from lambdas._events import (
     probability_problem,
     response,
 )
-
-_runtime = None
-
-
-def _client():
-    global _runtime
-    if _runtime is None:
-        import boto3
-        from botocore.config import Config
-
-        _runtime = boto3.client("sagemaker-runtime", config=Config(
-            connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}))
-    return _runtime
+from lambdas._runtime import Clients, Env, entry_point
 
 
 def content_type_of(data: bytes) -> str:
@@ -47,11 +33,10 @@ def content_type_of(data: bytes) -> str:
     return "application/x-image"
 
 
-def classify(data: bytes, endpoint: str, client=None, classes: int | None = None) -> list[float]:
+def classify(data: bytes, endpoint: str, client, classes: int | None = None) -> list[float]:
     """The endpoint's probabilities for ``data``; a reply that is not one probability per class is refused."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = client or _client()
     try:
         answer = client.invoke_endpoint(EndpointName=endpoint, ContentType=content_type_of(data),
                                         Accept="application/json", Body=data)
@@ -74,26 +59,25 @@ def classify(data: bytes, endpoint: str, client=None, classes: int | None = None
     return [float(v) for v in result]
 
 
-def make_handler(endpoint: str, classes: Sequence[str], client=None):
-    """A handler bound to one endpoint, its classes and (optionally) a runtime client: the local workflow's."""
-    classes = list(classes)
+def classes_from(env: Env) -> list[str]:
+    """The function's ``CLASSES`` setting (comma separated, the model's order)."""
+    classes = [c for c in env.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
     if not classes:
         raise ValueError("the classifier needs the model's classes")
+    return classes
+
+
+def make_handler(env: Env, clients: Clients):
+    """A handler bound to the function's endpoint and classes, calling through ``clients``."""
+    endpoint, classes = env.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from(env)
 
     def configured(event, context=None):
-        return _classify_event(event, endpoint, classes, client)
+        return _classify_event(event, endpoint, classes, clients("sagemaker-runtime"))
 
     return configured
 
 
-def classes_from_env() -> list[str]:
-    """The function's ``CLASSES`` setting (comma separated, the model's order)."""
-    return [c for c in os.environ.get("CLASSES", ",".join(DEFAULT_CLASSES)).split(",") if c]
-
-
-def handler(event, context=None):
-    """Lambda's entry point: ``ENDPOINT_NAME`` and ``CLASSES`` are the function's settings (the template's)."""
-    return _classify_event(event, os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from_env(), None)
+handler = entry_point(make_handler)
 
 
 def _classify_event(event, endpoint: str, classes: list[str], client):

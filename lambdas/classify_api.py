@@ -11,7 +11,7 @@ by the same threshold. Status codes say what happened:
 - 422 the endpoint refused the bytes (not an image, truncated, a bomb);
 - 502 the model answered nonsense; 503 the endpoint is down or throttled (retry later).
 
-Environment (the template's): ``ENDPOINT_NAME``, ``CLASSES``, ``THRESHOLD``.
+Settings (the template's): ``ENDPOINT_NAME``, ``CLASSES``, ``THRESHOLD``; the runtime client from ``clients``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-from collections.abc import Sequence
 
 from common.defaults import CONFIDENCE_THRESHOLD, ENDPOINT_NAME, IMAGE_CONTENT_TYPES
 from lambdas._events import EndpointUnavailableError, InvalidImageError, InvalidModelOutputError
-from lambdas.classifier import classes_from_env, classify
+from lambdas._runtime import Clients, Env, entry_point
+from lambdas.classifier import classes_from, classify
 from lambdas.filter_low_confidence import parse_threshold
 
 #: What one request may carry (API Gateway's own payload limit is 10 MB; the endpoint takes 6 MB).
@@ -70,12 +69,14 @@ def _image(event: dict) -> bytes:
     return raw
 
 
-def make_handler(endpoint: str, classes: Sequence[str], threshold: float | str, client=None):
-    classes, threshold = list(classes), parse_threshold(threshold)
+def make_handler(env: Env, clients: Clients):
+    """A handler bound to the function's endpoint, classes and threshold, calling through ``clients``."""
+    endpoint, classes = env.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from(env)
+    threshold = parse_threshold(env.get("THRESHOLD", str(CONFIDENCE_THRESHOLD)))
 
     def configured(event, context=None):
         try:
-            inferences = classify(_image(event), endpoint, client=client, classes=len(classes))
+            inferences = classify(_image(event), endpoint, clients("sagemaker-runtime"), classes=len(classes))
         except ApiError as exc:
             return _reply(exc.status, {"error": exc.code, "message": exc.message})
         except InvalidImageError as exc:
@@ -92,13 +93,4 @@ def make_handler(endpoint: str, classes: Sequence[str], threshold: float | str, 
     return configured
 
 
-_configured = None
-
-
-def handler(event, context=None):
-    """Lambda's entry point: built once per container from the function's settings."""
-    global _configured
-    if _configured is None:
-        _configured = make_handler(os.environ.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from_env(),
-                                   os.environ.get("THRESHOLD", str(CONFIDENCE_THRESHOLD)))
-    return _configured(event, context)
+handler = entry_point(make_handler)

@@ -1,6 +1,6 @@
 """Lambda: EventBridge "SageMaker Model Package State Change" -> redeploy the endpoint.
 
-Environment: ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_S3_URI``,
+Settings (the template's): ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_S3_URI``,
 optional ``MODEL_PACKAGE_GROUP`` (ignore other groups), ``INSTANCE_TYPE``,
 ``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names), ``KMS_KEY_ID`` (endpoint volumes and
 capture objects), ``NOTIFY_TOPIC_ARN``
@@ -10,17 +10,16 @@ capture objects), ``NOTIFY_TOPIC_ARN``
 from __future__ import annotations
 
 import json
-import os
 
-_deployer = None
+from lambdas._runtime import Clients, Env, entry_point
 
 
-def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=None):
+def build_deployer(env: Env, clients: Clients):
+    """The deployer over the SageMaker registry and endpoint, with the function's settings and clients."""
     from scones.deploy import Deployer
     from scones.deploy.sagemaker import EndpointSettings, SageMakerEndpointBackend
     from scones.registry.sagemaker import SageMakerRegistry
 
-    env = os.environ
     settings = EndpointSettings(
         endpoint_name=env["ENDPOINT_NAME"],
         execution_role_arn=env["EXECUTION_ROLE_ARN"],
@@ -29,13 +28,13 @@ def build_deployer(sagemaker_client=None, autoscaling_client=None, s3_client=Non
         rollback_alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
         kms_key_id=env.get("KMS_KEY_ID", ""),
     )
-    registry = SageMakerRegistry(sagemaker_client, s3_client)
-    backend = SageMakerEndpointBackend(settings, registry, sagemaker_client, autoscaling_client)
+    registry = SageMakerRegistry(clients("sagemaker"), clients("s3"))
+    backend = SageMakerEndpointBackend(settings, registry, clients("sagemaker"), clients("application-autoscaling"))
     notifier = None
     if env.get("NOTIFY_TOPIC_ARN"):
         from scones.notify import SnsNotifier
 
-        notifier = SnsNotifier(env["NOTIFY_TOPIC_ARN"])
+        notifier = SnsNotifier(env["NOTIFY_TOPIC_ARN"], clients("sns"))
     return Deployer(registry, backend, env.get("MODEL_PACKAGE_GROUP") or None, notifier, settings.endpoint_name)
 
 
@@ -47,13 +46,18 @@ class DeploymentFailed(RuntimeError):
 FAILED_ACTIONS = ("deploy_failed", "rollback_failed", "no_deployable_version")
 
 
-def handler(event, context=None):
-    """Returns the decision (deployed, rolled_back, already_live, ignored, no_rollback_target)."""
-    global _deployer
-    if _deployer is None:
-        _deployer = build_deployer()
-    decision = _deployer.handle(event).to_dict()
-    print(json.dumps({"event_id": event.get("id") if isinstance(event, dict) else None, **decision}))
-    if decision["action"] in FAILED_ACTIONS:
-        raise DeploymentFailed(f"{decision['action']}: {decision['reason']}")
-    return decision
+def make_handler(env: Env, clients: Clients):
+    """A handler returning the decision (deployed, rolled_back, already_live, ignored, no_rollback_target)."""
+    deployer = build_deployer(env, clients)
+
+    def configured(event, context=None):
+        decision = deployer.handle(event).to_dict()
+        print(json.dumps({"event_id": event.get("id") if isinstance(event, dict) else None, **decision}))
+        if decision["action"] in FAILED_ACTIONS:
+            raise DeploymentFailed(f"{decision['action']}: {decision['reason']}")
+        return decision
+
+    return configured
+
+
+handler = entry_point(make_handler)

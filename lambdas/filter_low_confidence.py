@@ -6,10 +6,9 @@ send the image to human review.
 
 from __future__ import annotations
 
-import os
-
 from common.defaults import CONFIDENCE_THRESHOLD
 from lambdas._events import InvalidEventError, LowConfidenceError, extract_body, parse_inferences, response
+from lambdas._runtime import Clients, Env, entry_point
 
 DEFAULT_THRESHOLD = CONFIDENCE_THRESHOLD
 
@@ -24,13 +23,9 @@ def parse_threshold(raw: str | float) -> float:
     return value
 
 
-def threshold_from_env() -> float:
-    return parse_threshold(os.environ.get("THRESHOLD", str(DEFAULT_THRESHOLD)))
-
-
-def make_handler(threshold: float):
-    """A handler with its threshold given (the local workflow, tests); validated once, here."""
-    threshold = parse_threshold(threshold)
+def make_handler(env: Env, clients: Clients | None = None):
+    """A handler with the function's ``THRESHOLD`` setting (the template sets it), validated once, here."""
+    threshold = parse_threshold(env.get("THRESHOLD", str(DEFAULT_THRESHOLD)))
 
     def configured(event, context=None):
         return _filter(event, threshold)
@@ -38,9 +33,7 @@ def make_handler(threshold: float):
     return configured
 
 
-def handler(event, context=None):
-    """Lambda's entry point: the threshold is the function's ``THRESHOLD`` setting (the template sets it)."""
-    return _filter(event, threshold_from_env())
+handler = entry_point(make_handler)
 
 
 def _filter(event, threshold: float):

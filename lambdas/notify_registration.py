@@ -1,24 +1,34 @@
 """Lambda: a new model package waits for approval -> tell the approvers, with both models' metrics.
 
 Triggered by EventBridge "SageMaker Model Package State Change" with status
-``PendingManualApproval``. Environment: ``NOTIFY_TOPIC_ARN``.
+``PendingManualApproval``. Settings: ``NOTIFY_TOPIC_ARN``.
 """
 
 from __future__ import annotations
 
-import os
+from lambdas._runtime import Clients, Env, entry_point
 
 
-def handler(event, context=None, registry=None, notifier=None):
+def notify(event, registry, notifier) -> dict:
+    """Tell ``notifier`` about the version the event names, compared with the approved one in ``registry``."""
     from scones.deploy import StateChange
-    from scones.notify import SnsNotifier, messages
+    from scones.notify import messages
 
     change = StateChange.from_event(event)
-    if registry is None:
-        from scones.registry.sagemaker import SageMakerRegistry
-
-        registry = SageMakerRegistry()
     version = registry.get_version(change.group, change.version)
     subject, message = messages.registration(registry, version)
-    (notifier or SnsNotifier(os.environ["NOTIFY_TOPIC_ARN"])).send("model_registered", subject, message)
+    notifier.send("model_registered", subject, message)
     return {"notified": subject}
+
+
+def make_handler(env: Env, clients: Clients):
+    """A handler over the SageMaker registry, notifying the function's ``NOTIFY_TOPIC_ARN``."""
+    from scones.notify import SnsNotifier
+    from scones.registry.sagemaker import SageMakerRegistry
+
+    registry = SageMakerRegistry(clients("sagemaker"), clients("s3"))
+    notifier = SnsNotifier(env["NOTIFY_TOPIC_ARN"], clients("sns"))
+    return lambda event, context=None: notify(event, registry, notifier)
+
+
+handler = entry_point(make_handler)

@@ -16,27 +16,15 @@ from lambdas._events import (
     require_location,
     response,
 )
+from lambdas._runtime import Clients, Env, entry_point
 
 #: base64 grows data by 4/3; keep the whole state well under Step Functions' 256 KB.
 MAX_IMAGE_BYTES = 180 * 1024
 
-_s3 = None
-
-
-def _client():
-    global _s3
-    if _s3 is None:
-        import boto3
-
-        _s3 = boto3.client("s3")
-    return _s3
-
-
-def read_image(bucket: str, key: str, client=None) -> bytes:
+def read_image(bucket: str, key: str, client) -> bytes:
     """One ranged GET: never downloads more than the limit, and tells the true size when over it."""
     from botocore.exceptions import ClientError
 
-    client = client or _client()
     try:
         answer = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_IMAGE_BYTES}")
     except ClientError as exc:
@@ -56,17 +44,15 @@ def read_image(bucket: str, key: str, client=None) -> bytes:
     return data
 
 
-def make_handler(client):
-    """A handler reading through ``client`` (the local workflow's S3, in its own region)."""
+def make_handler(env: Env, clients: Clients):
+    """A handler reading through ``clients("s3")``: the function's own (its region and role), or the local world's."""
     def configured(event, context=None):
-        return _serialize(event, client)
+        return _serialize(event, clients("s3"))
 
     return configured
 
 
-def handler(event, context=None):
-    """Lambda's entry point: the function's own S3 client (its region and role)."""
-    return _serialize(event, None)
+handler = entry_point(make_handler)
 
 
 def _serialize(event, client):

@@ -97,7 +97,7 @@ def build_step_code(bucket: str, base_prefix: str) -> StepCode:
     sources = _sources()
     files = {name: _zipapp(sources, module) for name, module in PROCESSING_ENTRY_POINTS.items()}
     files[TRAINING_SOURCE] = _tar_gz({**sources, TRAINING_PROGRAM: _launcher("training.train")})
-    from scones.packaging import closure
+    from common.packaging import closure
 
     files[MONITOR_APP] = _zipapp(closure(ROOT, [MONITOR_ENTRY]), MONITOR_ENTRY)
     digest = hashlib.sha256(b"".join(hashlib.sha256(files[n]).digest() for n in sorted(files))).hexdigest()[:16]

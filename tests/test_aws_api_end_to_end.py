@@ -89,9 +89,9 @@ def _run(settings, tiny_archive, epochs):
 
 
 def test_register_approve_serve_classify_reject_rollback_on_an_aws_api(aws, tiny_archive):
-    from inference_workflow.classify import classify_images
-    from inference_workflow.local import ImageBucket
     from scones.serving.run import build_server
+    from scones.workflow.classify import classify_images
+    from scones.workflow.runtime import ImageBucket
 
     settings, client, inbox = aws
     _run(settings, tiny_archive, epochs=3)

@@ -81,8 +81,8 @@ def test_the_local_workflow_leaves_the_environment_as_it_found_it(served, monkey
     """Handlers get their endpoint, classes and threshold as arguments: nothing is put into os.environ."""
     import os
 
-    from inference_workflow.classify import classify_images
     from scones.serving.run import build_server
+    from scones.workflow.classify import classify_images
     from tests import support
 
     for name in ("THRESHOLD", "ENDPOINT_NAME", "CLASSES", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):

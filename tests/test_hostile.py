@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lambdas import classifier, filter_low_confidence, serialize_image_data
 from lambdas._events import WorkflowError
+from lambdas._runtime import CLIENTS
 from tests import support
 from training import inference
 
@@ -53,8 +54,8 @@ class RefusingEndpoint:
 
 @pytest.fixture(autouse=True)
 def fake_clients(monkeypatch):
-    monkeypatch.setattr(serialize_image_data, "_s3", NoObjects())
-    monkeypatch.setattr(classifier, "_runtime", RefusingEndpoint())
+    monkeypatch.setitem(CLIENTS.made, "s3", NoObjects())
+    monkeypatch.setitem(CLIENTS.made, "sagemaker-runtime", RefusingEndpoint())
 
 
 def _outcome(handler, event):
@@ -133,7 +134,7 @@ def test_path_traversal_keys_are_refused_by_name_before_any_s3_call(key, monkeyp
     def no_s3(*args, **kwargs):
         raise AssertionError("S3 must not be called for a traversal key")
 
-    monkeypatch.setattr(serialize_image_data, "_s3", type("S3", (), {"get_object": no_s3,
+    monkeypatch.setitem(CLIENTS.made, "s3", type("S3", (), {"get_object": no_s3,
                                                                       "head_object": no_s3})())
     with pytest.raises(InvalidEventError, match="without '..'"):
         serialize_image_data.handler({"s3_bucket": "bkt", "s3_key": key})

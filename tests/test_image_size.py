@@ -38,11 +38,11 @@ def big_folder(tmp_path_factory):
 
 
 def test_image_size_96_trains_serves_and_classifies(big_folder, workspace, tmp_path):
-    from inference_workflow.classify import classify_images
     from scones.engine.local_run import run_local_pipeline
     from scones.engine.progress import QuietReporter
     from scones.serving.client import runtime_client
     from scones.serving.run import build_server
+    from scones.workflow.classify import classify_images
 
     record = run_local_pipeline(workspace.store(), workspace.registry(), workspace.workspace.runs, tmp_path / "s",
                                 parameters={"Epochs": 4, "AccuracyThreshold": 0.0}, input_path=big_folder,

@@ -21,7 +21,6 @@ from sagemaker.workflow.steps import ProcessingStep
 from common import defaults
 from pipelines.cifar.pipeline import LOCAL_BUCKET, LOCAL_ROLE, framework_image, get_session, get_step_code
 from pipelines.step_code import MONITOR_APP
-from scones.monitor.job import NO_RETRAIN
 
 
 def get_pipeline(
@@ -33,7 +32,7 @@ def get_pipeline(
     base_job_prefix: str = defaults.BASE_PREFIX,
     endpoint_name: str = defaults.ENDPOINT_NAME,
     notify_topic_arn: str = "",
-    retrain_pipeline: str = NO_RETRAIN,
+    retrain_pipeline: str = defaults.NO_RETRAIN,
     instance_type: str = "ml.m5.large",
     sagemaker_session=None,
     **_ignored,

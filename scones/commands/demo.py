@@ -111,7 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
         threshold = settings.threshold if args.threshold is None else args.threshold
         started = _stage(f"4. inference workflow: serialize -> classify -> filter (threshold {threshold}) "
                          f"on {args.images} test images")
-        from inference_workflow.classify import classify_images, format_result
+        from scones.workflow.classify import classify_images, format_result
 
         chosen = test_images(settings, record, args.images)
         first = chosen[0]

@@ -110,7 +110,7 @@ def _definition(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.role_arn and not args.local:
-        from pipelines import run_pipeline
+        from scones import run_pipeline
 
         argv = ["--module-name", args.module, "--role-arn", args.role_arn]
         return run_pipeline.main(argv + (["--kwargs", args.kwargs] if args.kwargs else []))

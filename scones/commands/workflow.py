@@ -11,7 +11,7 @@ EPILOG = """\
 Examples:
   scones workflow definition                    the single-image state machine (ASL JSON)
   scones workflow definition --batch            the Map over many S3 keys
-  scones workflow create --role-arn ARN --topic-arn ARN --serialize-function ARN ...   (in AWS)
+  scones workflow create --role-arn ARN --topic-arn ARN --function ClassifyImage=ARN ...   (in AWS)
   scones workflow execute --input '{"s3_bucket": "b", "s3_key": "test/bicycle_s_000513.png"}'
 """
 
@@ -31,9 +31,10 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
     from inference_workflow.workflow_config import WorkflowConfig
 
     defaults = WorkflowConfig()
-    parser.add_argument("--serialize-function", default=defaults.serialize_function)
-    parser.add_argument("--classifier-function", default=defaults.classifier_function)
-    parser.add_argument("--filter-function", default=defaults.filter_function)
+    tasks = ", ".join(f"{task.state} ({defaults.function(task)})" for task in defaults.tasks)
+    parser.add_argument("--function", action="append", default=[], metavar="STATE=NAME_OR_ARN",
+                        help=f"the function a task calls, by its state name (repeat per task); tasks and their "
+                             f"default functions: {tasks}")
     parser.add_argument("--topic-arn", default=defaults.review_topic_arn, help="SNS topic for human review")
     parser.add_argument("--retry-interval", type=int, default=defaults.retry_interval_seconds)
     parser.add_argument("--retry-attempts", type=int, default=defaults.retry_max_attempts)
@@ -43,10 +44,23 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace):
+    from inference_workflow.tasks import task_named
     from inference_workflow.workflow_config import WorkflowConfig
+    from scones.errors import InvalidInput
 
-    return WorkflowConfig(args.serialize_function, args.classifier_function, args.filter_function, args.topic_arn,
-                          args.retry_interval, args.retry_attempts, args.retry_backoff, args.max_concurrency)
+    functions = {}
+    for given in args.function:
+        state, sep, function = given.partition("=")
+        if not sep or not function:
+            raise InvalidInput(f"--function {given!r}: expected STATE=NAME_OR_ARN, "
+                               "e.g. ClassifyImage=scones-classifier")
+        try:
+            functions[task_named(state).state] = function
+        except KeyError as exc:
+            raise InvalidInput(f"--function {given!r}: {exc.args[0]}") from None
+    return WorkflowConfig(functions=functions, review_topic_arn=args.topic_arn,
+                          retry_interval_seconds=args.retry_interval, retry_max_attempts=args.retry_attempts,
+                          retry_backoff_rate=args.retry_backoff, max_concurrency=args.max_concurrency)
 
 
 def register(subparsers) -> None:
@@ -93,14 +107,14 @@ def _definition(args: argparse.Namespace) -> int:
 
 
 def _workflow(args: argparse.Namespace):
-    import boto3
-
     from pipelines.sdk import quiet_sdk_logs
+    from scones.settings import Settings
 
     quiet_sdk_logs()
     from inference_workflow.workflow import workflow
 
-    return workflow(args.name, args.role_arn, _config(args), args.batch, client=boto3.client("stepfunctions"))
+    client = Settings.from_env().aws_client("stepfunctions")
+    return workflow(args.name, args.role_arn, _config(args), args.batch, client=client)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -119,9 +133,9 @@ def _update(args: argparse.Namespace) -> int:
 def _execute(args: argparse.Namespace) -> int:
     import time
 
-    import boto3
+    from scones.settings import Settings
 
-    client = boto3.client("stepfunctions")
+    client = Settings.from_env().aws_client("stepfunctions")
     arn = client.start_execution(stateMachineArn=args.state_machine_arn, input=args.input)["executionArn"]
     deadline = time.monotonic() + args.timeout
     while (described := client.describe_execution(executionArn=arn))["status"] == "RUNNING":
@@ -136,9 +150,9 @@ def _execute(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     import sys
 
-    from inference_workflow.classify import classify_images, format_result, read_sources
     from scones.serving.run import read_state
     from scones.settings import Settings
+    from scones.workflow.classify import classify_images, format_result, read_sources
 
     settings = Settings.from_env()
     state = read_state(settings, args.endpoint_name) or {}

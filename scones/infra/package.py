@@ -1,7 +1,7 @@
 """The Lambda code zip: the handlers and exactly the project modules they import (pure Python).
 
 Only the import closure of the handler modules named in the template goes in
-(:func:`scones.packaging.closure`): the dashboard, the local engine and the CLI stay
+(:func:`common.packaging.closure`): the dashboard, the local engine and the CLI stay
 out, so the zip is small, cold starts load less, and a handler that grows an import
 of something heavy shows up in the size budget test.
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from common.packaging import closure
 from scones.infra.template import FUNCTIONS, ROOT
-from scones.packaging import closure
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def handler_modules() -> list[str]:
-    return sorted({spec[1] for spec in FUNCTIONS.values()})
+    return sorted({spec.module for spec in FUNCTIONS.values()})
 
 
 def build_lambda_zip(target: Path) -> Path:

@@ -18,9 +18,11 @@ those may use ``Resource: "*"`` -- ``tests/infra`` enforces it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import defaults
+from inference_workflow.tasks import LIVE_ALIAS, TASKS, Task
 from inference_workflow.workflow_config import WorkflowConfig
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -42,8 +44,6 @@ UNSCOPABLE_ACTIONS = frozenset({
 SUB = "Fn::Sub"
 #: The CloudWatch alarms a blue/green endpoint update watches; any of them in ALARM rolls it back.
 ROLLBACK_ALARM_NAMES = ("${EndpointName}-invocation-5xx-errors", "${EndpointName}-model-latency-p99")
-#: Functions on the request path: each gets a "live" alias (provisioned concurrency) that callers use.
-INFERENCE_FUNCTIONS = ("SerializeFunction", "ClassifierFunction", "FilterFunction", "ClassifyApiFunction")
 #: The actions a key policy grants to the roles that encrypt or read with the project's key.
 KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
            "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
@@ -57,8 +57,10 @@ GROUP_PACKAGES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountI
 GROUP_ARN = ("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
              "model-package-group/${ModelPackageGroupName}")
 ENDPOINT_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/${EndpointName}"
-#: This project's pipelines: the training pipeline ${ProjectName}-p1 and the monitor ${ProjectName}-monitor.
-PIPELINE_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}*"
+#: Pipeline ARNs, one way: ``_pipeline_arn(name)``; this project's pipelines are ``${ProjectName}*``,
+#: the training pipeline ${ProjectName}-p1 and the monitor ${ProjectName}-monitor.
+PIPELINE_ARN_PREFIX = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
+PROJECT_PIPELINES = "${ProjectName}*"
 TRAINING_PIPELINE = "${ProjectName}-p1"
 MONITOR_PIPELINE = "${ProjectName}-monitor"
 PROJECT_RESOURCES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:{kind}/${EndpointName}*"
@@ -66,6 +68,10 @@ PROJECT_RESOURCES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::Accou
 
 def _sub(text: str) -> dict:
     return {SUB: text}
+
+
+def _pipeline_arn(name: str) -> dict:
+    return _sub(PIPELINE_ARN_PREFIX + name)
 
 
 def _role(service: str, statements: list[dict], name: str) -> dict:
@@ -87,20 +93,58 @@ def _logs(function: str) -> dict:
                              f"/aws/lambda/${{ProjectName}}-{function}:*")}
 
 
-FUNCTIONS = {
-    # logical id: (name suffix, handler module, extra statements, environment)
-    "SerializeFunction": ("serialize-image-data", "lambdas.serialize_image_data", [
-        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)}], {}),
-    "ClassifierFunction": ("classifier", "lambdas.classifier", [
-        {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)}],
-        {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "CLASSES": {"Ref": "Classes"}}),
-    "FilterFunction": ("filter-low-confidence", "lambdas.filter_low_confidence", [],
-                       {"THRESHOLD": {"Ref": "ConfidenceThreshold"}}),
-    "DeployerFunction": ("deploy-model", "lambdas.deploy_model", [
-        {"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
-                                       "sagemaker:DescribeModelPackageGroup"],
-         "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
-        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+@dataclass(frozen=True, kw_only=True)
+class FunctionSpec:
+    """One Lambda function of the template: its name after the project prefix, module, grants, settings."""
+
+    name: str
+    module: str
+    statements: tuple[dict, ...] = ()
+    environment: dict = field(default_factory=dict)
+    on_request_path: bool = False  # gets a "live" alias with provisioned concurrency, which callers use
+
+
+#: What a workflow task's ``permissions`` may name, as least-privilege IAM statements.
+PERMISSIONS = {
+    "read_images": {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
+    "invoke_endpoint": {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)},
+}
+#: Where each setting a function reads comes from in the template.
+SETTING_SOURCES = {
+    "ENDPOINT_NAME": {"Ref": "EndpointName"},
+    "CLASSES": {"Ref": "Classes"},
+    "THRESHOLD": {"Ref": "ConfidenceThreshold"},
+    "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
+}
+
+
+def _task_function(task: Task) -> FunctionSpec:
+    unknown = [name for name in (*task.permissions, *task.settings) if name not in {**PERMISSIONS, **SETTING_SOURCES}]
+    if unknown:
+        raise ValueError(f"workflow task {task.state}: the template knows no {', '.join(unknown)} "
+                         f"(permissions: {', '.join(PERMISSIONS)}; settings: {', '.join(SETTING_SOURCES)})")
+    return FunctionSpec(name=task.function, module=task.handler,
+                        statements=tuple(PERMISSIONS[name] for name in task.permissions),
+                        environment={name: SETTING_SOURCES[name] for name in task.settings}, on_request_path=True)
+
+
+def _notifier(name: str, module: str, *statements: dict) -> FunctionSpec:
+    return FunctionSpec(name=name, module=module, statements=(
+        *statements, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}}),
+        environment={"NOTIFY_TOPIC_ARN": SETTING_SOURCES["NOTIFY_TOPIC_ARN"]})
+
+
+READ_GROUP = ({"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                                             "sagemaker:DescribeModelPackageGroup"],
+               "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
+              {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+              {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)})
+
+#: Every function, by logical id: the workflow's tasks (one row each in ``inference_workflow.tasks``), then the rest.
+FUNCTIONS: dict[str, FunctionSpec] = {
+    **{task.logical_id: _task_function(task) for task in TASKS},
+    "DeployerFunction": FunctionSpec(name="deploy-model", module="lambdas.deploy_model", statements=(
+        *READ_GROUP,
         {"Effect": "Allow", "Action": ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
          "Resource": _sub(PROJECT_RESOURCES.replace("{kind}", "model"))},
         {"Effect": "Allow", "Action": ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"],
@@ -110,34 +154,31 @@ FUNCTIONS = {
         {"Effect": "Allow", "Action": ["application-autoscaling:RegisterScalableTarget",
                                        "application-autoscaling:PutScalingPolicy"], "Resource": "*"},
         {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
-        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
-    ], {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
+        {"Effect": "Allow", "Action": ["kms:CreateGrant"], "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]},
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+    ), environment={
+        "ENDPOINT_NAME": SETTING_SOURCES["ENDPOINT_NAME"],
+        "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
         "CAPTURE_S3_URI": _sub("s3://${ArtifactBucket}/${ProjectName}/datacapture"),
-        "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"}, "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
+        "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"},
+        "NOTIFY_TOPIC_ARN": SETTING_SOURCES["NOTIFY_TOPIC_ARN"],
         "ROLLBACK_ALARMS": _sub(",".join(ROLLBACK_ALARM_NAMES)), "KMS_KEY_ID": {"Ref": "DataKey"}}),
-    "RegistrationNotifierFunction": ("notify-registration", "lambdas.notify_registration", [
-        {"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
-                                       "sagemaker:DescribeModelPackageGroup"],
-         "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
-        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
-        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
-        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
-    ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
-    "ClassifyApiFunction": ("classify-api", "lambdas.classify_api", [
-        {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)}],
-        {"ENDPOINT_NAME": {"Ref": "EndpointName"}, "CLASSES": {"Ref": "Classes"},
-         "THRESHOLD": {"Ref": "ConfidenceThreshold"}}),
-    "PipelineFailureNotifierFunction": ("notify-pipeline-failure", "lambdas.notify_pipeline_failure", [
+    "RegistrationNotifierFunction": _notifier("notify-registration", "lambdas.notify_registration", *READ_GROUP),
+    "ClassifyApiFunction": FunctionSpec(
+        name="classify-api", module="lambdas.classify_api", statements=(PERMISSIONS["invoke_endpoint"],),
+        environment={name: SETTING_SOURCES[name] for name in ("ENDPOINT_NAME", "CLASSES", "THRESHOLD")},
+        on_request_path=True),
+    "PipelineFailureNotifierFunction": _notifier(
+        "notify-pipeline-failure", "lambdas.notify_pipeline_failure",
         {"Effect": "Allow", "Action": ["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"],
-         "Resource": _sub(PIPELINE_ARN + "/execution/*")},
-        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
-    ], {"NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"}}),
+         "Resource": _pipeline_arn(PROJECT_PIPELINES + "/execution/*")}),
 }
+#: The functions whose roles use the project's KMS key (encrypted SNS, capture objects, endpoint volumes).
+KEY_USERS = ("DeployerFunction", "RegistrationNotifierFunction", "PipelineFailureNotifierFunction")
 
-WORKFLOW_PLACEHOLDERS = WorkflowConfig(
-    serialize_function="${SerializeFunctionArn}", classifier_function="${ClassifierFunctionArn}",
-    filter_function="${FilterFunctionArn}", review_topic_arn="${NotificationTopicArn}")
+WORKFLOW_PLACEHOLDERS = WorkflowConfig(functions={task.state: f"${{{task.arn_variable}}}" for task in TASKS},
+                                       review_topic_arn="${NotificationTopicArn}")
 
 
 def state_machine_definitions() -> dict[str, dict]:
@@ -148,14 +189,14 @@ def state_machine_definitions() -> dict[str, dict]:
             "BatchInferenceStateMachine": definition(WORKFLOW_PLACEHOLDERS, batch=True)}
 
 
-def _function(logical: str, spec: tuple) -> dict:
-    suffix, module, _, environment = spec
+def _function(logical: str, spec: FunctionSpec) -> dict:
+    environment = spec.environment
     return {
         "Type": "AWS::Lambda::Function",
         "Properties": {
-            "FunctionName": _sub(f"${{ProjectName}}-{suffix}"),
+            "FunctionName": _sub(f"${{ProjectName}}-{spec.name}"),
             "Runtime": "python3.11",
-            "Handler": f"{module}.handler",
+            "Handler": f"{spec.module}.handler",
             "Code": {"S3Bucket": {"Ref": "ArtifactBucket"}, "S3Key": {"Ref": "LambdaCodeKey"}},
             "Role": {"Fn::GetAtt": [f"{logical}Role", "Arn"]},
             "Timeout": 60,
@@ -183,10 +224,10 @@ def _add_retraining(resources: dict) -> None:
     The S3 rule needs EventBridge notifications switched on for the bucket
     (``aws s3api put-bucket-notification-configuration ... EventBridgeConfiguration={}``).
     """
-    pipeline = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}-p1"
     resources["RetrainRole"] = _role("events", [{"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
-                                                 "Resource": _sub(pipeline)}], "RetrainPolicy")
-    target = {"Arn": _sub(pipeline), "Id": "TrainingPipeline", "RoleArn": {"Fn::GetAtt": ["RetrainRole", "Arn"]},
+                                                 "Resource": _pipeline_arn(TRAINING_PIPELINE)}], "RetrainPolicy")
+    target = {"Arn": _pipeline_arn(TRAINING_PIPELINE), "Id": "TrainingPipeline",
+              "RoleArn": {"Fn::GetAtt": ["RetrainRole", "Arn"]},
               "SageMakerPipelineParameters": {"PipelineParameterList": [
                   {"Name": "InputDataUrl", "Value": _sub("s3://${ArtifactBucket}/${ProjectName}/data")}]}}
     resources["NewDataRule"] = {"Type": "AWS::Events::Rule", "Properties": {
@@ -198,10 +239,6 @@ def _add_retraining(resources: dict) -> None:
     resources["RetrainScheduleRule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "Description": "scheduled retraining", "ScheduleExpression": {"Ref": "RetrainSchedule"},
         "Targets": [target]}}
-
-
-def _pipeline_arn(name: str) -> dict:
-    return _sub(f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{name}")
 
 
 def _add_operations_alerts(resources: dict) -> None:
@@ -237,15 +274,6 @@ def _add_operations_alerts(resources: dict) -> None:
                          {"Name": "NotifyTopicArn", "Value": {"Ref": "NotificationTopic"}},
                          {"Name": "RetrainPipeline", "Value": {"Fn::If": [
                              "RetrainOnDriftEnabled", _sub(TRAINING_PIPELINE), "none"]}}]}}]}}
-    statements = resources["SageMakerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    statements += [
-        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
-        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackages"], "Resource": [_sub(GROUP_PACKAGES),
-                                                                                    _sub(GROUP_ARN)]},
-        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
-        {"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
-         "Resource": _pipeline_arn(TRAINING_PIPELINE)},
-    ]
 
 
 def _key_use() -> dict:
@@ -260,11 +288,11 @@ def _add_live_aliases(resources: dict) -> None:
     0 turns it off) keeps that many containers initialised, so a request never waits for a cold
     start; it attaches to an alias, which is why the state machines and the API call the alias.
     """
-    for function in INFERENCE_FUNCTIONS:
+    for function in (logical for logical, spec in FUNCTIONS.items() if spec.on_request_path):
         resources[f"{function}Version"] = {"Type": "AWS::Lambda::Version",
                                            "Properties": {"FunctionName": {"Ref": function}}}
         resources[f"{function}LiveAlias"] = {"Type": "AWS::Lambda::Alias", "Properties": {
-            "FunctionName": {"Ref": function}, "Name": "live",
+            "FunctionName": {"Ref": function}, "Name": LIVE_ALIAS,
             "FunctionVersion": {"Fn::GetAtt": [f"{function}Version", "Version"]},
             "ProvisionedConcurrencyConfig": {"Fn::If": [
                 "HasProvisionedConcurrency", {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
@@ -333,53 +361,12 @@ def _add_production_serving(resources: dict) -> None:
              "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}]}}}
     resources["DataKeyAlias"] = {"Type": "AWS::KMS::Alias", "Properties": {
         "AliasName": _sub("alias/${ProjectName}-data"), "TargetKeyId": {"Ref": "DataKey"}}}
-    for role in ("SageMakerRole", "DeployerFunctionRole", "RegistrationNotifierFunctionRole",
-                 "PipelineFailureNotifierFunctionRole"):
-        resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(_key_use())
-    deployer = resources["DeployerFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    deployer.append({"Effect": "Allow", "Action": ["kms:CreateGrant"], "Resource": {"Fn::GetAtt": ["DataKey", "Arn"]},
-                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
 
 
-def build_template() -> dict:
-    resources: dict[str, dict] = {
-        "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {
-            "TopicName": _sub("${ProjectName}-notify"), "KmsMasterKeyId": {"Ref": "DataKey"}}},
-    }
-    for logical, spec in FUNCTIONS.items():
-        resources[f"{logical}Role"] = _role("lambda", [_logs(spec[0]), *spec[2]], f"{logical}Policy")
-        resources[logical] = _function(logical, spec)
-    _add_live_aliases(resources)
-    workflow = ("SerializeFunction", "ClassifierFunction", "FilterFunction")
-    invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-              "Resource": [{"Ref": f"{f}LiveAlias"} for f in workflow]}
-    resources["StateMachineLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
-        "LogGroupName": _sub("/aws/vendedlogs/states/${ProjectName}-inference"), "RetentionInDays": 30}}
-    resources["StateMachineRole"] = _role("states", [
-        invoke, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
-        _key_use(),
-        {"Effect": "Allow", "Action": ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
-                                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
-                                       "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
-         "Resource": "*"}],
-        "StateMachinePolicy")
-    substitutions = {"SerializeFunctionArn": {"Ref": "SerializeFunctionLiveAlias"},
-                     "ClassifierFunctionArn": {"Ref": "ClassifierFunctionLiveAlias"},
-                     "FilterFunctionArn": {"Ref": "FilterFunctionLiveAlias"},
-                     "NotificationTopicArn": {"Ref": "NotificationTopic"}}
-    for logical, document in state_machine_definitions().items():
-        resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
-            "DefinitionString": json.dumps(document, indent=1), "DefinitionSubstitutions": substitutions,
-            "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
-            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
-                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["StateMachineLogs", "Arn"]}}}]}}}
-    resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": "PendingManualApproval"})
-    resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", "PendingManualApproval")
-    for rule, function in (("ApprovalRule", "DeployerFunction"), ("RegistrationRule", "RegistrationNotifierFunction")):
-        resources[f"{rule}Permission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
-            "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
-    resources["SageMakerRole"] = _role("sagemaker", [
+def _sagemaker_statements() -> list[dict]:
+    """The pipelines' jobs: data and code under the project prefix, AWS's images, registration, and the
+    monitoring job's alert, registry read and retraining start (the training pipeline only)."""
+    return [
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
          "Resource": [_sub(PREFIX_ARN), _sub("arn:${AWS::Partition}:s3:::${ArtifactBucket}")]},
         {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
@@ -398,9 +385,55 @@ def build_template() -> dict:
          "Resource": [_sub(GROUP_PACKAGES), _sub(GROUP_ARN)]},
         {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": _sub(
             "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ProjectName}-*")},
-    ], "SageMakerPolicy")
+        {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackages"], "Resource": [_sub(GROUP_PACKAGES),
+                                                                                    _sub(GROUP_ARN)]},
+        {"Effect": "Allow", "Action": ["sagemaker:ListModelPackageGroups"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["sagemaker:StartPipelineExecution"],
+         "Resource": _pipeline_arn(TRAINING_PIPELINE)},
+        _key_use(),
+    ]
+
+
+def build_template() -> dict:
+    resources: dict[str, dict] = {
+        "NotificationTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": _sub("${ProjectName}-notify"), "KmsMasterKeyId": {"Ref": "DataKey"}}},
+    }
+    for logical, spec in FUNCTIONS.items():
+        key_use = [_key_use()] if logical in KEY_USERS else []
+        resources[f"{logical}Role"] = _role("lambda", [_logs(spec.name), *spec.statements, *key_use],
+                                            f"{logical}Policy")
+        resources[logical] = _function(logical, spec)
+    _add_live_aliases(resources)
+    invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+              "Resource": [{"Ref": task.alias_logical_id} for task in TASKS]}
+    resources["StateMachineLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": _sub("/aws/vendedlogs/states/${ProjectName}-inference"), "RetentionInDays": 30}}
+    resources["StateMachineRole"] = _role("states", [
+        invoke, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}},
+        _key_use(),
+        {"Effect": "Allow", "Action": ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                                       "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
+         "Resource": "*"}],
+        "StateMachinePolicy")
+    substitutions = {**{task.arn_variable: {"Ref": task.alias_logical_id} for task in TASKS},
+                     "NotificationTopicArn": {"Ref": "NotificationTopic"}}
+    for logical, document in state_machine_definitions().items():
+        resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "DefinitionString": json.dumps(document, indent=1), "DefinitionSubstitutions": substitutions,
+            "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
+            "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
+                {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["StateMachineLogs", "Arn"]}}}]}}}
+    resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": "PendingManualApproval"})
+    resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", "PendingManualApproval")
+    for rule, function in (("ApprovalRule", "DeployerFunction"), ("RegistrationRule", "RegistrationNotifierFunction")):
+        resources[f"{rule}Permission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
+            "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
+    resources["SageMakerRole"] = _role("sagemaker", _sagemaker_statements(), "SageMakerPolicy")
     resources["SageMakerRole"]["Properties"]["RoleName"] = _sub("${ProjectName}-sagemaker")
-    pipeline_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${ProjectName}*"
     resources["CodeBuildRole"] = _role("codebuild", [
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": _sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
@@ -410,7 +443,7 @@ def build_template() -> dict:
                                        "sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution",
                                        "sagemaker:DescribePipelineExecution",
                                        "sagemaker:ListPipelineExecutionSteps", "sagemaker:AddTags"],
-         "Resource": [_sub(pipeline_arn), _sub(pipeline_arn + "/execution/*")]},
+         "Resource": [_pipeline_arn(PROJECT_PIPELINES), _pipeline_arn(PROJECT_PIPELINES + "/execution/*")]},
         {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
     ], "CodeBuildPolicy")
     resources["BuildProject"] = {"Type": "AWS::CodeBuild::Project", "Properties": {

@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import defaults
 from scones.monitor.capture_reader import read_capture
 from scones.monitor.reference import Reference, reference, versions_in
 from scones.monitor.report import write_report
 
 DEFAULT_OUTPUT = "/opt/ml/processing/report"
-#: The monitoring pipeline's RetrainPipeline value that means "alert only" (EventBridge sends no empty values).
-NO_RETRAIN = "none"
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hours", type=float, default=24.0, help="window to read (default 24)")
     parser.add_argument("--threshold", type=float, required=True, help="the workflow's confidence threshold")
     parser.add_argument("--topic-arn", default="", help="SNS topic for the drift alert")
-    parser.add_argument("--retrain-pipeline", default=NO_RETRAIN, help="pipeline to start on drift "
-                        f"({NO_RETRAIN!r}: alert only)")
+    parser.add_argument("--retrain-pipeline", default=defaults.NO_RETRAIN, help="pipeline to start on drift "
+                        f"({defaults.NO_RETRAIN!r}: alert only)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="where report.json (and .png) go")
     return parser
 
@@ -95,7 +94,7 @@ def main(argv: Sequence[str] | None = None, clients: dict | None = None) -> int:
         return 0
     if args.topic_arn:
         alert(check, SnsNotifier(args.topic_arn, clients.get("sns") or boto3.client("sns")))
-    if args.retrain_pipeline and args.retrain_pipeline != NO_RETRAIN:
+    if args.retrain_pipeline and args.retrain_pipeline != defaults.NO_RETRAIN:
         arn = pipeline_service.start(sagemaker, args.retrain_pipeline, display_name="retrain-on-drift")
         print(f"monitor: drift -> started {arn}", flush=True)
     return 0

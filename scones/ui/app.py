@@ -224,7 +224,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
 
     @app.post("/classify")
     def classify():
-        from inference_workflow.classify import classify_images
+        from scones.workflow.classify import classify_images
 
         upload = request.files.get("image")
         if upload is None or not upload.filename:

@@ -8,8 +8,10 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from lambdas import deploy_model
+from lambdas._runtime import CLIENTS
 from scones.errors import InvalidInput
 from scones.registry import state_change_event
+from scones.registry.sagemaker import SageMakerRegistry
 
 ROLE = "arn:aws:iam::123456789012:role/SconesEndpointRole"
 ENV = {"ENDPOINT_NAME": "scones-prod", "EXECUTION_ROLE_ARN": ROLE, "CAPTURE_S3_URI": "s3://bkt/datacapture",
@@ -24,9 +26,9 @@ def aws(monkeypatch):
     with mock_aws():
         clients = {name: boto3.client(name, region_name="us-east-1")
                    for name in ("sagemaker", "application-autoscaling", "s3")}
-        deployer = deploy_model.build_deployer(clients["sagemaker"], clients["application-autoscaling"], clients["s3"])
-        monkeypatch.setattr(deploy_model, "_deployer", deployer)
-        registry = deployer.registry
+        for name, client in clients.items():  # what the Lambda's handler gets from clients(service)
+            monkeypatch.setitem(CLIENTS.made, name, client)
+        registry = SageMakerRegistry(clients["sagemaker"], clients["s3"])
         for i in (1, 2):
             registry.register("SconesModels", f"s3://bkt/m{i}/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
         yield clients, registry
@@ -181,12 +183,11 @@ def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
     with mock_aws():
         topic, received = _sqs_subscriber()
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
-        deployer = deploy_model.build_deployer(boto3.client("sagemaker", region_name="us-east-1"),
-                                               boto3.client("application-autoscaling", region_name="us-east-1"),
-                                               boto3.client("s3", region_name="us-east-1"))
-        monkeypatch.setattr(deploy_model, "_deployer", deployer)
-        deployer.registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
-        assert deploy_model.handler(_approve(deployer.registry, 1))["action"] == "deployed"
+        for name in ("sagemaker", "application-autoscaling", "s3", "sns"):
+            monkeypatch.setitem(CLIENTS.made, name, boto3.client(name, region_name="us-east-1"))
+        registry = SageMakerRegistry(CLIENTS("sagemaker"), CLIENTS("s3"))
+        registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
+        assert deploy_model.handler(_approve(registry, 1))["action"] == "deployed"
         [envelope] = received()
     assert envelope["Subject"] == "scones-prod: v1 deployed"
     assert '"action": "deployed"' in envelope["Message"]
@@ -195,7 +196,6 @@ def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
 def test_registration_notifier_lambda_on_the_sagemaker_registry(monkeypatch):
     """notify_registration against the SageMaker registry (moto), as in AWS: the approvers' queue gets it."""
     from lambdas import notify_registration
-    from scones.registry.sagemaker import SageMakerRegistry
 
     with mock_aws():
         topic, received = _sqs_subscriber()
@@ -203,6 +203,8 @@ def test_registration_notifier_lambda_on_the_sagemaker_registry(monkeypatch):
         registry = SageMakerRegistry(boto3.client("sagemaker", region_name="us-east-1"),
                                      boto3.client("s3", region_name="us-east-1"))
         version = registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "img")
+        for name in ("sagemaker", "s3", "sns"):
+            monkeypatch.setitem(CLIENTS.made, name, boto3.client(name, region_name="us-east-1"))
         result = notify_registration.handler(state_change_event(version))  # builds its own SageMaker registry
         [envelope] = received()
     assert result["notified"].startswith("SconesModels v1 registered (PendingManualApproval)")

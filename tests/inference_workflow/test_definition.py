@@ -60,7 +60,7 @@ def test_batch_is_a_map_over_s3_keys_returning_no_image_bytes():
 
 
 def test_moto_private_hooks_still_exist():
-    """inference_workflow.local replaces these; if moto moves them this must fail loudly."""
+    """scones.workflow.runtime replaces these; if moto moves them this must fail loudly."""
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.utils import json_path

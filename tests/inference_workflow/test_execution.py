@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from inference_workflow.local import EndpointTarget, LocalWorkflowRunner, workflow_handlers
 from inference_workflow.workflow_config import WorkflowConfig
 from lambdas._events import EndpointUnavailableError
+from scones.workflow.runtime import EndpointTarget, LocalWorkflowRunner, workflow_handlers
 from tests import support
 
 FAST_RETRY = WorkflowConfig(retry_interval_seconds=1, retry_max_attempts=2, retry_backoff_rate=1.0)

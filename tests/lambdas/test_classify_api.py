@@ -6,6 +6,7 @@ import json
 import pytest
 
 from lambdas import classify_api
+from lambdas._runtime import Clients
 from scones.serving.client import runtime_client
 from tests import support
 
@@ -13,8 +14,9 @@ from tests import support
 @pytest.fixture
 def api(endpoint):
     _, _, client = endpoint
-    return lambda threshold=0.0: classify_api.make_handler("scones-endpoint", ["bicycle", "motorcycle"], threshold,
-                                                           client)
+    return lambda threshold=0.0: classify_api.make_handler(
+        {"ENDPOINT_NAME": "scones-endpoint", "CLASSES": "bicycle,motorcycle", "THRESHOLD": str(threshold)},
+        Clients({"sagemaker-runtime": client}))
 
 
 def _event(body: bytes, content_type="image/png"):
@@ -53,7 +55,8 @@ def test_bad_requests_get_their_status_code(api, event, status, error):
 
 
 def test_too_large_is_413_and_a_dead_endpoint_is_503(api, monkeypatch):
-    dead = classify_api.make_handler("scones-endpoint", ["a", "b"], 0.5, runtime_client("http://127.0.0.1:9"))
+    dead = classify_api.make_handler({"ENDPOINT_NAME": "scones-endpoint", "CLASSES": "a,b", "THRESHOLD": "0.5"},
+                                     Clients({"sagemaker-runtime": runtime_client("http://127.0.0.1:9")}))
     status, body = _call(dead, _event(support.random_png()))
     assert (status, body["error"]) == (503, "endpoint_unavailable")
     monkeypatch.setattr(classify_api, "MAX_BODY_BYTES", 100)

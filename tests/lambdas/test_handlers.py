@@ -20,6 +20,7 @@ from lambdas._events import (
     InvalidImageError,
     LowConfidenceError,
 )
+from lambdas._runtime import CLIENTS
 from tests import support
 
 
@@ -28,7 +29,7 @@ def s3(monkeypatch):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="bkt")
-        monkeypatch.setattr(serialize_image_data, "_s3", client)
+        monkeypatch.setitem(CLIENTS.made, "s3", client)
         yield client
 
 
@@ -78,7 +79,7 @@ def test_malformed_events_get_a_clear_error(s3, event, message):
 
 def _runtime_stub(monkeypatch):
     client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    monkeypatch.setattr(classifier, "_runtime", client)
+    monkeypatch.setitem(CLIENTS.made, "sagemaker-runtime", client)
     stubber = Stubber(client)
     stubber.activate()
     return stubber

@@ -111,15 +111,16 @@ def test_failure_notifier_names_the_step_the_reason_and_the_logs(aws):
                         "pipelineArn": arn.split("/execution/")[0]}}
     from scones.notify import SnsNotifier
 
-    result = notify_pipeline_failure.handler(event, client=sagemaker, notifier=SnsNotifier(topic, clients["sns"]))
+    notifier = SnsNotifier(topic, clients["sns"])
+    result = notify_pipeline_failure.notify(event, sagemaker, notifier)
     [message] = _inbox(clients, queue)
     assert message["message"]["kind"] == "pipeline_failed" and message["subject"] == result["notified"]
     assert message["message"]["pipeline"] == "scones-p1"
     assert message["message"]["see"] == f"scones pipeline status {arn}"
     succeeded = {**event, "detail": {**event["detail"], "currentPipelineExecutionStatus": "Succeeded"}}
-    assert "ignored" in notify_pipeline_failure.handler(succeeded, client=sagemaker)
+    assert "ignored" in notify_pipeline_failure.notify(succeeded, sagemaker, notifier)
     with pytest.raises(notify_pipeline_failure.InvalidFailureEvent):
-        notify_pipeline_failure.handler({"detail": {}}, client=sagemaker)
+        notify_pipeline_failure.notify({"detail": {}}, sagemaker, notifier)
 
 
 def test_sagemaker_failure_message_points_at_the_failed_jobs_log_stream():

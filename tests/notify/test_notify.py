@@ -51,7 +51,7 @@ def test_sns_notification_on_registration_against_moto(registry):
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         event = state_change_event(registry.get_version("G", 2))
-        result = notify_registration.handler(event, registry=registry, notifier=SnsNotifier(topic, sns))
+        result = notify_registration.notify(event, registry, SnsNotifier(topic, sns))
         assert "accuracy 0.9500 vs approved v1 0.9100" in result["notified"]
         envelope = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
         body = json.loads(envelope["Message"])

@@ -23,7 +23,7 @@ def aws():
 
 
 def test_run_pipeline_seed_code_command_line(aws, capsys):
-    from pipelines import run_pipeline
+    from scones import run_pipeline
 
     code = run_pipeline.main(["--module-name", "pipelines.cifar.pipeline", "--role-arn", ROLE,
                               "--tags", '[{"Key": "sagemaker:project-name", "Value": "scones"}]',
@@ -100,7 +100,7 @@ def test_buildspec_command_runs_against_moto(aws, monkeypatch, capsys):
 
     import yaml
 
-    from pipelines import run_pipeline
+    from scones import run_pipeline
 
     spec = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "..", "buildspec.yml")))
     line = next(c for c in spec["phases"]["build"]["commands"] if "run-pipeline" in c)

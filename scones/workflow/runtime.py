@@ -14,9 +14,12 @@ directly and answers as the Lambda service does: ``Payload`` on success,
 exception, so Retry and Catch see the same error names as in AWS. Skipping the
 Lambda API's request path is also what keeps a task at a few milliseconds.
 
-Configuration flows in as arguments: :func:`workflow_handlers` builds each handler
-with its endpoint, classes, threshold and clients (the Lambdas' factories), so no
-run changes ``os.environ``. The classifier's runtime client points at the local
+This module plays the Lambda service too: :func:`workflow_handlers` loads each task's
+handler module by the name its row in :data:`inference_workflow.tasks.TASKS` gives (the
+``Handler`` string the template hands Lambda), never by a static import -- the platform
+stays below the functions it runs. Configuration flows in as arguments: each handler
+gets the settings its row names and clients for this world (``make_handler(env, clients)``),
+so no run changes ``os.environ``. The classifier's runtime client points at the local
 endpoint's URL; moto passes requests to non-AWS hosts through. ``mock_aws`` patches
 the process (its fake credentials, botocore), so one runner at a time is active in a
 process (:data:`_ACTIVE`): the dashboard's concurrent uploads queue instead of
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import importlib
 import json
 import logging
 import threading
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference_workflow.tasks import Task
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 
 logger = logging.getLogger(__name__)
@@ -98,38 +103,43 @@ class ImageBucket:
     name: str
 
 
+def local_settings(target: EndpointTarget) -> dict[str, str]:
+    """The functions' settings on this machine, by the names the template sets them in AWS."""
+    return {"ENDPOINT_NAME": target.name, "CLASSES": ",".join(target.classes), "THRESHOLD": str(target.threshold)}
+
+
 def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1",
                       images: ImageBucket | None = None) -> dict[str, Handler]:
-    """The three handlers, each built by its Lambda's factory with explicit configuration and clients.
+    """Function name -> handler, for every row of the task table, as the Lambda service would load them.
 
-    Each handler and its client are made when a task first runs (inside the runner's moto world),
-    then kept; with ``images`` the serializer reads that bucket through its client instead.
+    Each handler is its module's ``make_handler(env, clients)`` (the module named by the row's
+    ``handler``, the same string the template gives Lambda as ``Handler``), with the settings the
+    row lists and clients for this world: the runtime client points at the local endpoint, and
+    with ``images`` the serializer reads that bucket through its client. A handler and its
+    clients are made when its task first runs (inside the runner's moto world), then kept.
     """
-    from lambdas import classifier, filter_low_confidence, serialize_image_data
+    from lambdas._runtime import Clients
 
-    def client(name: str, **kwargs):
-        import boto3
-        from botocore.config import Config
+    clients = Clients({"s3": images.client} if images else None, region=region,
+                      endpoint_urls={"sagemaker-runtime": target.url})
+    settings = local_settings(target)
 
-        return boto3.client(name, region_name=region, config=Config(
-            connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}), **kwargs)
-
-    def on_first_call(build: Callable[[], Handler]) -> Handler:
-        """Build the handler (and its client) when a task first runs, inside the runner's world; keep it."""
+    def on_first_call(task: Task) -> Handler:
         built: list[Handler] = []
 
         def handler(event, context=None):
             if not built:
-                built.append(build())
+                module = importlib.import_module(task.handler)
+                built.append(module.make_handler({name: settings[name] for name in task.settings}, clients))
             return built[0](event, context)
 
         return handler
 
-    serialize = on_first_call(lambda: serialize_image_data.make_handler(images.client if images else client("s3")))
-    classify = on_first_call(lambda: classifier.make_handler(
-        target.name, target.classes, client("sagemaker-runtime", endpoint_url=target.url)))
-    return {config.serialize_function: serialize, config.classifier_function: classify,
-            config.filter_function: filter_low_confidence.make_handler(target.threshold)}
+    unknown = {name for task in config.tasks for name in task.settings} - settings.keys()
+    if unknown:
+        raise ValueError(f"the local workflow has no value for the setting(s) {', '.join(sorted(unknown))}; "
+                         f"it knows {', '.join(sorted(settings))}")
+    return {config.function(task): on_first_call(task) for task in config.tasks}
 
 
 @contextlib.contextmanager
@@ -247,7 +257,7 @@ class LocalWorkflowRunner:
     def create_machine(self, batch: bool, definition: dict | None = None, name: str | None = None) -> str:
         """Create the state machine from ``definition`` (default: this module's, for this world's topic)."""
         if definition is None:
-            from inference_workflow.cache import cached_definition
+            from scones.workflow.cache import cached_definition
 
             definition = cached_definition(self.config, batch, self.cache_dir)
         name = name or ("scones-inference-batch" if batch else "scones-inference")

@@ -1,8 +1,8 @@
 """Rendered state machines, cached by what they depend on.
 
 Importing the Step Functions Data Science SDK imports the SageMaker SDK (~2-3 s
-on 2 cores); the document it renders depends only on ``workflow.py``, the
-configuration and the SDK version. A local ``scones classify`` reuses it.
+on 2 cores); the document it renders depends only on ``inference_workflow/workflow.py``,
+the configuration (task table included) and the SDK version. A local ``scones classify`` reuses it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
+import inference_workflow
 from inference_workflow.workflow_config import WorkflowConfig
 
-_SOURCE = Path(__file__).with_name("workflow.py")
+#: What the rendered document depends on besides the configuration (which carries the task table).
+_SOURCE = Path(inference_workflow.__file__).with_name("workflow.py")
 
 
 def cached_definition(config: WorkflowConfig, batch: bool, cache_dir: Path | None) -> dict:

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference_workflow.local import (
+from inference_workflow.workflow_config import WorkflowConfig
+from scones.workflow.runtime import (
     EndpointTarget,
     ImageBucket,
     ImageResult,
@@ -15,7 +16,6 @@ from inference_workflow.local import (
     image_key,
     workflow_handlers,
 )
-from inference_workflow.workflow_config import WorkflowConfig
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-#: The repository's own top-level packages; imports of anything else are third-party.
-PROJECT_PACKAGES = ("common", "scones", "lambdas", "processing", "training", "inference_workflow", "pipelines")
+#: The repository's own top-level packages, lowest floor first: each imports only those before it
+#: (``tests/test_configuration.py`` holds the tree to it). Imports of anything else are third-party.
+PROJECT_PACKAGES = ("common", "training", "processing", "pipelines", "inference_workflow", "scones", "lambdas")
 
 
 def _module_file(root: Path, module: str) -> Path | None:
