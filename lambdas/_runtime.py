@@ -4,7 +4,7 @@ Each function module defines ``make_handler(env, clients) -> handler``:
 
 - ``env`` is the function's configuration, by the names its template resource sets
   (``ENDPOINT_NAME``, ``THRESHOLD``, ...); in AWS it is the function's environment;
-- ``clients`` makes a boto3 client by service name (:class:`Clients`).
+- ``clients`` makes a boto3 client by service name (:class:`common.clients.Clients`).
 
 In AWS the module's ``handler`` is :func:`entry_point` of that factory: the function's
 environment and one :data:`CLIENTS` per container, made on first use and reused by every
@@ -19,38 +19,13 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from common.clients import Clients
+
+__all__ = ["CLIENTS", "Clients", "Env", "entry_point"]
+
 Env = Mapping[str, str]
 Handler = Callable[..., Any]
-HandlerFactory = Callable[[Env, "Clients"], Handler]
-
-#: Timeouts and retries of every client a function makes: a stuck call must not hold a Lambda for minutes.
-CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 30, "retries": {"max_attempts": 2, "mode": "standard"}}
-
-
-class Clients:
-    """boto3 clients by service name, each made on first use and kept.
-
-    Args:
-        given: clients to hand out as they are (a test's moto or Stubber clients, a real bucket's client).
-        region: the region for clients made here (default: boto3's own resolution, as in Lambda).
-        endpoint_urls: service -> endpoint URL (the local endpoint for ``sagemaker-runtime``).
-    """
-
-    def __init__(self, given: Mapping[str, Any] | None = None, region: str | None = None,
-                 endpoint_urls: Mapping[str, str] | None = None):
-        self.made: dict[str, Any] = dict(given or {})
-        self.region = region
-        self.endpoint_urls = dict(endpoint_urls or {})
-
-    def __call__(self, service: str) -> Any:
-        if service not in self.made:
-            import boto3
-            from botocore.config import Config
-
-            self.made[service] = boto3.client(service, region_name=self.region, config=Config(**CLIENT_CONFIG),
-                                              endpoint_url=self.endpoint_urls.get(service))
-        return self.made[service]
-
+HandlerFactory = Callable[[Env, Clients], Handler]
 
 #: The container's clients (Lambda reuses a container across events).
 CLIENTS = Clients()

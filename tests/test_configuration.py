@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from common import defaults
+from common.packaging import PROJECT_PACKAGES
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = ("common", "scones", "processing", "training", "pipelines", "lambdas", "inference_workflow")
+CODE = PROJECT_PACKAGES
+#: Folders above every product package: they may import any of them, and none of them imports these.
+DRIVERS = ("tests", "bench")
 
 
 def _modules(package: str):
@@ -25,6 +28,30 @@ def _imported_packages(tree: ast.AST) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
     return names
+
+
+def test_every_import_points_down_the_floors():
+    """Each top-level package imports only packages below it in PROJECT_PACKAGES: no upward import, no cycle.
+
+    The floors, lowest first: common, training, processing, pipelines, inference_workflow (the
+    deployable definitions), scones (the platform), lambdas (the functions, built on the platform).
+    The local workflow runs the Lambdas the way the Lambda service does, by the module name the
+    task table gives, so the platform never imports the functions above it.
+    """
+    floors = {package: floor for floor, package in enumerate(CODE)}
+    upward = []
+    for package in CODE:
+        for path, tree in _modules(package):
+            for name in _imported_packages(tree) & {*CODE, *DRIVERS}:
+                if name in DRIVERS or floors[name] > floors[package]:
+                    upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert upward == []
+
+
+def test_every_top_level_folder_of_python_has_a_floor():
+    """A new top-level package must take its place in PROJECT_PACKAGES (and so in the test above)."""
+    folders = {p.parent.name for p in ROOT.glob("*/*.py")} - {".venv", ".scones"}
+    assert folders - {*CODE, *DRIVERS} == set()
 
 
 def test_training_never_imports_processing_and_common_imports_nothing_of_ours():

@@ -29,5 +29,6 @@ def build_lambda_zip(target: Path) -> Path:
         for name, data in closure(ROOT, handler_modules()).items():
             info = zipfile.ZipInfo(name, _EPOCH)
             info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED  # a bare ZipInfo would be stored uncompressed
             archive.writestr(info, data)
     return target

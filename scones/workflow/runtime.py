@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.clients import Clients
 from inference_workflow.tasks import Task
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 
@@ -118,8 +119,6 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
     with ``images`` the serializer reads that bucket through its client. A handler and its
     clients are made when its task first runs (inside the runner's moto world), then kept.
     """
-    from lambdas._runtime import Clients
-
     clients = Clients({"s3": images.client} if images else None, region=region,
                       endpoint_urls={"sagemaker-runtime": target.url})
     settings = local_settings(target)

@@ -95,7 +95,7 @@ def test_event_rules_watch_this_group(template):
 
 
 #: The handlers and what they import are pure Python; a zip past this has picked up something it should not.
-LAMBDA_ZIP_BUDGET = 100_000
+LAMBDA_ZIP_BUDGET = 45_000  # deflated; the closure was 40.7 KB (99 KB stored) when this was set
 
 
 def test_lambda_zip_holds_what_the_handlers_import_and_nothing_else(tmp_path):
