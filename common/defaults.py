@@ -21,11 +21,19 @@ LOCAL_BUCKET = "scones-local"
 BASE_PREFIX = "scones"
 #: The project's own use case: CIFAR-100's bicycle vs motorcycle.
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
+#: Where evaluation.json keeps its metrics (SageMaker's model-quality shape: ``<key>.<metric>.value``).
+METRICS_KEY = "multiclass_classification_metrics"
 #: The key path of the accuracy in evaluation.json: the pipeline's ConditionStep reads exactly this.
 ACCURACY_JSON_PATH = "multiclass_classification_metrics.accuracy.value"
 EVALUATION_FILE = "evaluation.json"
 #: The monitoring pipeline's RetrainPipeline value meaning "alert only" (EventBridge sends no empty values).
 NO_RETRAIN = "none"
+#: A model package's approval statuses, as SageMaker spells them.
+PENDING_APPROVAL, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+#: The EventBridge events this project reacts to, and their source.
+SAGEMAKER_EVENT_SOURCE = "aws.sagemaker"
+MODEL_PACKAGE_EVENT = "SageMaker Model Package State Change"
+PIPELINE_EXECUTION_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 #: Request content types the endpoint accepts, and its answer's.
 IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
 JSON_CONTENT_TYPE = "application/json"

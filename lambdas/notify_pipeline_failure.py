@@ -8,9 +8,10 @@ reason, so the handler asks SageMaker for the execution and its steps. Settings:
 
 from __future__ import annotations
 
+from common.defaults import PIPELINE_EXECUTION_EVENT
 from lambdas._runtime import Clients, Env, entry_point
 
-DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
+DETAIL_TYPE = PIPELINE_EXECUTION_EVENT
 
 
 class InvalidFailureEvent(ValueError):

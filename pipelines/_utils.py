@@ -7,6 +7,8 @@ import ast
 import importlib
 import json
 
+from common import defaults
+
 DEFAULT_MODULE = "pipelines.cifar.pipeline"
 
 
@@ -43,4 +45,4 @@ def get_step_code(module_name: str, kwargs: dict):
     module = importlib.import_module(module_name)
     if not hasattr(module, "get_step_code"):
         return None
-    return module.get_step_code(kwargs.get("default_bucket"), kwargs.get("base_job_prefix", "scones"))
+    return module.get_step_code(kwargs.get("default_bucket"), kwargs.get("base_job_prefix", defaults.BASE_PREFIX))

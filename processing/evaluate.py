@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.defaults import ACCURACY_JSON_PATH, CONFIDENCE_THRESHOLD, EVALUATION_FILE
+from common.defaults import ACCURACY_JSON_PATH, CONFIDENCE_THRESHOLD, EVALUATION_FILE, METRICS_KEY
 from common.manifest import ManifestError, find_lst, read_classes, read_lst
+from common.metrics import accuracy_of
 
 DEFAULT_MODEL = "/opt/ml/processing/model"
 DEFAULT_TEST = "/opt/ml/processing/test"
@@ -114,7 +115,7 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
                "support": int(matrix[i].sum())}
         for i, name in enumerate(classes)
     }
-    return {"multiclass_classification_metrics": metrics}
+    return {METRICS_KEY: metrics}
 
 
 def calibration_report(probabilities: np.ndarray, y_true: np.ndarray, temperature: float,
@@ -226,7 +227,7 @@ def run_evaluation(model_source: Path, test_dir: Path, output_dir: Path, thresho
     plot_reliability(calibration["reliability"], output_dir / RELIABILITY_FILE,
                      f"Reliability on {len(entries)} test images (ECE "
                      f"{calibration['expected_calibration_error']:.3f}, T={temperature:.2f})")
-    accuracy = report["multiclass_classification_metrics"]["accuracy"]["value"]
+    accuracy = accuracy_of(report)
     at = calibration["at_threshold"]
     passed = f"{at['accuracy']:.4f}" if at["accuracy"] is not None else "-"
     print(f"evaluate: accuracy={accuracy:.4f} on {len(entries)} test images ({backend}); "

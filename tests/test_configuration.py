@@ -59,13 +59,15 @@ def test_training_never_imports_processing_and_common_imports_nothing_of_ours():
     for path, tree in _modules("training"):
         assert "processing" not in _imported_packages(tree), path
     for path, tree in _modules("common"):
-        assert not _imported_packages(tree) & set(CODE), path
+        assert not _imported_packages(tree) & set(CODE) - {"common"}, path
 
 
-@pytest.mark.parametrize(("value", "name"), [(defaults.CONFIDENCE_THRESHOLD, "CONFIDENCE_THRESHOLD"),
-                                              (defaults.MODEL_PACKAGE_GROUP, "MODEL_PACKAGE_GROUP"),
-                                              (defaults.ENDPOINT_NAME, "ENDPOINT_NAME"),
-                                              (defaults.ACCURACY_JSON_PATH, "ACCURACY_JSON_PATH")])
+AGREED = ("CONFIDENCE_THRESHOLD", "MODEL_PACKAGE_GROUP", "ENDPOINT_NAME", "ACCURACY_JSON_PATH", "METRICS_KEY",
+          "PENDING_APPROVAL", "APPROVED", "REJECTED", "SAGEMAKER_EVENT_SOURCE", "MODEL_PACKAGE_EVENT",
+          "PIPELINE_EXECUTION_EVENT", "PIPELINE_NAME", "MONITOR_PIPELINE_NAME", "LOCAL_BUCKET")
+
+
+@pytest.mark.parametrize(("value", "name"), [(getattr(defaults, name), name) for name in AGREED])
 def test_each_agreed_value_is_written_once(value, name):
     """As a literal in code (docstrings aside), the value appears in common/defaults.py only."""
     places = []
@@ -77,6 +79,30 @@ def test_each_agreed_value_is_written_once(value, name):
             places += [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(tree)
                        if isinstance(node, ast.Constant) and node.value == value and id(node) not in docstrings]
     assert places == [next(p for p in places if p.startswith("common/defaults.py"))], f"{name}: {places}"
+
+
+def test_the_prefix_is_never_spelled_as_a_default():
+    """``scones`` is also the package's and the program's name; as a prefix default it is BASE_PREFIX."""
+    spelled = []
+    for package in CODE:
+        for path, tree in _modules(package):
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                        and len(node.args) == 2 and isinstance(node.args[1], ast.Constant) \
+                        and node.args[1].value == defaults.BASE_PREFIX:
+                    spelled.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                if isinstance(node, ast.arguments):
+                    spelled += [f"{path.relative_to(ROOT)}:{d.lineno}" for d in (*node.defaults, *node.kw_defaults)
+                                if isinstance(d, ast.Constant) and d.value == defaults.BASE_PREFIX]
+    assert spelled == []
+
+
+def test_the_accuracy_path_lies_under_the_metrics_key():
+    from common.metrics import accuracy_of, report_with
+
+    assert defaults.ACCURACY_JSON_PATH.startswith(defaults.METRICS_KEY + ".")
+    assert accuracy_of(report_with({"accuracy": 0.9})) == 0.9
+    assert accuracy_of({"accuracy": 0.9}) is None and accuracy_of(report_with({"accuracy": True})) is None
 
 
 def test_the_model_group_setting_reaches_the_pipeline_that_registers(workspace, monkeypatch, capsys):

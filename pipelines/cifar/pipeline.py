@@ -80,7 +80,7 @@ def get_session(region: str, default_bucket: str, offline: bool = False) -> Pipe
     return OfflinePipelineSession(boto_session=boto_session, default_bucket=default_bucket)
 
 
-def get_step_code(default_bucket: str | None = None, base_job_prefix: str = "scones") -> StepCode:
+def get_step_code(default_bucket: str | None = None, base_job_prefix: str = defaults.BASE_PREFIX) -> StepCode:
     """The packaged step code the pipeline refers to; upload it before upserting or running."""
     return build_step_code(default_bucket or LOCAL_BUCKET, base_job_prefix)
 
@@ -138,7 +138,7 @@ def get_pipeline(
     architecture = ParameterString("Architecture", default_value="small_cnn")  # resnet, resnet18, resnet50
     max_bad_fraction = ParameterFloat("MaxBadImageFraction", default_value=0.05)
     accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=0.8)
-    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
+    approval_status = ParameterString("ModelApprovalStatus", default_value=defaults.PENDING_APPROVAL)
 
     image = framework_image(region, "training", processing_instance_type)  # has numpy, Pillow, torch
 

@@ -167,11 +167,10 @@ def _start(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     if args.execution and args.execution.startswith("arn:aws:sagemaker:") and ":local:" not in args.execution:
-        import boto3
-
         from scones import pipeline_service
+        from scones.settings import Settings
 
-        status = pipeline_service.describe(boto3.client("sagemaker"), args.execution)
+        status = pipeline_service.describe(Settings.from_env().aws_client("sagemaker"), args.execution)
         for step in status.steps:
             print(pipeline_service.format_step(step))
         print(f"{status.status} {status.failure_reason}".rstrip())

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from common.defaults import APPROVED, REJECTED
 from scones.commands import add_group
 from scones.errors import SconesError
 
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                                                "data")
     common(compare)
     compare.set_defaults(handler=_compare)
-    for name, action in (("approve", "Approved"), ("reject", "Rejected")):
+    for name, action in (("approve", APPROVED), ("reject", REJECTED)):
         parser = group.add_parser(name, help=f"mark a version {action} (emits the state-change event)",
                                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
         common(parser)

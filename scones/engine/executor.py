@@ -42,7 +42,7 @@ from scones.engine.progress import ConsoleReporter, Reporter
 from scones.engine.records import EXECUTING, FAILED, NOT_EXECUTED, SUCCEEDED, ExecutionRecord, StepRecord
 from scones.errors import InvalidInput, NotFound, SconesError, StepFailed, Unsupported
 from scones.notify import Notifier
-from scones.registry import ModelRegistry
+from scones.registry import PENDING, ModelRegistry
 from scones.store import ArtifactStore
 
 _STEP_REFERENCE = re.compile(r"^Steps\.([A-Za-z0-9_\-]+)")
@@ -423,7 +423,7 @@ class LocalPipelineExecutor:
         version = self.registry.register(
             group=arguments["ModelPackageGroupName"], model_data_url=container["ModelDataUrl"],
             image=container.get("Image", ""), metrics=metrics,
-            status=arguments.get("ModelApprovalStatus", "PendingManualApproval"),
+            status=arguments.get("ModelApprovalStatus", PENDING),
             description=arguments.get("ModelPackageDescription", ""),
             pipeline_execution=ctx.record.arn, environment=container.get("Environment", {}),
             metrics_uri=statistics.get("S3Uri", ""),

@@ -102,7 +102,7 @@ def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tup
         code = None
         if hasattr(module, "get_step_code"):
             code = {"bucket": kwargs.get("default_bucket") or module.LOCAL_BUCKET,
-                    "prefix": kwargs.get("base_job_prefix", "scones")}
+                    "prefix": kwargs.get("base_job_prefix", defaults.BASE_PREFIX)}
         entry = {"name": pipeline.name, "definition": json.loads(pipeline.definition()), "step_code": code}
         if path is not None:
             try:  # written whole, then renamed: a concurrent reader never sees half a file

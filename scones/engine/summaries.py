@@ -6,6 +6,8 @@ count and the reasons on the step's own line, and the evaluation's headline numb
 
 from __future__ import annotations
 
+from common.metrics import accuracy_of
+
 
 def quarantine_summary(report: dict) -> str:
     """``report.json`` of the corrupt-image check -> "3 of 1200 files quarantined (truncated 2, not_an_image 1)"."""
@@ -18,7 +20,7 @@ def quarantine_summary(report: dict) -> str:
 
 def evaluation_summary(report: dict) -> str:
     """``evaluation.json`` -> "accuracy=0.9861 ECE=0.0112 coverage@0.93=0.9792 (accuracy 1.0000)"."""
-    accuracy = report.get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
+    accuracy = accuracy_of(report)
     parts = [f"accuracy={accuracy:.4f}"] if accuracy is not None else []
     calibration = report.get("calibration")
     if calibration:

@@ -210,7 +210,7 @@ def _event_rule(target: str, statuses: dict) -> dict:
     return {
         "Type": "AWS::Events::Rule",
         "Properties": {
-            "EventPattern": {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+            "EventPattern": {"source": [defaults.SAGEMAKER_EVENT_SOURCE], "detail-type": [defaults.MODEL_PACKAGE_EVENT],
                              "detail": {"ModelPackageGroupName": [{"Ref": "ModelPackageGroupName"}],
                                         "ModelApprovalStatus": [statuses]}},
             "Targets": [{"Arn": {"Fn::GetAtt": [target, "Arn"]}, "Id": target}],
@@ -250,8 +250,8 @@ def _add_operations_alerts(resources: dict) -> None:
     """
     resources["PipelineFailedRule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "Description": "a pipeline execution of this project failed -> notify",
-        "EventPattern": {"source": ["aws.sagemaker"],
-                         "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "EventPattern": {"source": [defaults.SAGEMAKER_EVENT_SOURCE],
+                         "detail-type": [defaults.PIPELINE_EXECUTION_EVENT],
                          "detail": {"currentPipelineExecutionStatus": ["Failed"],
                                     "pipelineArn": [{"prefix": _pipeline_arn("${ProjectName}")}]}},
         "Targets": [{"Arn": {"Fn::GetAtt": ["PipelineFailureNotifierFunction", "Arn"]},
@@ -426,8 +426,8 @@ def build_template() -> dict:
             "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
             "LoggingConfiguration": {"Level": "ERROR", "IncludeExecutionData": False, "Destinations": [
                 {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["StateMachineLogs", "Arn"]}}}]}}}
-    resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": "PendingManualApproval"})
-    resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", "PendingManualApproval")
+    resources["ApprovalRule"] = _event_rule("DeployerFunction", {"anything-but": defaults.PENDING_APPROVAL})
+    resources["RegistrationRule"] = _event_rule("RegistrationNotifierFunction", defaults.PENDING_APPROVAL)
     for rule, function in (("ApprovalRule", "DeployerFunction"), ("RegistrationRule", "RegistrationNotifierFunction")):
         resources[f"{rule}Permission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
             "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
@@ -468,9 +468,10 @@ def build_template() -> dict:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "scones-mlops: inference workflow, deploy-on-approval, notifications, CodeBuild pipeline run",
         "Parameters": {
-            "ProjectName": {"Type": "String", "Default": "scones", "AllowedPattern": "[a-z][a-z0-9-]{1,30}"},
+            "ProjectName": {"Type": "String", "Default": defaults.BASE_PREFIX,
+                            "AllowedPattern": "[a-z][a-z0-9-]{1,30}"},
             "ArtifactBucket": {"Type": "String", "Description": "bucket holding data, code and artifacts"},
-            "LambdaCodeKey": {"Type": "String", "Default": "scones/lambda.zip",
+            "LambdaCodeKey": {"Type": "String", "Default": f"{defaults.BASE_PREFIX}/lambda.zip",
                               "Description": "S3 key of the zip `scones infra package` writes"},
             "ModelPackageGroupName": {"Type": "String", "Default": defaults.MODEL_PACKAGE_GROUP},
             "GroupLower": {"Type": "String", "Default": defaults.MODEL_PACKAGE_GROUP.lower(),

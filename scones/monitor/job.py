@@ -69,8 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, clients: dict | None = None) -> int:
     """Exit 0 when the check ran (drift or not: drift is reported by notification); 1 when it could not run."""
-    import boto3
-
+    from common.clients import Clients
     from scones import pipeline_service
     from scones.errors import SconesError
     from scones.notify import SnsNotifier
@@ -78,9 +77,8 @@ def main(argv: Sequence[str] | None = None, clients: dict | None = None) -> int:
     from scones.store.s3 import S3Store
 
     args = build_parser().parse_args(argv)
-    clients = clients or {}
-    sagemaker = clients.get("sagemaker") or boto3.client("sagemaker")
-    s3 = clients.get("s3") or boto3.client("s3")
+    clients = Clients(clients)  # the job's own (its region and role), or what a test hands in
+    sagemaker, s3 = clients("sagemaker"), clients("s3")
     try:
         check = check_drift(args.capture, S3Store(s3), SageMakerRegistry(sagemaker, s3), args.group,
                             args.threshold, Path(args.output), args.hours)
@@ -93,7 +91,7 @@ def main(argv: Sequence[str] | None = None, clients: dict | None = None) -> int:
     if not check.drifted:
         return 0
     if args.topic_arn:
-        alert(check, SnsNotifier(args.topic_arn, clients.get("sns") or boto3.client("sns")))
+        alert(check, SnsNotifier(args.topic_arn, clients("sns")))
     if args.retrain_pipeline and args.retrain_pipeline != defaults.NO_RETRAIN:
         arn = pipeline_service.start(sagemaker, args.retrain_pipeline, display_name="retrain-on-drift")
         print(f"monitor: drift -> started {arn}", flush=True)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.metrics import metric_value, metrics_of
 from scones.registry import ModelRegistry, ModelVersion
 
 
 def _summary(version: ModelVersion | None) -> dict[str, Any] | None:
     if version is None:
         return None
-    metrics = version.metrics.get("multiclass_classification_metrics", {})
     return {"version": version.version, "status": version.status, "accuracy": version.accuracy,
-            "weighted_f1": metrics.get("weighted_f1", {}).get("value"), "model": version.model_data_url,
-            "per_class": metrics.get("per_class")}
+            "weighted_f1": metric_value(version.metrics, "weighted_f1"), "model": version.model_data_url,
+            "per_class": metrics_of(version.metrics).get("per_class")}
 
 
 def registration(registry: ModelRegistry, version: ModelVersion) -> tuple[str, dict[str, Any]]:

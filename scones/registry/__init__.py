@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from common import defaults
+from common.metrics import accuracy_of
 from scones.errors import InvalidInput, NotFound
 
-PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+PENDING, APPROVED, REJECTED = defaults.PENDING_APPROVAL, defaults.APPROVED, defaults.REJECTED
 STATUSES = (PENDING, APPROVED, REJECTED)
-EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
-EVENT_SOURCE = "aws.sagemaker"
+EVENT_DETAIL_TYPE = defaults.MODEL_PACKAGE_EVENT
+EVENT_SOURCE = defaults.SAGEMAKER_EVENT_SOURCE
 
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
@@ -50,8 +52,7 @@ class ModelVersion:
 
     @property
     def accuracy(self) -> float | None:
-        value = self.metrics.get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
-        return float(value) if value is not None else None
+        return accuracy_of(self.metrics)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.defaults import ACCURACY_JSON_PATH, METRICS_KEY
 from scones.registry import ModelVersion
 
 
@@ -83,8 +84,8 @@ def _float(value: Any) -> float | None:
 
 METRICS = (
     # (label, key path in evaluation.json, higher is better, digits)
-    ("accuracy", ("multiclass_classification_metrics", "accuracy", "value"), True, 4),
-    ("weighted F1", ("multiclass_classification_metrics", "weighted_f1", "value"), True, 4),
+    ("accuracy", tuple(ACCURACY_JSON_PATH.split(".")), True, 4),
+    ("weighted F1", (METRICS_KEY, "weighted_f1", "value"), True, 4),
     ("calibration error (ECE)", ("calibration", "expected_calibration_error"), False, 4),
     ("coverage at the threshold", ("calibration", "at_threshold", "coverage"), True, 4),
     ("accuracy above the threshold", ("calibration", "at_threshold", "accuracy"), True, 4),
@@ -98,8 +99,8 @@ def compare(candidate: ModelVersion, live: ModelVersion | None) -> Comparison:
     new, old = candidate.metrics or {}, (live.metrics if live else None) or {}
     rows = [MetricRow(label, _float(_get(new, *path)), _float(_get(old, *path)) if live else None, higher, digits)
             for label, path, higher, digits in METRICS]
-    new_classes = _get(new, "multiclass_classification_metrics", "per_class") or {}
-    old_classes = _get(old, "multiclass_classification_metrics", "per_class") or {}
+    new_classes = _get(new, METRICS_KEY, "per_class") or {}
+    old_classes = _get(old, METRICS_KEY, "per_class") or {}
     per_class = [{"class": name, **{f"{side}_{k}": _float(_get(source, name, k))
                                     for side, source in (("candidate", new_classes), ("live", old_classes))
                                     for k in ("precision", "recall", "f1")},

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scones.errors import NotFound, SconesError
-from scones.registry import ApprovalRecord, Event, ModelRegistry, ModelVersion, now_iso, package_arn
+from scones.registry import PENDING, ApprovalRecord, Event, ModelRegistry, ModelVersion, now_iso, package_arn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS groups (
@@ -112,7 +112,7 @@ class SqliteRegistry(ModelRegistry):
         with self._connect() as db:
             return [r["name"] for r in db.execute("SELECT name FROM groups ORDER BY name")]
 
-    def register(self, group, model_data_url, image, metrics=None, status="PendingManualApproval",
+    def register(self, group, model_data_url, image, metrics=None, status=PENDING,
                  description="", pipeline_execution="", environment=None, metrics_uri="") -> ModelVersion:
         try:
             with self._connect(immediate=True) as db:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 
 from common import defaults
+from common.metrics import accuracy_of, report_with
 from scones.aws_errors import call
 from scones.errors import NotFound, SconesError
 from scones.registry import (
@@ -89,7 +90,7 @@ class SageMakerRegistry(ModelRegistry):
     def register(self, group, model_data_url, image, metrics=None, status=PENDING, description="",
                  pipeline_execution="", environment=None, metrics_uri="") -> ModelVersion:
         self.create_group(group)
-        accuracy = (metrics or {}).get("multiclass_classification_metrics", {}).get("accuracy", {}).get("value")
+        accuracy = accuracy_of(metrics)
         kwargs = {
             "ModelPackageGroupName": group,
             "ModelPackageDescription": description or "registered by scones",
@@ -141,7 +142,7 @@ class SageMakerRegistry(ModelRegistry):
         accuracy = description.get("CustomerMetadataProperties", {}).get("accuracy")
         if accuracy is None:
             return {}
-        return {"multiclass_classification_metrics": {"accuracy": {"value": float(accuracy)}}}
+        return report_with({"accuracy": float(accuracy)})
 
     def _describe(self, arn: str) -> ModelVersion:
         d = call(f"describe {arn}", self.client.describe_model_package, ModelPackageName=arn)

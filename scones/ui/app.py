@@ -19,8 +19,10 @@ from pathlib import Path
 from flask import Flask, abort, redirect, render_template_string, request, send_file, url_for
 from markupsafe import Markup
 
+from common.metrics import metrics_of
 from scones.engine.records import list_executions
 from scones.errors import SconesError
+from scones.registry import APPROVED, PENDING, REJECTED
 from scones.settings import Settings
 from scones.ui import svg, templates, views
 from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard, is_loopback
@@ -39,14 +41,12 @@ def _endpoint_status(settings: Settings) -> dict | None:
         return None
 
 
-def sagemaker_runs(pipeline_name: str, client=None, limit: int = 10) -> list[dict]:
+def sagemaker_runs(pipeline_name: str, client, limit: int = 10) -> list[dict]:
     """Executions of a SageMaker pipeline, shaped like the local rows (steps when the API lists them)."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from scones import pipeline_service
 
-    client = client or boto3.client("sagemaker")
     try:
         summaries = client.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
                                                     SortOrder="Descending", MaxResults=limit)
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
     guard = guard or Guard.for_binding()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024
+    app.jinja_env.globals.update(PENDING=PENDING, APPROVED=APPROVED, REJECTED=REJECTED)  # the registry's statuses
 
     @app.before_request
     def check_request():
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         for record in [r for r in records if shown in (None, r.pipeline_name)][:15]:
             runs.append({**views.run_row(record), "link": url_for("run", execution=record.execution_id)})
         if sagemaker_pipeline and shown in (None, sagemaker_pipeline):
-            runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client))
+            runs.extend(sagemaker_runs(sagemaker_pipeline, sagemaker_client or settings.aws_client("sagemaker")))
         scan = capture_scan()
         ref = monitoring(scan)
         capture = build_report(scan, ref.classes, settings.threshold, ref.evaluation, ref.by_version)
@@ -175,8 +176,8 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         comparison = compare(chosen, live)
         sides = [(f"v{chosen.version}", chosen.metrics or {})] + ([(f"v{live.version}", live.metrics or {})]
                                                                  if live else [])
-        metrics_of = {label: m.get("multiclass_classification_metrics", {}) for label, m in sides}
-        matrices = [(label, m["confusion_matrix"]) for label, m in metrics_of.items() if m.get("confusion_matrix")]
+        matrices = [(label, metrics_of(m)["confusion_matrix"]) for label, m in sides
+                    if metrics_of(m).get("confusion_matrix")]
         reliability = svg.reliability_chart([(label, m.get("calibration", {}).get("reliability", []))
                                              for label, m in sides])
         histories = [(label, (m.get("training_diagnostics") or {}).get("history") or []) for label, m in sides]
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
 
     @app.post("/versions/<int:version>/<status>")
     def set_status(version: int, status: str):
-        if status not in ("Approved", "Rejected"):
+        if status not in (APPROVED, REJECTED):
             abort(400)
         reason = request.form.get("reason", "").strip()
         if len(reason) < 3:

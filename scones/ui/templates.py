@@ -60,7 +60,7 @@ INDEX = MARKER + """
         if v.metrics.calibration is defined else "-" }}</td>
   <td>{{ v.created[:19] }}</td><td>{{ v.pipeline_execution.rsplit('/', 1)[-1] }}</td>
   <td><a id="review-{{ v.version }}" href="{{ url_for('version', number=v.version) }}">{{
-      "review and decide" if v.status == "PendingManualApproval" else "details" }}</a></td></tr>
+      "review and decide" if v.status == PENDING else "details" }}</a></td></tr>
 {% else %}<tr><td colspan="8">No versions yet: start a run below, or <code>scones pipeline run</code>.</td></tr>
 {% endfor %}</table></section>
 <section id="classify"><h2>Try an image</h2>
@@ -138,7 +138,7 @@ VERSION = MARKER + """
  endpoint still serves {{ "v%d"|format(deployment.live) if deployment.live else "nothing" }}; this page refreshes
  until it confirms.</p>{% endif %}
 <section id="decide"><h2>Decision</h2>
-{% for status, label in (("Approved", "Approve"), ("Rejected", "Reject")) if v.status != status %}
+{% for status, label in ((APPROVED, "Approve"), (REJECTED, "Reject")) if v.status != status %}
 <form method="post" action="{{ url_for('set_status', version=v.version, status=status) }}" style="display:inline">
  {{ csrf_field }}<input name="reason" id="reason-{{ label|lower }}" required minlength="3" size="40"
  placeholder="why (kept in the registry's history)">
