@@ -29,11 +29,13 @@ class Clients:
         self.region = region
         self.endpoint_urls = dict(endpoint_urls or {})
 
-    def __call__(self, service: str) -> Any:
-        if service not in self.made:
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        """The client for ``service`` (in ``region`` when one is named and differs from this factory's)."""
+        key = service if region in (None, self.region) else f"{service}@{region}"
+        if key not in self.made:
             import boto3
             from botocore.config import Config
 
-            self.made[service] = boto3.client(service, region_name=self.region, config=Config(**CLIENT_CONFIG),
-                                              endpoint_url=self.endpoint_urls.get(service))
-        return self.made[service]
+            self.made[key] = boto3.client(service, region_name=region or self.region, config=Config(**CLIENT_CONFIG),
+                                          endpoint_url=self.endpoint_urls.get(service))
+        return self.made[key]

@@ -11,8 +11,13 @@ The endpoint depends on this port only, never on one registry's extra methods.
 from __future__ import annotations
 
 import abc
+from typing import TYPE_CHECKING, Any
 
+from scones.backends import open_backend
 from scones.registry import Event, ModelRegistry, state_change_event
+
+if TYPE_CHECKING:
+    from scones.registry.local import SqliteRegistry
 
 
 class EventSource(abc.ABC):
@@ -20,6 +25,11 @@ class EventSource(abc.ABC):
 
     #: how often a follower should poll this source
     poll_seconds: float = 0.25
+
+    @classmethod
+    @abc.abstractmethod
+    def from_uri(cls, uri: str, clients: Any = None, *, registry: ModelRegistry, group: str) -> EventSource:
+        """The source following ``registry`` (opened from the registry's ``uri``) for ``group``."""
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -33,9 +43,13 @@ class EventSource(abc.ABC):
 class SqliteEventSource(EventSource):
     """The local registry's events table: every status change, written by whichever process made it."""
 
-    def __init__(self, registry: ModelRegistry):
+    def __init__(self, registry: SqliteRegistry):
         self.registry = registry
         self.cursor = 0
+
+    @classmethod
+    def from_uri(cls, uri: str, clients: Any = None, *, registry: SqliteRegistry, group: str) -> SqliteEventSource:
+        return cls(registry)
 
     def start(self) -> None:
         self.cursor = self.registry.last_event_id()
@@ -57,6 +71,10 @@ class PollingEventSource(EventSource):
         self.poll_seconds = poll_seconds or self.poll_seconds
         self.seen: dict[int, str] = {}
 
+    @classmethod
+    def from_uri(cls, uri: str, clients: Any = None, *, registry: ModelRegistry, group: str) -> PollingEventSource:
+        return cls(registry, group)
+
     def start(self) -> None:
         self.seen = self.registry.statuses(self.group)
 
@@ -71,12 +89,7 @@ class PollingEventSource(EventSource):
         return changed
 
 
-_SOURCES = {"sqlite": SqliteEventSource}
-
-
 def open_event_source(registry_uri: str, registry: ModelRegistry, group: str) -> EventSource:
-    """The event source for a registry URI: the events table for ``sqlite://``, polling otherwise."""
-    scheme = registry_uri.split("://", 1)[0]
-    if scheme in _SOURCES:
-        return _SOURCES[scheme](registry)
-    return PollingEventSource(registry, group)
+    """The event source for a registry URI (:data:`scones.backends.BACKENDS`): the events table for
+    ``sqlite://``, polling otherwise."""
+    return open_backend("events", registry_uri, registry=registry, group=group)

@@ -19,7 +19,7 @@ Step Functions world keeps its own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from common import defaults
 from scones.errors import InvalidInput
@@ -54,28 +54,20 @@ class Settings:
             aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
-    def aws_client(self, service: str):
-        """A boto3 client for this configuration's AWS API: its region, and its endpoint URL when one is set."""
+    def aws_client(self, service: str, region: str | None = None):
+        """A boto3 client for this configuration's AWS API: its region (or ``region``), and its endpoint URL."""
         import boto3
 
-        return boto3.client(service, region_name=self.aws_region, endpoint_url=self.aws_endpoint_url)
+        return boto3.client(service, region_name=region or self.aws_region, endpoint_url=self.aws_endpoint_url)
 
     def registry(self, uri: str | None = None) -> ModelRegistry:
-        uri = uri or self.registry_uri
-        if uri.startswith("sagemaker://"):
-            region = uri[len("sagemaker://"):].strip("/")
-            settings = self if not region or region == self.aws_region else replace(self, aws_region=region)
-            return open_registry(uri, client=settings.aws_client("sagemaker"), s3_client=settings.aws_client("s3"))
-        return open_registry(uri)
+        return open_registry(uri or self.registry_uri, self.aws_client)
 
     def store(self, uri: str | None = None) -> ArtifactStore:
-        uri = uri or self.store_uri
-        return open_store(uri, client=self.aws_client("s3")) if uri.startswith("s3://") else open_store(uri)
+        return open_store(uri or self.store_uri, self.aws_client)
 
     def notifier(self) -> Notifier:
-        if self.notify_uri.startswith("sns://"):
-            return open_notifier(self.notify_uri, client=self.aws_client("sns"))
-        return open_notifier(self.notify_uri)
+        return open_notifier(self.notify_uri, self.aws_client)
 
     def pipeline_kwargs(self, kwargs: dict | None = None) -> dict:
         """``get_pipeline`` keyword arguments with this configuration's model group (explicit ones win).

@@ -16,10 +16,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from scones.backends import ClientFactory, open_backend
 from scones.errors import InvalidInput
 
 
 class Notifier(abc.ABC):
+    """Where notifications go."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_uri(cls, uri: str, clients: ClientFactory | None = None, **kwargs: Any) -> Notifier:
+        """The backend a URI names (:mod:`scones.backends`); ``clients(service, region=None)`` makes its AWS clients."""
+
     @abc.abstractmethod
     def send(self, kind: str, subject: str, message: dict[str, Any]) -> None:
         """Deliver one notification; raises SconesError when it cannot be delivered."""
@@ -32,6 +40,10 @@ class LocalOutbox(Notifier):
         self.path = Path(path)
         self.echo = echo
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> LocalOutbox:
+        return cls(Path(uri[len("outbox://"):]), **kwargs)
 
     def send(self, kind: str, subject: str, message: dict[str, Any]) -> None:
         record = {"time": dt.datetime.now(dt.UTC).isoformat(), "kind": kind, "subject": subject, "message": message}
@@ -55,6 +67,15 @@ class SnsNotifier(Notifier):
             client = boto3.client("sns", region_name=topic_arn.split(":")[3])
         self.topic_arn, self.client = topic_arn, client
 
+    @classmethod
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> SnsNotifier:
+        """``sns://<topic arn>``: the client is for the topic's own region."""
+        topic = uri[len("sns://"):]
+        parts = topic.split(":")
+        if len(parts) < 6 or parts[2] != "sns":
+            raise InvalidInput(f"notifier {uri!r}: expected sns://arn:aws:sns:<region>:<account>:<topic>")
+        return cls(topic, clients("sns", region=parts[3]) if clients else None)
+
     def send(self, kind: str, subject: str, message: dict[str, Any]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -68,9 +89,6 @@ class SnsNotifier(Notifier):
             raise SconesError(f"SNS publish to {self.topic_arn} failed: {exc}") from exc
 
 
-def open_notifier(uri: str, **kwargs) -> Notifier:
-    if uri.startswith("outbox://"):
-        return LocalOutbox(Path(uri[len("outbox://"):]), **kwargs)
-    if uri.startswith("sns://"):
-        return SnsNotifier(uri[len("sns://"):], **kwargs)
-    raise InvalidInput(f"unknown notifier {uri!r}; use outbox:///path/outbox.jsonl or sns://<topic arn>")
+def open_notifier(uri: str, clients: ClientFactory | None = None) -> Notifier:
+    """``outbox:///path/outbox.jsonl`` -> a local outbox; ``sns://<topic arn>`` -> SNS (client from ``clients``)."""
+    return open_backend("notify", uri, clients)

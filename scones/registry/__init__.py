@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 from common import defaults
 from common.metrics import accuracy_of
+from scones.backends import ClientFactory, open_backend
 from scones.errors import InvalidInput, NotFound
 
 PENDING, APPROVED, REJECTED = defaults.PENDING_APPROVAL, defaults.APPROVED, defaults.REJECTED
@@ -77,6 +77,11 @@ class ModelRegistry(abc.ABC):
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+
+    @classmethod
+    @abc.abstractmethod
+    def from_uri(cls, uri: str, clients: ClientFactory | None = None, **kwargs: Any) -> ModelRegistry:
+        """The backend a URI names (:mod:`scones.backends`); ``clients(service, region=None)`` makes its AWS clients."""
 
     @abc.abstractmethod
     def create_group(self, group: str, description: str = "") -> None:
@@ -196,14 +201,6 @@ def package_arn(group: str, version: int, region: str = "us-east-1", account: st
     return f"arn:aws:sagemaker:{region}:{account}:model-package/{group.lower()}/{version}"
 
 
-_BACKENDS = {"sqlite": "scones.registry.local:SqliteRegistry",
-             "sagemaker": "scones.registry.sagemaker:SageMakerRegistry"}
-
-
-def open_registry(uri: str, **kwargs) -> ModelRegistry:
-    """``sqlite:///path/registry.db`` -> local; ``sagemaker://`` -> SageMaker (optional ``client=``)."""
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    if scheme not in _BACKENDS:
-        raise InvalidInput(f"unknown registry {uri!r}; use one of: sqlite:///path/registry.db, sagemaker://")
-    module, name = _BACKENDS[scheme].split(":")
-    return getattr(importlib.import_module(module), name).from_uri(uri, **kwargs)
+def open_registry(uri: str, clients: ClientFactory | None = None) -> ModelRegistry:
+    """``sqlite:///path/registry.db`` -> local; ``sagemaker://[region]`` -> SageMaker (clients from ``clients``)."""
+    return open_backend("registry", uri, clients)

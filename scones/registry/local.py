@@ -75,7 +75,7 @@ class SqliteRegistry(ModelRegistry):
             db.close()
 
     @classmethod
-    def from_uri(cls, uri: str) -> SqliteRegistry:
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> SqliteRegistry:
         return cls(Path(uri[len("sqlite://"):]))
 
     @contextlib.contextmanager

@@ -54,9 +54,12 @@ class SageMakerRegistry(ModelRegistry):
         self._metrics_cache: dict[str, dict] = {}
 
     @classmethod
-    def from_uri(cls, uri: str, client=None, s3_client=None) -> SageMakerRegistry:
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> SageMakerRegistry:
+        """``sagemaker://`` (the clients' region) or ``sagemaker://us-west-2`` (that region's)."""
         region = uri[len("sagemaker://"):].strip("/") or None
-        return cls(client, s3_client, region)
+        if clients is None:
+            return cls(region=region)
+        return cls(clients("sagemaker", region=region), clients("s3", region=region), region)
 
     def create_group(self, group: str, description: str = "") -> None:
         try:

@@ -25,10 +25,7 @@ def state_file(settings: Settings, endpoint: str) -> Path:
 
 def capture_root(settings: Settings) -> Path:
     """Capture lands where the local store keeps ``CAPTURE_URI``, as SageMaker writes to S3."""
-    store = settings.store()
-    if hasattr(store, "path_of"):
-        return store.path_of(CAPTURE_URI)
-    return settings.workspace.root / "datacapture"
+    return settings.store().local_path(CAPTURE_URI) or settings.workspace.root / "datacapture"
 
 
 def read_state(settings: Settings, endpoint: str = DEFAULT_ENDPOINT) -> dict | None:

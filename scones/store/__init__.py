@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 from pathlib import Path
+from typing import Any
 
-from scones.errors import InvalidInput
+from scones.backends import ClientFactory, open_backend
 
 
 class ArtifactStore(abc.ABC):
     """Objects addressed by ``s3://bucket/key``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_uri(cls, uri: str, clients: ClientFactory | None = None, **kwargs: Any) -> ArtifactStore:
+        """The backend a URI names (:mod:`scones.backends`); ``clients(service, region=None)`` makes its AWS clients."""
+
+    def local_path(self, uri: str) -> Path | None:
+        """The file behind ``uri`` when this store keeps objects as local files, else None."""
+        return None
 
     @abc.abstractmethod
     def put_bytes(self, uri: str, data: bytes) -> None:
@@ -90,14 +99,6 @@ def relative_key(key: str, prefix_key: str) -> str | None:
     return None
 
 
-_BACKENDS = {"file": "scones.store.local:LocalStore", "s3": "scones.store.s3:S3Store"}
-
-
-def open_store(uri: str, **kwargs) -> ArtifactStore:
-    """``file:///abs/path`` -> local folder store; ``s3://`` -> S3 (optional ``client=``)."""
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    if scheme not in _BACKENDS:
-        raise InvalidInput(f"unknown artifact store {uri!r}; use one of: file:///path, s3://")
-    module, name = _BACKENDS[scheme].split(":")
-    cls = getattr(importlib.import_module(module), name)
-    return cls.from_uri(uri, **kwargs)
+def open_store(uri: str, clients: ClientFactory | None = None) -> ArtifactStore:
+    """``file:///abs/path`` -> local folder store; ``s3://`` -> S3 (its client from ``clients``)."""
+    return open_backend("store", uri, clients)

@@ -60,8 +60,11 @@ class LocalStore(ArtifactStore):
         self.root = Path(root).resolve()
 
     @classmethod
-    def from_uri(cls, uri: str) -> LocalStore:
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> LocalStore:
         return cls(Path(uri[len("file://"):]))
+
+    def local_path(self, uri: str) -> Path:
+        return self.path_of(uri)
 
     def path_of(self, uri: str) -> Path:
         """The file behind a URI (which need not exist yet)."""

@@ -19,8 +19,8 @@ class S3Store(ArtifactStore):
         self.client = client
 
     @classmethod
-    def from_uri(cls, uri: str, client=None) -> S3Store:
-        return cls(client)
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> S3Store:
+        return cls(clients("s3") if clients else None)
 
     def put_bytes(self, uri: str, data: bytes) -> None:
         parsed = S3Uri.parse(uri)

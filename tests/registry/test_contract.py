@@ -21,8 +21,8 @@ def registry(request, tmp_path):
         yield open_registry(f"sqlite:///{tmp_path}/registry.db")
         return
     with mock_aws():
-        yield open_registry("sagemaker://us-east-1", client=boto3.client("sagemaker", region_name="us-east-1"),
-                            s3_client=boto3.client("s3", region_name="us-east-1"))
+        yield open_registry("sagemaker://us-east-1", lambda service, region=None: boto3.client(service,
+                                                                                              region_name=region))
 
 
 def _register(registry, n=1, group="Scones"):

@@ -16,7 +16,7 @@ def store(request, tmp_path):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="bkt")
-        yield open_store("s3://", client=client)
+        yield open_store("s3://", lambda service, region=None: client)
 
 
 def test_put_get_exists(store):
