@@ -21,8 +21,10 @@ ranks only exchange small Python objects (file listings, per-file verdicts), ove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +110,24 @@ def for_processing_job(env: dict[str, str] | None = None) -> Cluster:
 COLLECTIVE_TIMEOUT_SECONDS = 2 * 3600
 
 
-def start(cluster: Cluster, timeout_seconds: int = COLLECTIVE_TIMEOUT_SECONDS) -> None:
+@contextlib.contextmanager
+def joined(cluster: Cluster, timeout_seconds: int = COLLECTIVE_TIMEOUT_SECONDS) -> Iterator[Cluster]:
+    """The job's process group for the block, left on the way out however the block ends; one host: nothing.
+
+    On success every rank waits for the others before leaving (rank 0 may still be writing the
+    manifests or the artifact). On an error a rank leaves at once: waiting in a barrier for
+    ranks that may never arrive would hold the failed job for the collective timeout.
+    """
+    _start(cluster, timeout_seconds)
+    try:
+        yield cluster
+    except BaseException:
+        _stop(cluster, wait_for_others=False)
+        raise
+    _stop(cluster, wait_for_others=True)
+
+
+def _start(cluster: Cluster, timeout_seconds: int) -> None:
     """Join the process group (rank 0 listens, the others connect); a no-op on one host."""
     if not cluster.distributed:
         return
@@ -123,11 +142,12 @@ def start(cluster: Cluster, timeout_seconds: int = COLLECTIVE_TIMEOUT_SECONDS) -
                             timeout=dt.timedelta(seconds=timeout_seconds))
 
 
-def stop(cluster: Cluster) -> None:
+def _stop(cluster: Cluster, wait_for_others: bool) -> None:
     if cluster.distributed:
         import torch.distributed as dist
 
-        dist.barrier()
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 

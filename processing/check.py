@@ -263,14 +263,12 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.input)
     inputs = {split: root / split for split in args.splits}
     quarantine = Path(args.quarantine) if args.quarantine else Path(args.output) / "quarantine"
-    cluster = distributed.for_processing_job()
-    distributed.start(cluster)
     try:
-        run_check(inputs, Path(args.output), quarantine, args.max_bad_fraction, args.image_size, cluster)
+        with distributed.joined(distributed.for_processing_job()) as cluster:
+            run_check(inputs, Path(args.output), quarantine, args.max_bad_fraction, args.image_size, cluster)
     except (CheckFailed, ManifestError, FileNotFoundError) as exc:
         print(f"check failed: {exc}", file=sys.stderr, flush=True)
         return 1
-    distributed.stop(cluster)
     return 0
 
 

@@ -331,15 +331,13 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     classes = [c.strip() for item in args.classes for c in item.split(",") if c.strip()]
-    cluster = distributed.for_processing_job()
-    distributed.start(cluster)
     try:
-        run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
-                Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size, cluster)
+        with distributed.joined(distributed.for_processing_job()) as cluster:
+            run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
+                    Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size, cluster)
     except EtlError as exc:
         print(f"etl failed: {exc}", file=sys.stderr, flush=True)
         return 1
-    distributed.stop(cluster)
     return 0
 
 

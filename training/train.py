@@ -446,19 +446,18 @@ def run(args: argparse.Namespace) -> int:
     if cluster.distributed:
         print(f"distributed: rank {cluster.rank} of {cluster.world_size}, {cluster.backend}, master "
               f"{cluster.master_addr}:{cluster.master_port}", flush=True)
-    distributed.start(cluster)
     try:
-        recipe = Recipe(max_steps=args.max_steps, patience=args.patience, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, horizontal_flip=args.horizontal_flip)
-        result = train(Path(args.train), Path(args.validation), Path(args.model_dir), args.epochs,
-                       args.learning_rate, args.batch_size, args.seed, args.architecture,
-                       log=lambda line: print(line, flush=True), initial_weights=args.initial_weights,
-                       freeze_backbone=args.freeze_backbone, recipe=recipe, pretrained=args.pretrained,
-                       cluster=cluster)
+        with distributed.joined(cluster):
+            recipe = Recipe(max_steps=args.max_steps, patience=args.patience, weight_decay=args.weight_decay,
+                            label_smoothing=args.label_smoothing, horizontal_flip=args.horizontal_flip)
+            result = train(Path(args.train), Path(args.validation), Path(args.model_dir), args.epochs,
+                           args.learning_rate, args.batch_size, args.seed, args.architecture,
+                           log=lambda line: print(line, flush=True), initial_weights=args.initial_weights,
+                           freeze_backbone=args.freeze_backbone, recipe=recipe, pretrained=args.pretrained,
+                           cluster=cluster)
     except (ValueError, FileNotFoundError) as exc:
         print(f"train failed: {exc}", file=sys.stderr, flush=True)
         return 1
-    distributed.stop(cluster)
     output = Path(args.output_data_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "history.json").write_text(json.dumps(result["history"], indent=2) + "\n", encoding="utf-8")
