@@ -74,10 +74,12 @@ def _pipeline_arn(name: str) -> dict:
     return _sub(PIPELINE_ARN_PREFIX + name)
 
 
-def _role(service: str, statements: list[dict], name: str) -> dict:
+def _role(service: str, statements: list[dict], name: str, role_name: dict | None = None) -> dict:
+    """An IAM role for ``service`` with one inline policy; ``role_name`` fixes its name (others are generated)."""
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
+            **({"RoleName": role_name} if role_name else {}),
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": f"{service}.amazonaws.com"},
                 "Action": "sts:AssumeRole"}]},
@@ -432,8 +434,8 @@ def build_template() -> dict:
         resources[f"{rule}Permission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
             "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": function},
             "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
-    resources["SageMakerRole"] = _role("sagemaker", _sagemaker_statements(), "SageMakerPolicy")
-    resources["SageMakerRole"]["Properties"]["RoleName"] = _sub("${ProjectName}-sagemaker")
+    resources["SageMakerRole"] = _role("sagemaker", _sagemaker_statements(), "SageMakerPolicy",
+                                       _sub("${ProjectName}-sagemaker"))
     resources["CodeBuildRole"] = _role("codebuild", [
         {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": _sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
