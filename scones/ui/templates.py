@@ -22,7 +22,7 @@ LAYOUT = """<!doctype html>
  .thumbs img { width: 96px; height: 96px; image-rendering: pixelated; border: 2px solid #c62828; }
  figcaption { font-size: .8em; max-width: 110px; }
 </style></head><body>
-<h1><a href="{{ url_for('index') }}">scones</a> - {{ title }}</h1>
+<h1><a href="{{ url_for('home.index') }}">scones</a> - {{ title }}</h1>
 {% if message %}<p class="flash" id="flash">{{ message }}</p>{% endif %}
 {{ body|safe }}
 </body></html>"""
@@ -53,18 +53,19 @@ INDEX = MARKER + """
 <table><tr><th>version</th><th>status</th><th>endpoint</th><th>accuracy</th><th>ECE</th><th>created</th>
  <th>pipeline run</th><th></th></tr>
 {% for v in versions|reverse %}
- <tr id="version-{{ v.version }}"><td><a href="{{ url_for('version', number=v.version) }}">v{{ v.version }}</a></td>
+ <tr id="version-{{ v.version }}"><td>
+  <a href="{{ url_for('versions.version', number=v.version) }}">v{{ v.version }}</a></td>
   <td class="status-{{ v.status }}">{{ v.status }}</td><td>{{ marker(deployment.marker(v.version)) }}</td>
   <td>{{ "%.4f"|format(v.accuracy) if v.accuracy is not none else "-" }}</td>
   <td>{{ "%.4f"|format(v.metrics.calibration.expected_calibration_error)
         if v.metrics.calibration is defined else "-" }}</td>
   <td>{{ v.created[:19] }}</td><td>{{ v.pipeline_execution.rsplit('/', 1)[-1] }}</td>
-  <td><a id="review-{{ v.version }}" href="{{ url_for('version', number=v.version) }}">{{
+  <td><a id="review-{{ v.version }}" href="{{ url_for('versions.version', number=v.version) }}">{{
       "review and decide" if v.status == PENDING else "details" }}</a></td></tr>
 {% else %}<tr><td colspan="8">No versions yet: start a run below, or <code>scones pipeline run</code>.</td></tr>
 {% endfor %}</table></section>
 <section id="classify"><h2>Try an image</h2>
-<form method="post" action="{{ url_for('classify') }}" enctype="multipart/form-data">{{ csrf_field }}
+<form method="post" action="{{ url_for('traffic.classify') }}" enctype="multipart/form-data">{{ csrf_field }}
  <input type="file" name="image" id="upload" accept="image/*"> threshold
  <input name="threshold" value="{{ threshold }}" size="4"> <button id="classify-button">Classify</button></form>
 {% if result %}<p id="classify-result">{{ result.image }}: <b id="result-label">{{ result.label or "-" }}</b>
@@ -75,7 +76,7 @@ INDEX = MARKER + """
 {% if capture.predictions %}<p>{{ capture.predictions }} predictions captured, {{ capture.below_threshold }} below
  the threshold {{ threshold }} ({{ "%.1f"|format(100 * capture.share_below_threshold) }} %),
  {{ capture.corrupt_lines }} corrupt capture lines.</p>
-<div class="side"><img src="{{ url_for('monitor_png') }}" width="780" alt="confidence plot">
+<div class="side"><img src="{{ url_for('traffic.monitor_png') }}" width="780" alt="confidence plot">
 <table id="drift"><tr><th>version</th><th>predictions</th><th>below threshold</th><th>verdict</th><th>tests</th></tr>
 {% for version, section in capture.by_version.items() %}<tr id="drift-v{{ version }}"><td>v{{ version }}</td>
  <td>{{ section.predictions }}</td><td>{{ "%.1f"|format(100 * section.share_below_threshold) }} %</td>
@@ -87,16 +88,17 @@ INDEX = MARKER + """
 </table></div>
 {% else %}<p>No captured traffic yet.</p>{% endif %}</section>
 <section id="start"><h2>Start a run of {{ pipeline_name }}</h2>
-{% if running %}<p id="run-in-progress">Execution <a href="{{ url_for('run', execution=running.execution_id) }}">{{
+{% if running %}<p id="run-in-progress">Execution <a href="{{ url_for('runs.run', execution=running.execution_id) }}">{{
  running.execution_id }}</a> is running (one run at a time per pipeline).</p>
-{% else %}<form method="post" action="{{ url_for('start_run') }}" id="start-form">{{ csrf_field }}
+{% else %}<form method="post" action="{{ url_for('runs.start_run') }}" id="start-form">{{ csrf_field }}
 <table>{% for p in parameters %}<tr><td><label for="param-{{ p.Name }}">{{ p.Name }}</label></td>
  <td><input id="param-{{ p.Name }}" name="param.{{ p.Name }}" value="{{ p.DefaultValue }}" size="50"></td>
  <td>{{ p.Type }}</td></tr>{% endfor %}</table>
 <button id="start-run">Start run</button></form>{% endif %}</section>
 <section id="runs"><h2>Pipeline executions</h2>
-<p>Show: {% for name in pipelines %}<a href="{{ url_for('index', pipeline=name) }}#runs">{{ name }}</a> {% endfor %}
- <a href="{{ url_for('index') }}#runs">all</a></p>
+<p>Show: {% for name in pipelines %}<a href="{{ url_for('home.index', pipeline=name) }}#runs">{{ name }}</a>
+ {% endfor %}
+ <a href="{{ url_for('home.index') }}#runs">all</a></p>
 <table><tr><th>pipeline</th><th>execution</th><th>status</th><th>started</th><th>took</th><th>steps</th></tr>
 {% for r in runs %}<tr class="run-row" data-pipeline="{{ r.pipeline }}"><td>{{ r.pipeline }}</td>
  <td>{% if r.link %}<a href="{{ r.link }}">{{ r.execution_id }}</a>
@@ -117,7 +119,8 @@ RUN = """
  <td class="{{ s.status }}">{{ s.status }}</td><td>{{ "%.1f"|format(s.seconds) if s.seconds is not none }}</td>
  <td>{% if s.failure_reason %}<b class="Failed">{{ s.failure_reason }}</b><br>{% endif %}
   {{ s.cached_from and "cached from " + s.cached_from or s.summary }}</td>
- <td>{% for a in artifacts[s.name] %}<a class="artifact" href="{{ url_for('artifact', execution=record.execution_id,
+ <td>{% for a in artifacts[s.name] %}
+  <a class="artifact" href="{{ url_for('runs.artifact', execution=record.execution_id,
   step=s.name, index=loop.index0) }}">{{ a.what }}</a><br>{% endfor %}</td></tr>{% endfor %}
 </table>
 {% for s in steps if logs[s.name] %}<details class="log" data-step="{{ s.name }}" {{ "open" if s.status == "Failed" }}>
@@ -139,7 +142,8 @@ VERSION = MARKER + """
  until it confirms.</p>{% endif %}
 <section id="decide"><h2>Decision</h2>
 {% for status, label in ((APPROVED, "Approve"), (REJECTED, "Reject")) if v.status != status %}
-<form method="post" action="{{ url_for('set_status', version=v.version, status=status) }}" style="display:inline">
+<form method="post" action="{{ url_for('versions.set_status', version=v.version, status=status) }}"
+ style="display:inline">
  {{ csrf_field }}<input name="reason" id="reason-{{ label|lower }}" required minlength="3" size="40"
  placeholder="why (kept in the registry's history)">
  <button id="{{ label|lower }}">{{ label }} v{{ v.version }}</button>
