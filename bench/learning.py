@@ -38,10 +38,11 @@ def _datasets(root: Path) -> dict:
     }
 
 
-def run_one(source: Path, classes, work: Path, seed: int = 0, **train_kwargs) -> dict:
+def run_one(source: Path, classes, work: Path, seed: int = 0) -> dict:
     from processing.check import run_check
     from processing.etl import run_etl
     from processing.evaluate import run_evaluation
+    from training.recipe import Recipe
     from training.train import train
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -50,8 +51,8 @@ def run_one(source: Path, classes, work: Path, seed: int = 0, **train_kwargs) ->
         check = run_check({s: work / "etl" / s for s in splits}, work / "clean", work / "quarantine")
     lines: list[str] = []
     started = time.perf_counter()
-    result = train(work / "clean" / "train", work / "clean" / "validation", work / "model", seed=seed,
-                   log=lines.append, **train_kwargs)
+    result = train(work / "clean" / "train", work / "clean" / "validation", work / "model", Recipe(seed=seed),
+                   log=lines.append)
     seconds = time.perf_counter() - started
     with contextlib.redirect_stdout(io.StringIO()):
         report = run_evaluation(work / "model", work / "clean" / "test", work / "evaluation")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from training.recipe import Recipe
+
 # Tests never touch AWS or the network: fake credentials (moto's convention), no instance
 # metadata lookups, one region.
 os.environ.update({
@@ -59,8 +61,8 @@ def trained_model(tiny_etl, tmp_path_factory) -> Path:
     from training.train import train
 
     root = tmp_path_factory.mktemp("model")
-    train(tiny_etl / "train", tiny_etl / "validation", root / "model", epochs=6, batch_size=16, seed=0,
-          log=lambda line: None)
+    train(tiny_etl / "train", tiny_etl / "validation", root / "model",
+          log=lambda line: None, recipe=Recipe(epochs=6, batch_size=16, seed=0))
     return pack_model_dir(root / "model", root / "model.tar.gz")
 
 

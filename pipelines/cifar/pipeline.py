@@ -42,7 +42,8 @@ from common import defaults
 from common.defaults import ACCURACY_JSON_PATH, EVALUATION_FILE
 from pipelines.sdk import disable_sdk_telemetry, quiet_sdk_logs
 from pipelines.step_code import TRAINING_PROGRAM, TRAINING_SOURCE, StepCode, build_step_code
-from training.train import METRIC_DEFINITIONS, Recipe
+from training.recipe import Recipe
+from training.train import METRIC_DEFINITIONS
 
 #: Used when no role is given: a local run needs none, and SageMaker will reject it loudly.
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/scones-local-execution"

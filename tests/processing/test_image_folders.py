@@ -11,6 +11,7 @@ from processing import check, etl, evaluate
 from scones.artifacts import pack_model_dir
 from tests import support
 from training import inference, train
+from training.recipe import Recipe
 
 CLASSES = ["cat.small", "dog", "red fox"]
 COLOURS = {"cat.small": (200, 60, 60), "dog": (60, 200, 60), "red fox": (60, 60, 200)}
@@ -49,8 +50,8 @@ def test_folder_etl_check_train_evaluate(folder, tmp_path):
     quarantined = list((tmp_path / "quarantine").rglob("broken.jpg"))
     assert len(quarantined) == 1
 
-    train.train(tmp_path / "clean" / "train", tmp_path / "clean" / "validation", tmp_path / "model", epochs=8,
-                batch_size=16, log=lambda _: None)
+    train.train(tmp_path / "clean" / "train", tmp_path / "clean" / "validation", tmp_path / "model",
+                log=lambda _: None, recipe=Recipe(epochs=8, batch_size=16))
     result = evaluate.run_evaluation(pack_model_dir(tmp_path / "model", tmp_path / "model.tar.gz"),
                                      tmp_path / "clean" / "test", tmp_path / "eval")
     metrics = result["multiclass_classification_metrics"]

@@ -7,6 +7,7 @@ from processing import evaluate
 from scones.artifacts import pack_model_dir
 from training import train
 from training.diagnostics import diagnose, loss_not_decreasing, overfitting
+from training.recipe import Recipe
 
 
 def _history(train_losses, val_losses):
@@ -27,8 +28,8 @@ def test_loss_not_decreasing_catches_divergence_and_plateaus():
 
 def test_a_bad_learning_rate_trips_the_warning_and_reaches_the_evaluation(tiny_etl, tmp_path):
     lines = []
-    result = train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=3,
-                         learning_rate=1000.0, batch_size=32, log=lines.append)
+    result = train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", log=lines.append,
+                         recipe=Recipe(epochs=3, learning_rate=1000.0, batch_size=32))
     assert result["diagnostics"]["loss_not_decreasing"] is True
     assert any(line.startswith("WARNING diagnostics: loss not decreasing") for line in lines)
     saved = json.loads((tmp_path / "model" / "diagnostics.json").read_text())

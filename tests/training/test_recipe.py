@@ -23,8 +23,8 @@ def unlearnable_validation(tiny_etl, tmp_path):
 def test_train_early_stop_restores_the_best_epoch(unlearnable_validation, tmp_path):
     lines = []
     result = train(unlearnable_validation / "train", unlearnable_validation / "validation", tmp_path / "model",
-                   epochs=40, learning_rate=0.01, batch_size=32, log=lines.append,
-                   recipe=Recipe(patience=3, cooldown_epochs=0))
+                   log=lines.append,
+                   recipe=Recipe(epochs=40, learning_rate=0.01, batch_size=32, patience=3, cooldown_epochs=0))
     training = result["training"]
     history = result["history"]
     assert training["stop_reason"].startswith("early stop: validation loss did not improve for 3 epochs")
@@ -46,8 +46,8 @@ def test_train_early_stop_restores_the_best_epoch(unlearnable_validation, tmp_pa
 def test_train_early_stop_at_a_high_learning_rate_cools_down_from_the_best_weights(unlearnable_validation, tmp_path):
     lines = []
     result = train(unlearnable_validation / "train", unlearnable_validation / "validation", tmp_path / "model",
-                   epochs=40, learning_rate=0.01, batch_size=32, log=lines.append,
-                   recipe=Recipe(patience=3, cooldown_epochs=2))
+                   log=lines.append,
+                   recipe=Recipe(epochs=40, learning_rate=0.01, batch_size=32, patience=3, cooldown_epochs=2))
     training = result["training"]
     assert training["stop_reason"].endswith(f"then a 2-epoch cool-down (best epoch {training['best_epoch']})")
     assert any(line.startswith("cool-down: 2 epochs from the best weights") for line in lines)
@@ -56,15 +56,15 @@ def test_train_early_stop_at_a_high_learning_rate_cools_down_from_the_best_weigh
 
 
 def test_train_stops_at_the_step_budget(tiny_etl, tmp_path):
-    result = train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=50, batch_size=16,
-                   log=lambda _: None, recipe=Recipe(max_steps=7))
+    result = train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model",
+                   log=lambda _: None, recipe=Recipe(epochs=50, batch_size=16, max_steps=7))
     assert result["training"]["steps"] == 7
     assert result["training"]["stop_reason"].startswith("step budget of 7 optimizer steps")
 
 
 def test_train_writes_temperature_and_input_size_to_model_info(tiny_etl, tmp_path):
-    result = train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=3, batch_size=32,
-                   log=lambda _: None)
+    result = train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model",
+                   log=lambda _: None, recipe=Recipe(epochs=3, batch_size=32))
     info = json.loads((tmp_path / "model" / "model_info.json").read_text())
     assert info["temperature"] == pytest.approx(result["training"]["temperature"])
     assert calibration.MIN_TEMPERATURE <= info["temperature"] <= calibration.MAX_TEMPERATURE

@@ -7,11 +7,12 @@ import torch
 
 from training import train
 from training.network import ResNetSmall, build, load_initial_weights
+from training.recipe import Recipe
 
 
 def test_resnet_trains_a_step_and_exports(tiny_etl, tmp_path):
-    result = train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=1,
-                         learning_rate=0.01, batch_size=32, architecture="resnet", log=lambda _: None)
+    result = train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", architecture="resnet",
+                         log=lambda _: None, recipe=Recipe(epochs=1, learning_rate=0.01, batch_size=32))
     assert len(result["history"]) == 1
     info = json.loads((tmp_path / "model" / "model_info.json").read_text())
     assert info["architecture"] == "resnet" and (tmp_path / "model" / "model.onnx").exists()
@@ -31,9 +32,9 @@ def test_initial_weights_load_into_the_backbone_and_skip_a_different_head(tmp_pa
 def test_training_from_a_weights_file_with_a_frozen_backbone(tiny_etl, tmp_path):
     torch.save(ResNetSmall(num_classes=5).state_dict(), tmp_path / "weights.pt")
     lines = []
-    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=1, batch_size=32,
+    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model",
                 architecture="resnet", log=lines.append, initial_weights=str(tmp_path / "weights.pt"),
-                freeze_backbone=True)
+                freeze_backbone=True, recipe=Recipe(epochs=1, batch_size=32))
     assert any("tensors loaded" in line and "backbone frozen" in line for line in lines)
 
 
@@ -90,8 +91,8 @@ def test_resnet18_weights_from_torchvisions_cache(tiny_etl, tmp_path, monkeypatc
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     cached = _torchvision_file(tmp_path / "torch" / "hub" / "checkpoints")
     lines = []
-    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=1, batch_size=32,
-                architecture="resnet18", log=lines.append, freeze_backbone=True)
+    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model",
+                architecture="resnet18", log=lines.append, freeze_backbone=True, recipe=Recipe(epochs=1, batch_size=32))
     loaded = next(line for line in lines if "tensors loaded" in line)
     assert str(cached) in loaded and "120 tensors loaded, 2 skipped" in loaded and "backbone frozen" in loaded
     assert no_network == [], "a cached file means no download"
@@ -114,8 +115,8 @@ def test_resnet50_weights_missing_is_a_clear_error(tiny_etl, tmp_path, monkeypat
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     with pytest.raises(WeightsUnavailable) as caught:
-        train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model", epochs=1,
-                    architecture="resnet50", log=lambda _: None)
+        train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "model",
+                    architecture="resnet50", log=lambda _: None, recipe=Recipe(epochs=1))
     message = str(caught.value)
     assert "resnet50-11ad3fa6.pth" in message and str(tmp_path / "empty" / "hub" / "checkpoints") in message
     assert "--initial-weights" in message and "download failed" in message

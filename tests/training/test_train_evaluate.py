@@ -7,14 +7,15 @@ import pytest
 from processing import evaluate
 from scones.artifacts import unpack_model
 from training import train
+from training.recipe import Recipe
 
 
 def test_training_logs_metric_lines_a_sagemaker_regex_reads(tiny_etl, tmp_path):
     import re
 
     lines = []
-    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "m", epochs=2, batch_size=32,
-                log=lines.append)
+    train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / "m",
+                log=lines.append, recipe=Recipe(epochs=2, batch_size=32))
     epoch_lines = [line for line in lines if line.startswith("epoch=")]
     assert len(epoch_lines) == 2
     for definition in train.METRIC_DEFINITIONS:
@@ -30,8 +31,8 @@ def test_artifact_serves_without_training_code(trained_model, tmp_path):
 
 
 def test_training_is_deterministic_with_a_seed(tiny_etl, tmp_path):
-    runs = [train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / f"m{i}", epochs=2,
-                        batch_size=32, seed=5, log=lambda _: None) for i in range(2)]
+    runs = [train.train(tiny_etl / "train", tiny_etl / "validation", tmp_path / f"m{i}", log=lambda _: None,
+                        recipe=Recipe(epochs=2, batch_size=32, seed=5)) for i in range(2)]
     assert runs[0]["history"][-1]["train_loss"] == runs[1]["history"][-1]["train_loss"]
     assert (tmp_path / "m0" / "model.onnx").read_bytes() == (tmp_path / "m1" / "model.onnx").read_bytes()
 
