@@ -79,6 +79,17 @@ def test_definition_and_template_commands_print_or_write(tmp_path, monkeypatch, 
     capsys.readouterr()
     assert cli.main(["workflow", "definition", "--batch"]) == 0
     assert json.loads(capsys.readouterr().out)["StartAt"] == "ClassifyEachImage"
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:my-classifier"
+    assert cli.main(["workflow", "definition", "--function", f"ClassifyImage={arn}"]) == 0
+    states = json.loads(capsys.readouterr().out)["States"]
+    assert states["ClassifyImage"]["Parameters"]["FunctionName"] == arn
+    assert states["FilterLowConfidence"]["Parameters"]["FunctionName"] == "scones-filter-low-confidence"
+
+
+def test_a_function_for_a_task_that_does_not_exist_is_one_line(capsys):
+    err = _fails_in_one_line(capsys, ["workflow", "definition", "--function", "Classify=x"])
+    assert "no workflow task 'Classify'; tasks: SerializeImageData, ClassifyImage, FilterLowConfidence" in err
+    assert "expected STATE=NAME_OR_ARN" in _fails_in_one_line(capsys, ["workflow", "definition", "--function", "x"])
 
 
 # user errors: one line, a non-zero exit, no traceback (--debug shows it) ------------------------------
