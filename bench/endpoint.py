@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,8 +64,21 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
         if "serving on" in line:
+            # keep reading its log: a full pipe would block the server (it logs, e.g., on shutdown)
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
             return process, line.split("serving on ")[1].split()[0]
     raise RuntimeError("endpoint did not start")
+
+
+def stop_server(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds, saying so: the figures are taken, the process must go."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        print(f"  (the endpoint did not exit within {grace:.0f} s of SIGTERM; killed)", file=sys.stderr)
+        process.kill()
+        process.wait()
 
 
 def post(connection: http.client.HTTPConnection, path: str, body: bytes, content_type: str) -> bytes:
@@ -161,8 +175,7 @@ def main() -> int:
             batched = batch_rate(url, bodies, 256, 20)
             batched_npy = batch_rate(url, bodies, 256, 40, npy=True)
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            stop_server(process)
         alone = model_only(home, bodies)
     print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
     print(f"  single image, 1 client, {args.requests} requests: p50 {np.percentile(single, 50):.2f} ms, "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from endpoint import images, prepare, start_server  # noqa: E402
+from endpoint import images, prepare, start_server, stop_server  # noqa: E402
 
 
 def main() -> int:
@@ -63,8 +63,7 @@ def main() -> int:
                 results = runner.classify_batch(keys)
                 batch_total = time.perf_counter() - started
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            stop_server(process)
     passed = sum(r.status == "passed" for r in results)
     per_image = batch_total / args.images
     print("local inference workflow (moto's Step Functions interpreter, Lambdas in-process, real endpoint):")
