@@ -8,6 +8,7 @@
 | store      | ``s3``       | :class:`scones.store.s3.S3Store`          | ``s3://``                            |
 | notify     | ``outbox``   | :class:`scones.notify.LocalOutbox`        | ``outbox:///path/outbox.jsonl``      |
 | notify     | ``sns``      | :class:`scones.notify.SnsNotifier`        | ``sns://arn:aws:sns:...``            |
+| review     | ``sqlite``   | :class:`scones.review.local.SqliteReviewQueue` | ``sqlite:///path/review.db``   |
 | events     | ``sqlite``   | :class:`scones.events.SqliteEventSource`  | the registry's URI                   |
 | events     | any other    | :class:`scones.events.PollingEventSource` | the registry's URI                   |
 
@@ -48,11 +49,13 @@ BACKENDS: dict[str, dict[str, Backend]] = {
               "s3": Backend("scones.store.s3:S3Store", "s3://")},
     "notify": {"outbox": Backend("scones.notify:LocalOutbox", "outbox:///path/outbox.jsonl"),
                "sns": Backend("scones.notify:SnsNotifier", "sns://<topic arn>")},
+    "review": {"sqlite": Backend("scones.review.local:SqliteReviewQueue", "sqlite:///path/review.db")},
     "events": {"sqlite": Backend("scones.events:SqliteEventSource", "sqlite:///path/registry.db"),
                ANY_SCHEME: Backend("scones.events:PollingEventSource", "any other registry URI")},
 }
 #: What each port is called in an error message.
-PORT_NAMES = {"registry": "registry", "store": "artifact store", "notify": "notifier", "events": "event source"}
+PORT_NAMES = {"registry": "registry", "store": "artifact store", "notify": "notifier", "review": "review queue",
+              "events": "event source"}
 
 
 def scheme_of(uri: str) -> str:

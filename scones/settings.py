@@ -8,6 +8,7 @@
 | ``SCONES_MODEL_GROUP``| ``common.defaults.MODEL_PACKAGE_GROUP``  |                    |
 | ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
 | ``SCONES_THRESHOLD``  | the workflow's confidence bar            |                    |
+| ``SCONES_REVIEW``     | ``sqlite:///$SCONES_HOME/review.db``     |                    |
 | ``SCONES_AWS_ENDPOINT_URL`` | none: AWS itself             | ``http://127.0.0.1:5000`` |
 | ``SCONES_AWS_REGION`` | ``AWS_DEFAULT_REGION`` or ``us-east-1``  |                    |
 
@@ -39,6 +40,7 @@ class Settings:
     threshold: float = defaults.CONFIDENCE_THRESHOLD
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
+    review_uri: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,6 +54,7 @@ class Settings:
             threshold=_threshold(os.environ.get("SCONES_THRESHOLD")),
             aws_endpoint_url=os.environ.get("SCONES_AWS_ENDPOINT_URL") or None,
             aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            review_uri=os.environ.get("SCONES_REVIEW", f"sqlite:///{ws.root / 'review.db'}"),
         )
 
     def aws_client(self, service: str, region: str | None = None):
@@ -69,6 +72,17 @@ class Settings:
     def notifier(self) -> Notifier:
         return open_notifier(self.notify_uri, self.aws_client)
 
+    @property
+    def review_output(self) -> str:
+        """Where answers land in A2I's output format (``<prefix>/review/``), read back as ground truth."""
+        return f"s3://{defaults.LOCAL_BUCKET}/{defaults.BASE_PREFIX}/review"
+
+    def review_queue(self):
+        from scones.review import open_review_queue
+
+        return open_review_queue(self.review_uri or f"sqlite:///{self.workspace.root / 'review.db'}",
+                                 self.aws_client, store=self.store(), output_prefix=self.review_output)
+
     def pipeline_kwargs(self, kwargs: dict | None = None) -> dict:
         """``get_pipeline`` keyword arguments with this configuration's model group (explicit ones win).
 
@@ -82,6 +96,7 @@ class Settings:
         return {**os.environ, "SCONES_HOME": str(self.workspace.root), "SCONES_REGISTRY": self.registry_uri,
                 "SCONES_STORE": self.store_uri, "SCONES_MODEL_GROUP": self.model_group,
                 "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold),
+                "SCONES_REVIEW": self.review_uri,
                 "SCONES_AWS_REGION": self.aws_region, "SCONES_AWS_ENDPOINT_URL": self.aws_endpoint_url or ""}
 
 

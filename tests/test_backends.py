@@ -8,7 +8,8 @@ from scones.backends import BACKENDS, backend_for, open_backend
 from scones.errors import InvalidInput
 
 PORTS = {"registry": "scones.registry:ModelRegistry", "store": "scones.store:ArtifactStore",
-         "notify": "scones.notify:Notifier", "events": "scones.events:EventSource"}
+         "notify": "scones.notify:Notifier", "review": "scones.review:ReviewQueue",
+         "events": "scones.events:EventSource"}
 
 
 def _port(port):
@@ -26,7 +27,7 @@ def test_each_row_is_a_concrete_backend_of_its_port(port, scheme):
 
 
 def test_an_unknown_scheme_names_every_valid_uri():
-    for port in ("registry", "store", "notify"):
+    for port in ("registry", "store", "notify", "review"):
         with pytest.raises(InvalidInput, match=", ".join(b.example for b in BACKENDS[port].values())):
             open_backend(port, "mlflow://somewhere")
 

@@ -1,0 +1,127 @@
+"""The local review queue: SQLite (WAL, one transaction per change, so a kill -9 loses nothing committed).
+
+Each answer is also written, in A2I's output format, into the artifact store under the review
+prefix (:mod:`scones.review.output`), where ground truth is read from -- as A2I writes to S3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from scones.errors import NotFound
+from scones.review import HumanAnswer, ReviewItem, ReviewQueue, now_iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    answers INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS answers (
+    item_id TEXT NOT NULL REFERENCES items(id),
+    label TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_item ON answers(item_id);
+"""
+
+
+class SqliteReviewQueue(ReviewQueue):
+    def __init__(self, path: Path, store=None, output_prefix: str = ""):
+        self.path = Path(path)
+        self.store, self.output_prefix = store, output_prefix
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        finally:
+            db.close()
+
+    @classmethod
+    def from_uri(cls, uri: str, clients=None, **kwargs) -> SqliteReviewQueue:
+        """``sqlite:///path/review.db``; ``store`` and ``output_prefix`` say where answers are written."""
+        return cls(Path(uri[len("sqlite://"):]), **kwargs)
+
+    @contextlib.contextmanager
+    def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def add(self, item: ReviewItem) -> ReviewItem:
+        stored = item if item.created else _with(item, created=now_iso())
+        body = {k: v for k, v in stored.to_dict().items() if k in _STORED}
+        with self._connect(immediate=True) as db:
+            db.execute("INSERT OR IGNORE INTO items (id, body) VALUES (?, ?)", (item.id, json.dumps(body)))
+        return self.get(item.id)
+
+    def get(self, item_id: str) -> ReviewItem:
+        with self._connect() as db:
+            row = db.execute("SELECT body FROM items WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no review item {item_id!r} (`scones review list` shows the queue)")
+            answers = db.execute("SELECT label, reviewer, reason, at FROM answers WHERE item_id = ? ORDER BY rowid",
+                                 (item_id,)).fetchall()
+        return _item(row["body"], answers)
+
+    def items(self, status: str | None = None, limit: int | None = None) -> list[ReviewItem]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id, body FROM items ORDER BY seq").fetchall()
+            answers: dict[str, list] = {}
+            for answer in db.execute("SELECT item_id, label, reviewer, reason, at FROM answers ORDER BY rowid"):
+                answers.setdefault(answer["item_id"], []).append(answer)
+        found = []
+        for row in rows:
+            item = _item(row["body"], answers.get(row["id"], []))
+            if status is None or item.status == status:
+                found.append(item)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
+        with self._connect(immediate=True) as db:
+            db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
+                       (item.id, answer.label, answer.reviewer, answer.reason, answer.at))
+            db.execute("UPDATE items SET answers = answers + 1 WHERE id = ?", (item.id,))
+        updated = self.get(item.id)
+        if self.store is not None and self.output_prefix:
+            from scones.review.output import output_document, output_uri
+
+            self.store.put_bytes(output_uri(self.output_prefix, updated),
+                                 json.dumps(output_document(updated), indent=1).encode())
+        return updated
+
+
+_STORED = ("id", "image", "classes", "probabilities", "model_version", "reason", "inference_id", "kind", "created")
+
+
+def _with(item: ReviewItem, **changes) -> ReviewItem:
+    import dataclasses
+
+    return dataclasses.replace(item, **changes)
+
+
+def _item(body: str, answers) -> ReviewItem:
+    data = json.loads(body)
+    return ReviewItem(id=data["id"], image=data["image"], classes=tuple(data["classes"]),
+                      probabilities=tuple(data["probabilities"]), model_version=data.get("model_version"),
+                      reason=data.get("reason", ""), inference_id=data.get("inference_id", ""),
+                      kind=data.get("kind", "review"), created=data.get("created", ""),
+                      answers=tuple(HumanAnswer(a["label"], a["reviewer"], a["reason"], a["at"]) for a in answers))

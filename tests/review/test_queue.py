@@ -1,0 +1,109 @@
+"""The review queue's contract (local backend), the answer rules, and answers as A2I output documents."""
+
+import json
+
+import pytest
+
+from scones.errors import InvalidInput, NotFound
+from scones.review import (
+    ANSWERED,
+    CANT_TELL,
+    DISPUTED,
+    NONE_OF_THESE,
+    PENDING,
+    ReviewItem,
+    item_id,
+    open_review_queue,
+)
+from scones.review.output import read_answers
+from scones.store import open_store
+
+CLASSES = ("bicycle", "motorcycle")
+PREFIX = "s3://scones-local/scones/review"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(f"file://{tmp_path}/store")
+
+
+@pytest.fixture
+def queue(tmp_path, store):
+    return open_review_queue(f"sqlite:///{tmp_path}/review.db", store=store, output_prefix=PREFIX)
+
+
+def _item(n: int, probabilities=(0.6, 0.4), **kwargs) -> ReviewItem:
+    return ReviewItem(id=item_id("arn:aws:states:local:0:execution:m:e1", f"k{n}.png"),
+                      image=f"s3://scones-workflow-local/k{n}.png", classes=CLASSES, probabilities=probabilities,
+                      model_version=1, reason="LowConfidenceError: below 0.93", inference_id=f"inf-{n}", **kwargs)
+
+
+def test_items_wait_oldest_first_and_a_retried_state_adds_no_second_item(queue):
+    first, second = queue.add(_item(1)), queue.add(_item(2))
+    assert queue.add(_item(1)).created == first.created
+    assert [i.id for i in queue.items()] == [first.id, second.id]
+    assert first.status == PENDING and first.label == "bicycle" and first.confidence == 0.6
+    assert item_id("e", "a.png") == item_id("e", "a.png") != item_id("e2", "a.png")
+    assert len(item_id("e", "a.png")) <= 63 and item_id("e", "a.png").replace("-", "").isalnum()
+
+
+def test_an_answer_becomes_ground_truth_in_a2i_output_format(queue, store):
+    item = queue.add(_item(1))
+    answered = queue.answer(item.id, "motorcycle", "ana@127.0.0.1", "the engine is visible")
+    assert (answered.status, answered.answer) == (ANSWERED, "motorcycle")
+    [(uri, _)] = store.list(PREFIX)
+    document = json.loads(store.get_bytes(uri))
+    assert uri.endswith(f"/scones-review/{item.created[:4]}/{item.created[5:7]}/{item.created[8:10]}/"
+                        f"{item.created[11:13]}/{item.created[14:16]}/{item.created[17:19]}/{item.id}/output.json")
+    assert document["humanLoopName"] == item.id
+    assert document["humanAnswers"][0]["answerContent"] == {"label": {"label": "motorcycle"}}
+    assert document["humanAnswers"][0]["workerId"] == "ana@127.0.0.1"
+    [truth], problems = read_answers(store, PREFIX)
+    assert problems == []
+    assert (truth.inference_id, truth.model_version, truth.model_label, truth.label) == (
+        "inf-1", 1, "bicycle", "motorcycle")
+
+
+def test_two_reviewers_who_disagree_give_no_ground_truth_until_a_majority(queue, store):
+    item = queue.add(_item(1))
+    queue.answer(item.id, "bicycle", "ana")
+    assert queue.answer(item.id, "motorcycle", "ben").status == DISPUTED
+    [truth], _ = read_answers(store, PREFIX)
+    assert truth.label is None and truth.answers == 2
+    settled = queue.answer(item.id, "motorcycle", "cy")
+    assert (settled.status, settled.answer, len(settled.answers)) == (ANSWERED, "motorcycle", 3)
+    assert [i.id for i in queue.items(status=ANSWERED)] == [item.id]
+
+
+def test_unknown_labels_and_ids_are_refused_by_name(queue):
+    item = queue.add(_item(1))
+    with pytest.raises(InvalidInput, match="'car' is not an answer .* bicycle, motorcycle, none of these, can't tell"):
+        queue.answer(item.id, "car", "ana")
+    with pytest.raises(NotFound, match="no review item 'r-nope'"):
+        queue.answer("r-nope", "bicycle", "ana")
+    assert queue.answer(item.id, NONE_OF_THESE, "ana").answer == NONE_OF_THESE
+    assert queue.answer(queue.add(_item(2)).id, CANT_TELL, "ana").answer == CANT_TELL
+    assert queue.get(item.id).status == ANSWERED
+
+
+def test_an_item_without_probabilities_is_reviewable(queue):
+    """An image the endpoint refused (truncated upload) has no model answer, but a person can still say what it is."""
+    item = queue.add(_item(3, probabilities=(), ))
+    assert (item.label, item.confidence, item.top_guesses()) == ("", None, [])
+    assert queue.answer(item.id, "bicycle", "ana").answer == "bicycle"
+
+
+def test_a_garbage_output_document_is_reported_not_fatal(queue, store):
+    queue.answer(queue.add(_item(1)).id, "bicycle", "ana")
+    store.put_bytes(f"{PREFIX}/scones-review/2026/01/01/00/00/00/r-bad/output.json", b"{not json")
+    truths, problems = read_answers(store, PREFIX)
+    assert len(truths) == 1 and len(problems) == 1 and "not an A2I output document" in problems[0]
+
+
+def test_the_queue_survives_a_new_process(tmp_path, store):
+    uri = f"sqlite:///{tmp_path}/review.db"
+    first = open_review_queue(uri, store=store, output_prefix=PREFIX)
+    item = first.add(_item(1))
+    first.answer(item.id, "bicycle", "ana")
+    again = open_review_queue(uri, store=store, output_prefix=PREFIX)
+    assert again.get(item.id).answer == "bicycle" and len(again.items()) == 1
