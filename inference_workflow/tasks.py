@@ -74,9 +74,19 @@ TASKS: tuple[Task, ...] = (
 )
 
 
+#: The review branch's task: every caught failure goes to a person before the notification.
+REVIEW_TASK = Task(state="StartHumanReview", handler="lambdas.start_human_review", logical_id="ReviewFunction",
+                   function="start-human-review", settings=("REVIEW_QUEUE", "CLASSES"),
+                   permissions=("start_human_loop",))
+#: Every task with a function of its own: the chain, then the review branch.
+ALL_TASKS: tuple[Task, ...] = (*TASKS, REVIEW_TASK)
+
+
 def task_named(state: str, tasks: tuple[Task, ...] = TASKS) -> Task:
     """The row for a state name; an unknown name lists the known ones."""
     for task in tasks:
         if task.state == state:
             return task
-    raise KeyError(f"no workflow task {state!r}; tasks: {', '.join(t.state for t in tasks)}")
+    if state == REVIEW_TASK.state:
+        return REVIEW_TASK
+    raise KeyError(f"no workflow task {state!r}; tasks: {', '.join(t.state for t in (*tasks, REVIEW_TASK))}")

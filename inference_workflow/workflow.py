@@ -3,7 +3,8 @@
 Single image::
 
     SerializeImageData -> ClassifyImage -> FilterLowConfidence -> (success)
-         \\ any error (after retries) -> NotifyHumanReview (SNS) -> SentToHumanReview (Fail, with the reason)
+         \\ any error (after retries) -> StartHumanReview (the review queue) -> NotifyHumanReview (SNS)
+                                        -> SentToHumanReview (Fail, with the reason)
 
 Batch: a Map over ``$.s3_keys`` (``MaxConcurrency`` bounded) runs the same three
 tasks per image; an image that fails goes through the same SNS notification and
@@ -28,6 +29,19 @@ from inference_workflow.tasks import LAMBDA_SERVICE_ERRORS, Task
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 
 __all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "WorkflowConfig", "definition"]
+
+
+class LambdaStepWithSelector(LambdaStep):
+    """A Lambda task that keeps only some of the invocation's result (ASL ``ResultSelector``; the SDK predates it)."""
+
+    def __init__(self, state_id: str, result_selector: dict, **kwargs):
+        super().__init__(state_id, **kwargs)
+        self.result_selector = result_selector
+
+    def to_dict(self) -> dict:
+        result = super().to_dict()
+        result["ResultSelector"] = self.result_selector
+        return result
 
 
 class FailWithReason(Fail):
@@ -57,6 +71,25 @@ def _tasks(config: WorkflowConfig) -> list[LambdaStep]:
     return [_task(task, config) for task in config.tasks]
 
 
+def _review(config: WorkflowConfig, notify: SnsPublishStep) -> LambdaStep:
+    """Queue the caught image for a person (the failing state's input, the error, the execution), then notify.
+
+    The result keeps only the item's id and status, so a Map over many reviewed images stays small;
+    should queueing itself fail, the notification still goes out.
+    """
+    task = config.review_task
+    step = LambdaStepWithSelector(
+        task.state, {"id.$": "$.Payload.id", "status.$": "$.Payload.status"},
+        parameters={"FunctionName": config.function(task),
+                    "Payload": {"input.$": "$", "execution.$": "$$.Execution.Id"}},
+        result_path="$.review")
+    step.add_retry(Retry(error_equals=[*LAMBDA_SERVICE_ERRORS], interval_seconds=config.retry_interval_seconds,
+                         max_attempts=config.retry_max_attempts, backoff_rate=config.retry_backoff_rate))
+    step.add_catch(Catch(error_equals=["States.ALL"], next_step=notify, result_path="$.review"))
+    step.next(notify)
+    return step
+
+
 def _notify(state_id: str, config: WorkflowConfig) -> SnsPublishStep:
     return SnsPublishStep(state_id, parameters={
         "TopicArn": config.review_topic_arn,
@@ -75,7 +108,7 @@ def single_image_graph(config: WorkflowConfig | None = None) -> Graph:
     tasks = _tasks(config)
     notify = _notify("NotifyHumanReview", config)
     notify.next(FailWithReason(REVIEW_ERROR, error_path="$.error.Error", cause_path="$.error.Cause"))
-    _catch_all(tasks, notify)
+    _catch_all(tasks, _review(config, notify))
     return Graph(Chain(tasks))
 
 
@@ -87,8 +120,8 @@ def batch_graph(config: WorkflowConfig | None = None) -> Graph:
         "confidence.$": "$.body.confidence", "inferences.$": "$.body.inferences"})
     notify = _notify("NotifyHumanReview", config)
     notify.next(Pass("SentToReview", parameters={"status": "review", "error.$": "$.error.Error",
-                                                 "cause.$": "$.error.Cause"}))
-    _catch_all(tasks, notify)
+                                                 "cause.$": "$.error.Cause", "review.$": "$.review"}))
+    _catch_all(tasks, _review(config, notify))
     each = Map("ClassifyEachImage", items_path="$.s3_keys", max_concurrency=config.max_concurrency,
                parameters={"s3_bucket.$": "$.s3_bucket", "s3_key.$": "$$.Map.Item.Value", "image_data": ""},
                iterator=Chain([*tasks, passed]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from inference_workflow.tasks import LAMBDA_SERVICE_ERRORS, TASKS, Task
+from inference_workflow.tasks import LAMBDA_SERVICE_ERRORS, REVIEW_TASK, TASKS, Task
 
 __all__ = ["LAMBDA_SERVICE_ERRORS", "REVIEW_ERROR", "WorkflowConfig"]
 
@@ -27,6 +27,12 @@ class WorkflowConfig:
     retry_backoff_rate: float = 2.0
     max_concurrency: int = 10
     tasks: tuple[Task, ...] = TASKS
+    review_task: Task = REVIEW_TASK
+
+    @property
+    def all_tasks(self) -> tuple[Task, ...]:
+        """Every task with a function: the chain's, then the review branch's."""
+        return (*self.tasks, self.review_task)
 
     def function(self, task: Task) -> str:
         """The name or ARN the workflow calls for ``task``."""

@@ -3,7 +3,9 @@
 Settings: ``ENDPOINT_NAME``; ``CLASSES`` (comma separated, the model's
 ``classes.json`` order, default ``bicycle,motorcycle``). The runtime client comes from
 ``clients("sagemaker-runtime")`` (:mod:`lambdas._runtime`); the local workflow's points
-at the local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``.
+at the local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``,
+and ``inference_id`` (sent as InvokeEndpoint's InferenceId, so capture and a reviewer's answer join)
+with ``model_version`` (from the endpoint's custom attributes; None when it does not say).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 
 from common.defaults import DEFAULT_CLASSES, ENDPOINT_NAME
 from lambdas._events import (
@@ -35,11 +38,22 @@ def content_type_of(data: bytes) -> str:
 
 def classify(data: bytes, endpoint: str, client, classes: int | None = None) -> list[float]:
     """The endpoint's probabilities for ``data``; a reply that is not one probability per class is refused."""
+    return invoke(data, endpoint, client, classes)[0]
+
+
+def invoke(data: bytes, endpoint: str, client, classes: int | None = None,
+           inference_id: str | None = None) -> tuple[list[float], int | None]:
+    """(probabilities, the model version that answered, when the endpoint says: ``model-version=N``).
+
+    ``inference_id`` goes to InvokeEndpoint's ``InferenceId``, which data capture records: it is
+    what a person's answer to this image is later joined on.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    extra = {"InferenceId": inference_id} if inference_id else {}
     try:
         answer = client.invoke_endpoint(EndpointName=endpoint, ContentType=content_type_of(data),
-                                        Accept="application/json", Body=data)
+                                        Accept="application/json", Body=data, **extra)
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
         message = exc.response.get("Error", {}).get("Message", str(exc))
@@ -56,7 +70,15 @@ def classify(data: bytes, endpoint: str, client, classes: int | None = None) -> 
     problem = probability_problem(result, classes)
     if problem:
         raise InvalidModelOutputError(f"endpoint {endpoint} answered {str(result)[:80]}: {problem}")
-    return [float(v) for v in result]
+    return [float(v) for v in result], _model_version(answer.get("CustomAttributes", ""))
+
+
+def _model_version(attributes: str) -> int | None:
+    for part in str(attributes or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "model-version" and value.isdigit():
+            return int(value)
+    return None
 
 
 def classes_from(env: Env) -> list[str]:
@@ -89,7 +111,9 @@ def _classify_event(event, endpoint: str, classes: list[str], client):
         data = base64.b64decode(image_data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidEventError(f"image_data is not base64 ({exc})") from exc
-    inferences = classify(data, endpoint, client=client, classes=len(classes))
+    inference_id = str(uuid.uuid4())
+    inferences, version = invoke(data, endpoint, client, len(classes), inference_id)
     top = max(range(len(inferences)), key=inferences.__getitem__)
     label = classes[top]
-    return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top]})
+    return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top],
+                     "inference_id": inference_id, "model_version": version})

@@ -9,6 +9,7 @@
 | notify     | ``outbox``   | :class:`scones.notify.LocalOutbox`        | ``outbox:///path/outbox.jsonl``      |
 | notify     | ``sns``      | :class:`scones.notify.SnsNotifier`        | ``sns://arn:aws:sns:...``            |
 | review     | ``sqlite``   | :class:`scones.review.local.SqliteReviewQueue` | ``sqlite:///path/review.db``   |
+| review     | ``a2i``      | :class:`scones.review.a2i.A2IReviewQueue` | ``a2i://<flow definition arn>``      |
 | events     | ``sqlite``   | :class:`scones.events.SqliteEventSource`  | the registry's URI                   |
 | events     | any other    | :class:`scones.events.PollingEventSource` | the registry's URI                   |
 
@@ -49,7 +50,8 @@ BACKENDS: dict[str, dict[str, Backend]] = {
               "s3": Backend("scones.store.s3:S3Store", "s3://")},
     "notify": {"outbox": Backend("scones.notify:LocalOutbox", "outbox:///path/outbox.jsonl"),
                "sns": Backend("scones.notify:SnsNotifier", "sns://<topic arn>")},
-    "review": {"sqlite": Backend("scones.review.local:SqliteReviewQueue", "sqlite:///path/review.db")},
+    "review": {"sqlite": Backend("scones.review.local:SqliteReviewQueue", "sqlite:///path/review.db"),
+               "a2i": Backend("scones.review.a2i:A2IReviewQueue", "a2i://<flow definition arn>")},
     "events": {"sqlite": Backend("scones.events:SqliteEventSource", "sqlite:///path/registry.db"),
                ANY_SCHEME: Backend("scones.events:PollingEventSource", "any other registry URI")},
 }

@@ -152,7 +152,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     from scones.serving.run import read_state
     from scones.settings import Settings
-    from scones.workflow.classify import classify_images, format_result, read_sources
+    from scones.workflow.classify import classify_images, format_result, read_sources, review_target
 
     settings = Settings.from_env()
     state = read_state(settings, args.endpoint_name) or {}
@@ -170,7 +170,8 @@ def _classify(args: argparse.Namespace) -> int:
     threshold = settings.threshold if args.threshold is None else args.threshold
     report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], threshold,
                              batch=False if args.single else None,
-                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier())
+                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
+                             review=review_target(settings))
     width = min(60, max(len(r.image) for r in report.results))
     for result in report.results:
         print(format_result(result, width))

@@ -17,8 +17,13 @@ from scones.infra.template import FUNCTIONS, ROOT
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+#: Modules a function reaches by name rather than by import: the backends it opens by URI in AWS
+#: (the review task's ``REVIEW_QUEUE`` is ``a2i://...``), so the import closure alone would miss them.
+BY_NAME = ("scones.review.a2i",)
+
+
 def handler_modules() -> list[str]:
-    return sorted({spec.module for spec in FUNCTIONS.values()})
+    return sorted({spec.module for spec in FUNCTIONS.values()} | set(BY_NAME))
 
 
 def build_lambda_zip(target: Path) -> Path:

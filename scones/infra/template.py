@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import defaults
-from inference_workflow.tasks import LIVE_ALIAS, TASKS, Task
+from inference_workflow.tasks import ALL_TASKS, LIVE_ALIAS, Task
 from inference_workflow.workflow_config import WorkflowConfig
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -63,6 +63,11 @@ PIPELINE_ARN_PREFIX = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::Acc
 PROJECT_PIPELINES = "${ProjectName}*"
 TRAINING_PIPELINE = "${ProjectName}-p1"
 MONITOR_PIPELINE = "${ProjectName}-monitor"
+#: The human review flow (Amazon A2I) the review task starts loops in; named by convention, made outside the
+#: template (CloudFormation has no A2I resource type). Until it exists, a queued review fails and only notifies.
+SAGEMAKER_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
+REVIEW_FLOW_ARN = SAGEMAKER_ARN + "flow-definition/${ProjectName}-review"
+HUMAN_LOOPS_ARN = SAGEMAKER_ARN + "human-loop/*"
 PROJECT_RESOURCES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:{kind}/${EndpointName}*"
 
 
@@ -110,6 +115,8 @@ class FunctionSpec:
 PERMISSIONS = {
     "read_images": {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": _sub(PREFIX_ARN)},
     "invoke_endpoint": {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)},
+    "start_human_loop": {"Effect": "Allow", "Action": ["sagemaker:StartHumanLoop", "sagemaker:DescribeHumanLoop"],
+                         "Resource": [_sub(REVIEW_FLOW_ARN), _sub(HUMAN_LOOPS_ARN)]},
 }
 #: Where each setting a function reads comes from in the template.
 SETTING_SOURCES = {
@@ -117,6 +124,7 @@ SETTING_SOURCES = {
     "CLASSES": {"Ref": "Classes"},
     "THRESHOLD": {"Ref": "ConfidenceThreshold"},
     "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
+    "REVIEW_QUEUE": _sub("a2i://" + REVIEW_FLOW_ARN),
 }
 
 
@@ -144,7 +152,7 @@ READ_GROUP = ({"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "
 
 #: Every function, by logical id: the workflow's tasks (one row each in ``inference_workflow.tasks``), then the rest.
 FUNCTIONS: dict[str, FunctionSpec] = {
-    **{task.logical_id: _task_function(task) for task in TASKS},
+    **{task.logical_id: _task_function(task) for task in ALL_TASKS},
     "DeployerFunction": FunctionSpec(name="deploy-model", module="lambdas.deploy_model", statements=(
         *READ_GROUP,
         {"Effect": "Allow", "Action": ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
@@ -179,7 +187,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 #: The functions whose roles use the project's KMS key (encrypted SNS, capture objects, endpoint volumes).
 KEY_USERS = ("DeployerFunction", "RegistrationNotifierFunction", "PipelineFailureNotifierFunction")
 
-WORKFLOW_PLACEHOLDERS = WorkflowConfig(functions={task.state: f"${{{task.arn_variable}}}" for task in TASKS},
+WORKFLOW_PLACEHOLDERS = WorkflowConfig(functions={task.state: f"${{{task.arn_variable}}}" for task in ALL_TASKS},
                                        review_topic_arn="${NotificationTopicArn}")
 
 
@@ -409,7 +417,7 @@ def build_template() -> dict:
         resources[logical] = _function(logical, spec)
     _add_live_aliases(resources)
     invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-              "Resource": [{"Ref": task.alias_logical_id} for task in TASKS]}
+              "Resource": [{"Ref": task.alias_logical_id} for task in ALL_TASKS]}
     resources["StateMachineLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
         "LogGroupName": _sub("/aws/vendedlogs/states/${ProjectName}-inference"), "RetentionInDays": 30}}
     resources["StateMachineRole"] = _role("states", [
@@ -420,7 +428,7 @@ def build_template() -> dict:
                                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
          "Resource": "*"}],
         "StateMachinePolicy")
-    substitutions = {**{task.arn_variable: {"Ref": task.alias_logical_id} for task in TASKS},
+    substitutions = {**{task.arn_variable: {"Ref": task.alias_logical_id} for task in ALL_TASKS},
                      "NotificationTopicArn": {"Ref": "NotificationTopic"}}
     for logical, document in state_machine_definitions().items():
         resources[logical] = {"Type": "AWS::StepFunctions::StateMachine", "Properties": {

@@ -50,6 +50,8 @@ from training import inference
 
 _RUNTIME_PATH = re.compile(r"^/endpoints/([A-Za-z0-9\-]{1,63})/invocations$")
 VARIANT = "AllTraffic"
+#: The header botocore sends for InvokeEndpoint's InferenceId; the capture record keeps it as eventMetadata.inferenceId.
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 
 @dataclass(frozen=True)
@@ -378,8 +380,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.server.count(error=False)
         version = deployment.version.version
         if self.server.capture is not None:  # queued before replying: a client that saw the answer can flush it
-            self.server.capture.record(content_type, body, output_type, output,
-                                       inferenceId=f"v{version}", modelVersion=str(version))
+            # InvokeEndpoint's InferenceId (this header) is what ground truth is later joined on, as in SageMaker
+            inference_id = (self.headers.get(INFERENCE_ID_HEADER) or "")[:64]
+            self.server.capture.record(content_type, body, output_type, output, modelVersion=str(version),
+                                       **({"inferenceId": inference_id} if inference_id else {}))
         self._reply(200, output, output_type, headers={
             "x-Amzn-Invoked-Production-Variant": VARIANT,
             "X-Amzn-SageMaker-Custom-Attributes": f"model-version={version}",

@@ -17,7 +17,7 @@ bp = Blueprint("traffic", __name__)
 
 @bp.post("/classify")
 def classify():
-    from scones.workflow.classify import classify_images
+    from scones.workflow.classify import classify_images, review_target
 
     board = dashboard()
     settings = board.settings
@@ -33,7 +33,8 @@ def classify():
         return redirect(url_for("home.index", message="threshold must be a number"))
     report = classify_images([(Path(upload.filename).name, upload.read())], endpoint["url"], endpoint["endpoint"],
                              endpoint["live"]["classes"], threshold,
-                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier())
+                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
+                             review=review_target(settings))
     return redirect(url_for("home.index", result=json.dumps(asdict(report.results[0])), _anchor="classify"))
 
 

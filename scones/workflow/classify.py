@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inference_workflow.workflow_config import WorkflowConfig
 from scones.workflow.runtime import (
@@ -16,6 +19,19 @@ from scones.workflow.runtime import (
     image_key,
     workflow_handlers,
 )
+
+
+@dataclass(frozen=True)
+class ReviewTarget:
+    """Where the review branch queues images (a review queue URI) and where their bytes are kept."""
+
+    queue_uri: str
+    store: Any
+
+
+def review_target(settings) -> ReviewTarget:
+    """The configured review queue, and the artifact store that keeps the images it shows."""
+    return ReviewTarget(settings.review_uri, settings.store())
 
 
 @dataclass(frozen=True)
@@ -57,27 +73,34 @@ def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
 def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint_name: str, classes: list[str],
                     threshold: float, batch: bool | None = None, config: WorkflowConfig | None = None,
                     cache_dir: Path | None = None, notifier=None,
-                    bucket: ImageBucket | None = None) -> ClassifyReport:
+                    bucket: ImageBucket | None = None, review: ReviewTarget | None = None) -> ClassifyReport:
     """Run each image through serialize -> classify -> filter; batches go through the Map workflow.
 
     ``bucket``: put the images in that S3 bucket (an AWS API) for the serializer to read, instead of
-    the runner's own in-process bucket.
+    the runner's own in-process bucket. ``review``: the queue the review branch adds to; an image
+    sent to review is kept in ``review.store`` at the S3 URI the item names, since the runner's
+    own bucket is gone when the run ends.
     """
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
     config = config or WorkflowConfig()
     handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold),
-                                 images=bucket)
+                                 images=bucket, review_queue=review.queue_uri if review else "")
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
+    run = uuid.uuid4().hex[:12]
     with LocalWorkflowRunner(handlers, config, cache_dir=cache_dir, images=bucket) as runner:
-        keys = [runner.put_image(image_key(name, i), data) for i, (name, data) in enumerate(images)]
+        keys = [runner.put_image(image_key(name, i, run), data) for i, (name, data) in enumerate(images)]
         if use_batch:
             results = runner.classify_batch(keys)
         else:
             results = [runner.classify_one(key) for key in keys]
         notifications = len(runner.review_messages())
-    named = [ImageResult(name, r.status, r.label, r.confidence, r.inferences, r.error, r.cause)
-             for (name, _), r in zip(images, results, strict=True)]
+        bucket_name = runner.images.name
+    if review is not None and bucket is None:
+        for key, (_, data), result in zip(keys, images, results, strict=True):
+            if result.review_id:
+                review.store.put_bytes(f"s3://{bucket_name}/{key}", data)
+    named = [dataclasses.replace(r, image=name) for (name, _), r in zip(images, results, strict=True)]
     if notifier is not None:
         from scones.notify import messages
 
@@ -90,4 +113,5 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
 def format_result(result: ImageResult, width: int = 40) -> str:
     if result.status == "passed":
         return f"{result.image:<{width}} {result.label:<12} {result.confidence:.3f}  passed"
-    return f"{result.image:<{width}} {'-':<12} {'':5}  REVIEW  {result.error}: {result.cause}"
+    queued = f"  [review {result.review_id}]" if result.review_id else ""
+    return f"{result.image:<{width}} {'-':<12} {'':5}  REVIEW  {result.error}: {result.cause}{queued}"

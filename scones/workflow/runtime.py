@@ -46,6 +46,7 @@ from typing import Any
 from common.clients import Clients
 from inference_workflow.tasks import Task
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
+from scones.review import item_id
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Any, Any], Any]
@@ -104,13 +105,14 @@ class ImageBucket:
     name: str
 
 
-def local_settings(target: EndpointTarget) -> dict[str, str]:
+def local_settings(target: EndpointTarget, review_queue: str = "") -> dict[str, str]:
     """The functions' settings on this machine, by the names the template sets them in AWS."""
-    return {"ENDPOINT_NAME": target.name, "CLASSES": ",".join(target.classes), "THRESHOLD": str(target.threshold)}
+    return {"ENDPOINT_NAME": target.name, "CLASSES": ",".join(target.classes), "THRESHOLD": str(target.threshold),
+            "REVIEW_QUEUE": review_queue}
 
 
 def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1",
-                      images: ImageBucket | None = None) -> dict[str, Handler]:
+                      images: ImageBucket | None = None, review_queue: str = "") -> dict[str, Handler]:
     """Function name -> handler, for every row of the task table, as the Lambda service would load them.
 
     Each handler is its module's ``make_handler(env, clients)`` (the module named by the row's
@@ -121,7 +123,7 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
     """
     clients = Clients({"s3": images.client} if images else None, region=region,
                       endpoint_urls={"sagemaker-runtime": target.url})
-    settings = local_settings(target)
+    settings = local_settings(target, review_queue)
 
     def on_first_call(task: Task) -> Handler:
         built: list[Handler] = []
@@ -134,11 +136,11 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
 
         return handler
 
-    unknown = {name for task in config.tasks for name in task.settings} - settings.keys()
+    unknown = {name for task in config.all_tasks for name in task.settings} - settings.keys()
     if unknown:
         raise ValueError(f"the local workflow has no value for the setting(s) {', '.join(sorted(unknown))}; "
                          f"it knows {', '.join(sorted(settings))}")
-    return {config.function(task): on_first_call(task) for task in config.tasks}
+    return {config.function(task): on_first_call(task) for task in config.all_tasks}
 
 
 @contextlib.contextmanager
@@ -187,13 +189,16 @@ class ImageResult:
     inferences: tuple[float, ...] = ()
     error: str = ""
     cause: str = ""
+    review_id: str = ""  # the review queue's item, when the review branch queued it
 
     @classmethod
     def from_map_item(cls, image: str, item: dict) -> ImageResult:
         if item.get("status") == "passed":
             return cls(image, "passed", item.get("label", ""), item.get("confidence"),
                        tuple(item.get("inferences", ())))
-        return cls(image, "review", error=item.get("error", ""), cause=_cause_message(item.get("cause", "")))
+        review = item.get("review") if isinstance(item.get("review"), dict) else {}
+        return cls(image, "review", error=item.get("error", ""), cause=_cause_message(item.get("cause", "")),
+                   review_id=str(review.get("id") or "") if review.get("status") != "not queued" else "")
 
 
 def _cause_message(cause: str) -> str:
@@ -312,7 +317,8 @@ class LocalWorkflowRunner:
                                tuple(body.get("inferences", ())))
         if described.get("error") == REVIEW_ERROR or described["status"] == "FAILED":
             return ImageResult(key, "review", error=described.get("error", ""),
-                               cause=_cause_message(described.get("cause", "")))
+                               cause=_cause_message(described.get("cause", "")),
+                               review_id=item_id(described["executionArn"], f"s3://{self.images.name}/{key}"))
         raise RuntimeError(f"execution ended {described['status']}")
 
     def classify_batch(self, keys: list[str]) -> list[ImageResult]:
@@ -327,6 +333,7 @@ class LocalWorkflowRunner:
         return [ImageResult.from_map_item(key, item) for key, item in zip(keys, items, strict=True)]
 
 
-def image_key(source: str | Path, index: int) -> str:
+def image_key(source: str | Path, index: int, run: str = "") -> str:
+    """The image's key for one run: ``inputs/<run>/<index>-<name>`` (a reviewer later sees exactly this image)."""
     name = Path(str(source).rstrip("/")).name or f"image-{index}"
-    return f"inputs/{index:05d}-{name}"
+    return f"inputs/{run + '/' if run else ''}{index:05d}-{name}"

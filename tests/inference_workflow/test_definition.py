@@ -28,8 +28,18 @@ def test_every_task_retries_service_errors_and_catches_everything(single):
         assert set(LAMBDA_SERVICE_ERRORS) <= set(retry["ErrorEquals"])
         assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (2, 3, 2.0)
         assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                   "Next": "NotifyHumanReview"}]
+                                   "Next": "StartHumanReview"}]
     assert "EndpointUnavailableError" in single["States"]["ClassifyImage"]["Retry"][0]["ErrorEquals"]
+
+
+def test_catch_queues_the_image_for_a_person_then_notifies_even_if_queueing_fails(single):
+    review = single["States"]["StartHumanReview"]
+    assert review["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert review["Parameters"]["FunctionName"] == "scones-start-human-review"
+    assert review["Parameters"]["Payload"] == {"input.$": "$", "execution.$": "$$.Execution.Id"}
+    assert review["ResultSelector"] == {"id.$": "$.Payload.id", "status.$": "$.Payload.status"}
+    assert review["ResultPath"] == "$.review" and review["Next"] == "NotifyHumanReview"
+    assert review["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.review", "Next": "NotifyHumanReview"}]
 
 
 def test_catch_goes_to_sns_then_fails_with_the_reason(single):
@@ -57,6 +67,7 @@ def test_batch_is_a_map_over_s3_keys_returning_no_image_bytes():
     for name in ("Classified", "SentToReview"):
         assert "image_data" not in str(inner[name]["Parameters"])
     assert inner["NotifyHumanReview"]["Next"] == "SentToReview"
+    assert inner["SentToReview"]["Parameters"]["review.$"] == "$.review"
 
 
 def test_moto_private_hooks_still_exist():

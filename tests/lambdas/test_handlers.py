@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from lambdas import classifier, filter_low_confidence, serialize_image_data
@@ -95,7 +95,7 @@ def test_classifier_puts_probabilities_label_and_confidence(monkeypatch):
     image = support.random_png()
     stubber.add_response("invoke_endpoint", _answer([0.91, 0.09]),
                          {"EndpointName": "prod", "ContentType": "image/png", "Accept": "application/json",
-                          "Body": image})
+                          "Body": image, "InferenceId": ANY})
     monkeypatch.setenv("ENDPOINT_NAME", "prod")
     event = {"statusCode": 200, "body": {"image_data": base64.b64encode(image).decode(), "s3_key": "k"}}
     body = classifier.handler(event)["body"]
