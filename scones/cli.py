@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry", "endpoint", "workflow", "monitor", "ui", "infra",
-                   "gc")
+COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry", "endpoint", "workflow", "review", "monitor", "ui",
+                   "infra", "gc")
 
 DESCRIPTION = """\
 scones-mlops: CIFAR-100 bicycle-vs-motorcycle classification on SageMaker,

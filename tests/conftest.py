@@ -96,7 +96,7 @@ def no_network(monkeypatch):
 def workspace(tmp_path, monkeypatch):
     """A private SCONES_HOME with default (local) backends."""
     monkeypatch.setenv("SCONES_HOME", str(tmp_path / "home"))
-    for name in ("SCONES_REGISTRY", "SCONES_STORE", "SCONES_MODEL_GROUP"):
+    for name in ("SCONES_REGISTRY", "SCONES_STORE", "SCONES_MODEL_GROUP", "SCONES_REVIEW"):
         monkeypatch.delenv(name, raising=False)
     from scones.settings import Settings
 

@@ -59,10 +59,13 @@ def _definition_key(module_name: str, kwargs: dict) -> str:
     """Everything a rendered definition depends on: the sources, the arguments, the SDK version."""
     from importlib.metadata import version
 
+    from common.packaging import PROJECT_PACKAGES
     from pipelines.step_code import ROOT
 
     digest = hashlib.sha256(json.dumps([module_name, kwargs, version("sagemaker")], sort_keys=True).encode())
-    for package in ("common", "pipelines", "processing", "training"):
+    # every project package: the step code the definition names by content digest bundles scones/ modules
+    # too (the monitoring job's zipapp), so a change there must give a new rendering, not a stale code prefix
+    for package in PROJECT_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]

@@ -27,6 +27,7 @@ class Prediction:
     time: dt.datetime
     probabilities: tuple[float, ...]
     model_version: str = ""
+    inference_id: str = ""  # InvokeEndpoint's InferenceId, when the caller gave one: what ground truth joins on
 
     @property
     def top(self) -> int:
@@ -65,8 +66,9 @@ def parse_line(line: str) -> list[Prediction]:
         data = json.loads(output["data"])
     metadata = record.get("eventMetadata", {})
     when = dt.datetime.fromisoformat(metadata["inferenceTime"].replace("Z", "+00:00"))
-    version = str(metadata.get("modelVersion", metadata.get("inferenceId", "")))
-    return [Prediction(when, tuple(row), version) for row in _rows(data)]
+    version = str(metadata.get("modelVersion", ""))
+    inference_id = str(metadata.get("inferenceId", ""))
+    return [Prediction(when, tuple(row), version, inference_id) for row in _rows(data)]
 
 
 def scan_lines(lines: Iterable[str], scan: CaptureScan) -> None:
@@ -115,7 +117,8 @@ def _scan_hour(folder: Path, files: list[Path], finished: bool) -> CaptureScan:
             cached = json.loads(summary_path.read_text(encoding="utf-8"))
             if cached["signature"] == signature:
                 return CaptureScan(
-                    predictions=[Prediction(dt.datetime.fromisoformat(t), tuple(p), v) for t, p, v in cached["rows"]],
+                    predictions=[Prediction(dt.datetime.fromisoformat(row[0]), tuple(row[1]), row[2],
+                                            row[3] if len(row) > 3 else "") for row in cached["rows"]],
                     lines=cached["lines"], corrupt=cached["corrupt"], files=len(files),
                     corrupt_examples=cached["corrupt_examples"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -126,7 +129,8 @@ def _scan_hour(folder: Path, files: list[Path], finished: bool) -> CaptureScan:
         with open(path, encoding="utf-8", errors="replace") as handle:  # line by line: bounded memory
             scan_lines(handle, scan)
     if finished:
-        rows = [[p.time.isoformat(), list(p.probabilities), p.model_version] for p in scan.predictions]
+        rows = [[p.time.isoformat(), list(p.probabilities), p.model_version, p.inference_id]
+                for p in scan.predictions]
         document = {"signature": signature, "rows": rows, "lines": scan.lines, "corrupt": scan.corrupt,
                     "corrupt_examples": scan.corrupt_examples}
         try:

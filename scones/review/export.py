@@ -1,0 +1,89 @@
+"""Answered images as training data: class folders the pipeline's image-folder ETL takes as they are.
+
+A deterministic share of the answered items (by item id, :data:`DEFAULT_HELD_BACK`) is held back:
+those stay out of training, so live accuracy measured on reviewed traffic never grades a model on
+images it was trained on. ``review-export.json`` in the folder lists what was exported and what
+was held back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scones.errors import SconesError
+from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE, ReviewItem, ReviewQueue
+
+DEFAULT_HELD_BACK = 0.2
+MANIFEST = "review-export.json"
+
+
+def is_held_back(item_id: str, share: float) -> bool:
+    """The same answer for an item on every export and every machine."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+@dataclass
+class ExportResult:
+    exported: int = 0
+    held_back: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
+    label = item.answer
+    if label in (NONE_OF_THESE, CANT_TELL):
+        return f"{item.id}: answered {label!r}, no class to learn"
+    if label not in item.classes or "/" in label or label.startswith("."):
+        return f"{item.id}: {label!r} is not a class folder name"
+    if data is None:
+        return f"{item.id}: the image {item.image} is gone from the store"
+    from common.imaging import ImageError, open_image
+
+    try:
+        open_image(data)
+    except ImageError as exc:
+        return f"{item.id}: the image does not decode ({exc})"
+    return None
+
+
+def _suffix(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return ".png"
+    if data.startswith(b"\xff\xd8"):
+        return ".jpg"
+    return ".webp" if data[8:12] == b"WEBP" else ".png"
+
+
+def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = DEFAULT_HELD_BACK) -> ExportResult:
+    if not 0.0 <= held_back < 1.0:
+        from scones.errors import InvalidInput
+
+        raise InvalidInput(f"--held-back must be in [0, 1), got {held_back}")
+    result, exported, kept_back = ExportResult(), [], []
+    for item in queue.items(status=ANSWERED):
+        if is_held_back(item.id, held_back):
+            result.held_back += 1
+            kept_back.append(item.id)
+            continue
+        try:
+            data = store.get_bytes(item.image)
+        except SconesError:
+            data = None
+        problem = _why_not(item, data)
+        if problem:
+            result.skipped.append(problem)
+            continue
+        target = folder / item.answer / f"{item.id}{_suffix(data)}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        result.exported += 1
+        result.per_class[item.answer] = result.per_class.get(item.answer, 0) + 1
+        exported.append(item.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).write_text(json.dumps({"exported": exported, "held_back": kept_back,
+                                               "held_back_share": held_back}, indent=2) + "\n", encoding="utf-8")
+    return result
