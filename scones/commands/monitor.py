@@ -90,9 +90,15 @@ def _report(args: argparse.Namespace) -> int:
             own = "its own evaluation" if version in ref.by_version else f"the evaluation of {ref.name}"
             print(f"  v{version}: {section['predictions']} predictions, verdict {section['verdict']} (vs {own})")
             _print_tests(f"v{version}", section["drift"], indent="    ")
+    below = _model_quality(settings, check, output)
     print(f"  plot: {report['plot']}\n  report: {output / 'report.json'}")
+    if below:
+        from scones.notify import messages
+
+        settings.notifier().send("model_quality", *messages.live_accuracy_low(below))
+        print(f"LIVE ACCURACY BELOW EVALUATION: {', '.join('v' + v for v in below)}; exit code {DRIFT_EXIT_CODE}")
     if not check.drifted:
-        return 0
+        return DRIFT_EXIT_CODE if below else 0
     alert(check, settings.notifier())
     print(f"DRIFT: {', '.join(t['name'] for t in check.drifted)}; exit code {DRIFT_EXIT_CODE}")
     if args.retrain:
@@ -105,6 +111,38 @@ def _report(args: argparse.Namespace) -> int:
         print(f"retraining: started {started.pipeline} execution {started.execution_id} in the background "
               f"(follow: scones pipeline status {started.execution_id}; console: {started.console})")
     return DRIFT_EXIT_CODE
+
+
+def _model_quality(settings, check, output: Path) -> dict[str, dict]:
+    """Live accuracy per version from the review queue's answers, added to report.json; the versions to alert on."""
+    import json
+
+    from common.metrics import accuracy_of
+    from scones.review.output import read_answers
+    from scones.review.quality import model_quality
+
+    truths, problems = read_answers(settings.store(), settings.review_output)
+    ref = check.reference
+    expected = {version: accuracy_of(doc) for version, doc in ref.by_version.items()}
+    quality = model_quality(truths, set(check.inference_ids), expected)
+    check.report["model_quality"] = quality
+    check.report["model_quality_problems"] = problems
+    path = output / "report.json"
+    if path.exists():
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document.update(model_quality=quality, model_quality_problems=problems)
+        path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    for version, entry in quality.items():
+        if entry["reviewed"]:
+            print(f"  live accuracy v{version}: {entry['accuracy']:.3f} on {entry['reviewed']} reviewed images "
+                  f"(95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f}; {entry['population']}"
+                  + (f"; evaluation {entry['evaluation_accuracy']:.3f}" if entry["evaluation_accuracy"] else "")
+                  + f"), {entry['ungraded']} ungraded, {entry['without_capture']} without a capture record")
+        else:
+            print(f"  live accuracy v{version}: nothing gradable yet ({entry['ungraded']} answers grade nothing)")
+    for line in problems[:5]:
+        print(f"  review output skipped: {line}")
+    return {version: entry for version, entry in quality.items() if entry["below_evaluation"]}
 
 
 def _print_tests(label: str, tests: list[dict], indent: str = "  ") -> None:

@@ -29,6 +29,7 @@ class DriftCheck:
     source: str
     report: dict
     reference: Reference
+    inference_ids: frozenset[str] = frozenset()  # of the predictions read: what people's answers join on
 
     @property
     def drifted(self) -> list[dict]:
@@ -42,7 +43,8 @@ def check_drift(source: str, store, registry, group: str, threshold: float, outp
     scan = read_capture(source, store, since=since)
     ref = reference(registry, group, version, versions_in(scan))
     return DriftCheck(source, write_report(scan, ref.classes, threshold, ref.evaluation, Path(output),
-                                           ref.by_version), ref)
+                                           ref.by_version), ref,
+                      frozenset(p.inference_id for p in scan.predictions if p.inference_id))
 
 
 def alert(check: DriftCheck, notifier) -> None:

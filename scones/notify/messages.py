@@ -82,6 +82,15 @@ def pipeline_failed_in_sagemaker(status) -> tuple[str, dict[str, Any]]:
                     f"scones pipeline status {status.arn}", logs=logs, job=job_arn)
 
 
+def live_accuracy_low(below: dict[str, dict]) -> tuple[str, dict[str, Any]]:
+    """People's answers say a version is worse live than its evaluation measured (interval wholly below it)."""
+    names = ", ".join(f"v{v} {e['accuracy']:.3f} (CI {e['ci_low']:.3f}-{e['ci_high']:.3f}) vs evaluation "
+                      f"{e['evaluation_accuracy']:.3f}" for v, e in below.items())
+    return (f"live accuracy below the evaluation: {names}"[:200],
+            {"versions": {v: {k: e[k] for k in ("reviewed", "correct", "accuracy", "ci_low", "ci_high",
+                                                "evaluation_accuracy", "population")} for v, e in below.items()}})
+
+
 def drift(capture: str, reference: str, drifted: list[dict], plot: str) -> tuple[str, dict[str, Any]]:
     """Live traffic no longer looks like the evaluation: which tests fired, their statistics, the picture."""
     names = ", ".join(t["name"] for t in drifted)
