@@ -2,7 +2,7 @@
 
 This module builds the app (the request guard, the CSRF field) and mounts one blueprint per
 area: ``home`` (the front page), ``versions`` (the approver's pages), ``runs`` (start, follow,
-artifacts) and ``traffic`` (a test upload, the capture plot). What they share is in
+artifacts), ``traffic`` (a test upload, the capture plot) and ``review`` (the human review queue). What they share is in
 :mod:`scones.ui.context`; a new page is a new blueprint registered here.
 
 Everything goes through the same interfaces the CLI uses -- the registry (so an
@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from scones.registry import APPROVED, PENDING, REJECTED
 from scones.settings import Settings
-from scones.ui import home, runs, templates, traffic, versions
+from scones.ui import home, review, runs, templates, traffic, versions
 from scones.ui.context import EXTENSION, Dashboard
 from scones.ui.guard import CSRF_FIELD, TOKEN_COOKIE, Guard, is_loopback
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, sagemaker_pipeline: str | None 
         # Markup.format escapes its arguments
         return {"csrf_field": Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, guard.csrf_token)}
 
-    for blueprint in (home.bp, versions.bp, runs.bp, traffic.bp):  # one per area of the page
+    for blueprint in (home.bp, versions.bp, runs.bp, traffic.bp, review.bp):  # one per area of the page
         app.register_blueprint(blueprint)
     return app
 

@@ -1,4 +1,5 @@
-"""The dashboard's pages: plain HTML, server-side SVG, no JavaScript or CDN (it works offline)."""
+"""The dashboard's pages: plain HTML, server-side SVG, no CDN (it works offline); the only script is the
+Review page's key handler, inline."""
 
 LAYOUT = """<!doctype html>
 <html><head><meta charset="utf-8"><title>scones - {{ title }}</title>
@@ -22,7 +23,8 @@ LAYOUT = """<!doctype html>
  .thumbs img { width: 96px; height: 96px; image-rendering: pixelated; border: 2px solid #c62828; }
  figcaption { font-size: .8em; max-width: 110px; }
 </style></head><body>
-<h1><a href="{{ url_for('home.index') }}">scones</a> - {{ title }}</h1>
+<h1><a href="{{ url_for('home.index') }}">scones</a> - {{ title }}
+ <small><a id="nav-review" href="{{ url_for('review.queue') }}">review queue</a></small></h1>
 {% if message %}<p class="flash" id="flash">{{ message }}</p>{% endif %}
 {{ body|safe }}
 </body></html>"""
@@ -197,4 +199,42 @@ VERSION = MARKER + """
 <table><tr><th>when (UTC)</th><th>status</th><th>reason</th></tr>
 {% for h in history %}<tr class="history-row"><td>{{ h.at }}</td><td class="status-{{ h.status }}">{{ h.status }}</td>
  <td>{{ h.reason }}</td></tr>{% endfor %}</table></section>
+"""
+
+
+REVIEW = """
+<section id="queue"><p id="counts">{{ counts.pending }} waiting, {{ counts.answered }} answered,
+ {{ counts.disputed }} disputed. Keys: 1-9 a class, 0 none of these, ? can't tell, s skip.</p>
+{% if item %}
+<div class="side" id="item" data-id="{{ item.id }}">
+ <div>{% if image_problem %}<p class="flash" id="image-problem">{{ image_problem }}</p>
+  {% else %}<img id="review-image" src="{{ url_for('review.image', item_id=item.id) }}"
+   style="width: 320px; height: 320px; object-fit: contain; image-rendering: pixelated; border: 1px solid #ccc;">
+  {% endif %}</div>
+ <div><p><b>{{ item.image }}</b><br>{{ item.kind }}: {{ item.reason }}<br>
+  model {{ "v%d"|format(item.model_version) if item.model_version is not none else "(unknown version)" }}</p>
+  <table><tr><th>model's top guesses</th><th>probability</th></tr>
+  {% for label, p in item.top_guesses() %}<tr><td>{{ label }}</td><td>{{ "%.3f"|format(p) }}</td></tr>
+  {% else %}<tr><td colspan="2">the model gave no answer</td></tr>{% endfor %}</table>
+  {% for label, key in choices %}
+  <form method="post" action="{{ url_for('review.answer', item_id=item.id) }}" style="display:inline">
+   {{ csrf_field }}<input type="hidden" name="label" value="{{ label }}">
+   <button class="answer" data-key="{{ key }}" id="answer-{{ loop.index }}">{% if key %}[{{ key }}] {% endif %}
+    {{ label }}</button></form>{% endfor %}
+  <a id="skip" data-key="s" href="{{ url_for('review.queue', after=item.id) }}">[s] skip</a>
+ </div></div>
+{% else %}<p id="empty">Nothing waits for review. Images the workflow cannot pass land here
+ (<code>scones classify photos/</code>).</p>{% endif %}
+</section>
+<section id="recent"><h2>Recently answered</h2><table>
+{% for done in recent %}<tr><td>{{ done.id }}</td><td>{{ done.image }}</td><td>{{ done.label or "-" }}</td>
+ <td>{{ done.status }}</td><td>{{ done.answer or "-" }}</td>
+ <td>{{ done.answers[-1].reviewer }}</td></tr>{% endfor %}</table></section>
+<script>
+document.addEventListener("keydown", function (event) {
+  if (event.target.matches("input, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+  var target = document.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
+  if (target && event.key) { event.preventDefault(); target.click(); }
+});
+</script>
 """

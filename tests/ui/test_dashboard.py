@@ -243,6 +243,36 @@ def test_upload_then_drift_shows_per_version_verdicts(browser, site, tmp_path):
     page.close()
 
 
+def test_a_reviewer_clears_the_queue_with_the_keyboard(browser, site):
+    """Issue 22: the Review page, keys only: 2 answers the second class, s skips, 0 says "none of these"."""
+    from scones.review import NONE_OF_THESE, ReviewItem, item_id
+    from tests import support
+
+    store, queue = site.settings.store(), site.settings.review_queue()
+    ids = []
+    for n in range(3):
+        uri = f"s3://scones-workflow-local/inputs/keys/{n:05d}.png"
+        store.put_bytes(uri, support.random_png(seed=10 + n))
+        ids.append(queue.add(ReviewItem(id=item_id("keys", uri), image=uri, classes=("bicycle", "motorcycle"),
+                                        probabilities=(0.6, 0.4), model_version=1, reason="LowConfidenceError")).id)
+    page = browser.new_page()
+    page.goto(f"{site.url}/review")
+    assert page.get_attribute("#item", "data-id") == ids[0]
+    assert page.evaluate("document.querySelector('#review-image').naturalWidth") > 0, "the image shows"
+    page.keyboard.press("2")
+    page.wait_for_selector("#flash")
+    assert "ground truth 'motorcycle'" in page.inner_text("#flash")
+    assert page.get_attribute("#item", "data-id") == ids[1]
+    page.keyboard.press("s")
+    page.wait_for_url(f"**after={ids[1]}")
+    assert page.get_attribute("#item", "data-id") == ids[2]
+    page.keyboard.press("0")
+    page.wait_for_selector("#flash")
+    assert [queue.get(i).answer for i in ids] == ["motorcycle", None, NONE_OF_THESE]
+    assert page.get_attribute("#item", "data-id") == ids[1], "the skipped item comes round again"
+    page.close()
+
+
 def test_sagemaker_runs_are_listed_when_configured(workspace):
     """Against moto: a SageMaker pipeline execution shows beside the local runs."""
     import boto3

@@ -1,0 +1,89 @@
+"""The Review page: the queue oldest first, the image large, the model's top guesses, one key per answer.
+
+A reviewer clears the queue with the keyboard: ``1``-``9`` answer with that class, ``0`` "none of
+these", ``?`` "can't tell", ``s`` skips to the next item. Answers are state changes: the form
+carries the CSRF token like approvals, and the answer records who gave it (the dashboard's guard).
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, abort, redirect, request, send_file, url_for
+
+from scones.errors import SconesError
+from scones.review import CANT_TELL, NONE_OF_THESE, PENDING, counts
+from scones.ui import templates
+from scones.ui.context import dashboard
+
+bp = Blueprint("review", __name__)
+#: Keys beyond the classes' digits.
+SPECIAL_KEYS = {NONE_OF_THESE: "0", CANT_TELL: "?"}
+
+
+@bp.get("/review")
+def queue():
+    board = dashboard()
+    review = board.settings.review_queue()
+    items = review.items()
+    pending = [item for item in items if item.status == PENDING]
+    after = request.args.get("after")
+    if after:  # skipped: the next pending item after that one, wrapping around
+        ids = [item.id for item in pending]
+        start = ids.index(after) + 1 if after in ids else 0
+        pending = pending[start:] + pending[:start]
+    item = pending[0] if pending else None
+    choices = []
+    if item is not None:
+        choices = [(label, str(i + 1) if i < 9 else "") for i, label in enumerate(item.classes)]
+        choices += [(label, key) for label, key in SPECIAL_KEYS.items()]
+    image_problem = _image_problem(board, item.image) if item is not None else None
+    return board.page("review", templates.REVIEW, item=item, choices=choices, counts=counts(items),
+                      recent=[i for i in reversed(items) if i.answers][:10], image_problem=image_problem)
+
+
+@bp.post("/review/<item_id>")
+def answer(item_id: str):
+    board = dashboard()
+    label = request.form.get("label", "")
+    reviewer = f"{board.guard.who(request.remote_addr)} (dashboard)"
+    try:
+        item = board.settings.review_queue().answer(item_id, label, reviewer, request.form.get("reason", ""))
+    except SconesError as exc:
+        return redirect(url_for(".queue", message=exc.message))
+    said = f"ground truth {item.answer!r}" if item.answer else "reviewers disagree: no ground truth yet"
+    return redirect(url_for(".queue", message=f"{item.id}: {label!r} recorded; {said}"))
+
+
+@bp.get("/review/<item_id>/image")
+def image(item_id: str):
+    board = dashboard()
+    try:
+        item = board.settings.review_queue().get(item_id)
+        data = board.settings.store().get_bytes(item.image)
+    except SconesError:
+        abort(404)
+    return send_file(io.BytesIO(data), mimetype=_mimetype(data))
+
+
+def _image_problem(board, uri: str) -> str | None:
+    """Why the reviewer cannot see the image, in words, or None when it shows."""
+    from common.imaging import ImageError, open_image
+
+    try:
+        data = board.settings.store().get_bytes(uri)
+    except SconesError as exc:
+        return f"the image is gone from the store ({exc.message}); answer from the reason, or skip"
+    try:
+        open_image(data)
+    except ImageError as exc:
+        return f"the image does not decode ({exc}); this is what the workflow refused"
+    return None
+
+
+def _mimetype(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    return "application/octet-stream"

@@ -1,0 +1,70 @@
+"""The Review page through Flask's test client: the oldest item first, answers by form, refusals, broken images.
+(Chromium drives the keys in tests/ui/test_dashboard.py.)"""
+
+import re
+
+import pytest
+
+from scones.review import ReviewItem, item_id
+from scones.ui.app import create_app
+from scones.ui.guard import Guard
+from tests import support
+
+ORIGIN = "http://127.0.0.1:8090"
+
+
+@pytest.fixture
+def queued(workspace):
+    store, queue = workspace.store(), workspace.review_queue()
+    items = []
+    for n, data in enumerate((support.random_png(seed=1), b"not an image at all", None)):
+        uri = f"s3://scones-workflow-local/inputs/run/{n:05d}.png"
+        if data is not None:
+            store.put_bytes(uri, data)
+        items.append(queue.add(ReviewItem(id=item_id("exec", uri), image=uri, classes=("bicycle", "motorcycle"),
+                                          probabilities=(0.55, 0.45), model_version=1, reason="LowConfidenceError")))
+    client = create_app(workspace, guard=Guard.for_binding()).test_client()
+    return workspace, items, client
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_the_oldest_item_shows_with_its_guesses_and_one_key_per_answer(queued):
+    _, items, client = queued
+    html = client.get("/review", base_url=ORIGIN).get_data(as_text=True)
+    assert f'data-id="{items[0].id}"' in html and f"/review/{items[0].id}/image" in html
+    assert re.search(r"3 waiting, 0 answered,\s+0 disputed", html)
+    for key, label in (("1", "bicycle"), ("2", "motorcycle"), ("0", "none of these"), ("?", "can&#39;t tell")):
+        assert re.search(rf'value="{label}">\s*<button class="answer" data-key="{re.escape(key)}"', html), label
+    image = client.get(f"/review/{items[0].id}/image", base_url=ORIGIN)
+    assert image.status_code == 200 and image.mimetype == "image/png"
+
+
+def test_an_answer_by_form_records_who_and_moves_on_and_a_cross_site_post_changes_nothing(queued):
+    settings, items, client = queued
+    token = _csrf(client.get("/review", base_url=ORIGIN).get_data(as_text=True))
+    refused = client.post(f"/review/{items[0].id}", base_url=ORIGIN, data={"csrf_token": token, "label": "bicycle"},
+                          headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and settings.review_queue().get(items[0].id).answers == ()
+    assert client.post(f"/review/{items[0].id}", base_url=ORIGIN, data={"label": "bicycle"}).status_code == 403
+    done = client.post(f"/review/{items[0].id}", base_url=ORIGIN, data={"csrf_token": token, "label": "motorcycle"},
+                       follow_redirects=True)
+    page = done.get_data(as_text=True)
+    assert "ground truth &#39;motorcycle&#39;" in page and f'data-id="{items[1].id}"' in page
+    [answer] = settings.review_queue().get(items[0].id).answers
+    assert answer.label == "motorcycle" and answer.reviewer.endswith("(dashboard)")
+    bad = client.post(f"/review/{items[1].id}", base_url=ORIGIN, data={"csrf_token": token, "label": "car"},
+                      follow_redirects=True)
+    assert "&#39;car&#39; is not an answer" in bad.get_data(as_text=True)
+
+
+def test_a_garbage_or_deleted_image_gets_a_reason_not_a_500(queued):
+    _, items, client = queued
+    garbage = client.get(f"/review?after={items[0].id}", base_url=ORIGIN).get_data(as_text=True)
+    assert f'data-id="{items[1].id}"' in garbage and "the image does not decode" in garbage
+    gone = client.get(f"/review?after={items[1].id}", base_url=ORIGIN).get_data(as_text=True)
+    assert f'data-id="{items[2].id}"' in gone and "the image is gone from the store" in gone
+    assert client.get(f"/review/{items[2].id}/image", base_url=ORIGIN).status_code == 404
+    assert client.get("/review/r-unknown/image", base_url=ORIGIN).status_code == 404
