@@ -9,6 +9,8 @@ defaults, so the laptop, SageMaker and Lambda agree on one value.
 
 #: The workflow's confidence bar: below it an image goes to human review.
 CONFIDENCE_THRESHOLD = 0.93
+#: The share of confident images the workflow also sends to a person, so live accuracy covers them too.
+REVIEW_SAMPLE = 0.02
 #: The Model Package Group the pipeline registers into and the endpoint, dashboard and CLI read.
 MODEL_PACKAGE_GROUP = "SconesModels"
 #: The training pipeline's and the monitoring pipeline's names.

@@ -71,6 +71,9 @@ TASKS: tuple[Task, ...] = (
          retry_errors=("EndpointUnavailableError",)),  # the endpoint is down or throttled
     Task(state="FilterLowConfidence", handler="lambdas.filter_low_confidence", logical_id="FilterFunction",
          function="filter-low-confidence", settings=("THRESHOLD",)),
+    Task(state="SampleForAudit", handler="lambdas.sample_for_audit", logical_id="AuditSampleFunction",
+         function="sample-for-audit", settings=("REVIEW_QUEUE", "REVIEW_SAMPLE", "CLASSES"),
+         permissions=("start_human_loop",)),
 )
 
 

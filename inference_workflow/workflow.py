@@ -117,7 +117,7 @@ def batch_graph(config: WorkflowConfig | None = None) -> Graph:
     tasks = _tasks(config)
     passed = Pass("Classified", parameters={
         "status": "passed", "s3_key.$": "$.body.s3_key", "label.$": "$.body.label",
-        "confidence.$": "$.body.confidence", "inferences.$": "$.body.inferences"})
+        "confidence.$": "$.body.confidence", "inferences.$": "$.body.inferences", "audit_id.$": "$.body.audit_id"})
     notify = _notify("NotifyHumanReview", config)
     notify.next(Pass("SentToReview", parameters={"status": "review", "error.$": "$.error.Error",
                                                  "cause.$": "$.error.Cause", "review.$": "$.review"}))

@@ -9,6 +9,7 @@
 | ``SCONES_NOTIFY``     | ``outbox://$SCONES_HOME/outbox.jsonl``   | ``sns://<topic>``  |
 | ``SCONES_THRESHOLD``  | the workflow's confidence bar            |                    |
 | ``SCONES_REVIEW``     | ``sqlite:///$SCONES_HOME/review.db``     |                    |
+| ``SCONES_REVIEW_SAMPLE`` | ``common.defaults.REVIEW_SAMPLE`` (0.02) | ``0`` turns it off |
 | ``SCONES_AWS_ENDPOINT_URL`` | none: AWS itself             | ``http://127.0.0.1:5000`` |
 | ``SCONES_AWS_REGION`` | ``AWS_DEFAULT_REGION`` or ``us-east-1``  |                    |
 
@@ -41,6 +42,7 @@ class Settings:
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     review_uri: str = ""
+    review_sample: float = defaults.REVIEW_SAMPLE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             aws_endpoint_url=os.environ.get("SCONES_AWS_ENDPOINT_URL") or None,
             aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             review_uri=os.environ.get("SCONES_REVIEW", f"sqlite:///{ws.root / 'review.db'}"),
+            review_sample=_share("SCONES_REVIEW_SAMPLE", defaults.REVIEW_SAMPLE),
         )
 
     def aws_client(self, service: str, region: str | None = None):
@@ -96,8 +99,21 @@ class Settings:
         return {**os.environ, "SCONES_HOME": str(self.workspace.root), "SCONES_REGISTRY": self.registry_uri,
                 "SCONES_STORE": self.store_uri, "SCONES_MODEL_GROUP": self.model_group,
                 "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold),
-                "SCONES_REVIEW": self.review_uri,
+                "SCONES_REVIEW": self.review_uri, "SCONES_REVIEW_SAMPLE": str(self.review_sample),
                 "SCONES_AWS_REGION": self.aws_region, "SCONES_AWS_ENDPOINT_URL": self.aws_endpoint_url or ""}
+
+
+def _share(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{name} must be between 0 and 1, got {value}")
+    return value
 
 
 def _threshold(text: str | None) -> float:

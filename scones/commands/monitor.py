@@ -124,7 +124,8 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
     truths, problems = read_answers(settings.store(), settings.review_output)
     ref = check.reference
     expected = {version: accuracy_of(doc) for version, doc in ref.by_version.items()}
-    quality = model_quality(truths, set(check.inference_ids), expected)
+    shares = {version: section["share_below_threshold"] for version, section in check.report["by_version"].items()}
+    quality = model_quality(truths, set(check.inference_ids), expected, shares)
     check.report["model_quality"] = quality
     check.report["model_quality_problems"] = problems
     path = output / "report.json"
@@ -134,7 +135,7 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
         path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     for version, entry in quality.items():
         if entry["reviewed"]:
-            print(f"  live accuracy v{version}: {entry['accuracy']:.3f} on {entry['reviewed']} reviewed images "
+            print(f"  live accuracy v{version}: {entry['accuracy']:.3f} from {entry['reviewed']} answers "
                   f"(95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f}; {entry['population']}"
                   + (f"; evaluation {entry['evaluation_accuracy']:.3f}" if entry["evaluation_accuracy"] else "")
                   + f"), {entry['ungraded']} ungraded, {entry['without_capture']} without a capture record")

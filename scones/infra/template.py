@@ -125,6 +125,7 @@ SETTING_SOURCES = {
     "THRESHOLD": {"Ref": "ConfidenceThreshold"},
     "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
     "REVIEW_QUEUE": _sub("a2i://" + REVIEW_FLOW_ARN),
+    "REVIEW_SAMPLE": {"Ref": "ReviewSample"},
 }
 
 
@@ -489,6 +490,8 @@ def build_template() -> dict:
             "EndpointName": {"Type": "String", "Default": defaults.ENDPOINT_NAME},
             "Classes": {"Type": "String", "Default": ",".join(defaults.DEFAULT_CLASSES)},
             "ConfidenceThreshold": {"Type": "String", "Default": str(defaults.CONFIDENCE_THRESHOLD)},
+            "ReviewSample": {"Type": "String", "Default": str(defaults.REVIEW_SAMPLE),
+                             "Description": "share of confident images also sent to human review (0: none)"},
             "RetrainSchedule": {"Type": "String", "Default": "rate(7 days)",
                                 "Description": "EventBridge schedule that starts the pipeline"},
             "MonitorSchedule": {"Type": "String", "Default": "rate(1 day)",

@@ -179,7 +179,8 @@ def plot_report(scan: CaptureScan, classes: list[str], threshold: float, evaluat
         part = frame.loc[frame["version"] == version, "clipped"]
         log_odds = np.clip(np.log10(part / (1 - part)), bins[0], bins[-1] - 1e-9)  # the clip's edge inside
         ax.hist(log_odds, bins=bins, alpha=0.6, label=name(version))
-    ax.axvline(np.log10(threshold / (1 - threshold)), color="red", linestyle="--")
+    drawn = min(max(threshold, LOGIT_CLIP), 1 - LOGIT_CLIP)  # a bar of 0 or 1 sits at the axis' clipped edge
+    ax.axvline(np.log10(drawn / (1 - drawn)), color="red", linestyle="--")
     ticks = np.array([0.5, 0.9, 0.99, 0.999, 0.9999])
     ax.set_xticks(np.log10(ticks / (1 - ticks)), [f"{t:g}" for t in ticks])
     ax.set_xlim(left=-0.2)

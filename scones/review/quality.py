@@ -11,7 +11,8 @@ customers, so this is the project's own. The rules:
   counted under ``without_capture``;
 - the interval is Wilson's score interval (it stays inside [0, 1] and behaves at small counts);
 - reviewed traffic is what the workflow could not pass, so its accuracy is lower than the
-  model's on all traffic by construction: the report says which population it measured.
+  model's on all traffic by construction; audit samples (a share of the confident images) stand for
+  the rest, and the two are weighted by their shares of the captured traffic (:func:`all_traffic`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from scones.review import CANT_TELL, NONE_OF_THESE
+from scones.review import CANT_TELL, NONE_OF_THESE, SAMPLE
 from scones.review.output import GroundTruth
 
 Z95 = 1.959964
@@ -39,32 +40,71 @@ def _gradable(truth: GroundTruth) -> bool:
     return truth.label not in (None, NONE_OF_THESE, CANT_TELL) and bool(truth.model_label)
 
 
-def model_quality(truths: Iterable[GroundTruth], captured_ids: set[str],
-                  evaluation_accuracy: dict[str, float | None] | None = None) -> dict[str, dict]:
-    """Per model version (as a string, as capture names it): reviewed, correct, accuracy, ci_low, ci_high, ...
+def _population(truths: list[GroundTruth]) -> dict:
+    n = len(truths)
+    k = sum(t.label == t.model_label for t in truths)
+    low, high = wilson(k, n) if n else (None, None)
+    return {"reviewed": n, "correct": k, "accuracy": k / n if n else None, "ci_low": low, "ci_high": high}
 
-    With ``evaluation_accuracy`` (version -> the accuracy its evaluation measured), a version whose
-    interval lies wholly below it gets ``below_evaluation: True`` -- the alert.
+
+def all_traffic(review: dict, sample: dict, share_below: float | None) -> dict | None:
+    """Accuracy on all traffic: the two populations weighted by their share of it (None when not estimable).
+
+    Reviewed images are the share ``share_below`` of traffic below the threshold (from capture);
+    audit samples stand for the rest. A population with weight 0 is not needed; one with weight
+    and no answers leaves the estimate open. The interval is the normal approximation of the
+    weighted sum, clipped to [0, 1].
     """
-    versions: dict[str, dict] = {}
+    if share_below is None:
+        return None
+    parts = [(share_below, review), (1.0 - share_below, sample)]
+    if any(weight > 0 and not part["reviewed"] for weight, part in parts):
+        return None
+    used = [(w, p) for w, p in parts if w > 0]
+    accuracy = sum(w * p["accuracy"] for w, p in used)
+    spread = math.sqrt(sum(w * w * p["accuracy"] * (1 - p["accuracy"]) / p["reviewed"] for w, p in used))
+    if len(used) == 1:  # one population is all the traffic: its own (Wilson) interval
+        low, high = used[0][1]["ci_low"], used[0][1]["ci_high"]
+    else:
+        low, high = max(0.0, accuracy - Z95 * spread), min(1.0, accuracy + Z95 * spread)
+    return {"accuracy": accuracy, "ci_low": low, "ci_high": high, "share_below_threshold": share_below}
+
+
+def model_quality(truths: Iterable[GroundTruth], captured_ids: set[str],
+                  evaluation_accuracy: dict[str, float | None] | None = None,
+                  share_below: dict[str, float] | None = None) -> dict[str, dict]:
+    """Per model version (as capture names it): live accuracy on all traffic where the answers allow it.
+
+    ``reviewed``/``correct``/``accuracy``/``ci_low``/``ci_high`` are the all-traffic estimate when
+    :func:`all_traffic` can make one (``population`` says "all traffic"), else the reviewed images'
+    own figures (``population`` says which). Only an all-traffic estimate whose interval lies wholly
+    below ``evaluation_accuracy`` sets ``below_evaluation`` -- the alert: low-confidence images
+    alone are harder than traffic by construction and would always look worse.
+    """
+    grouped: dict[str, list[GroundTruth]] = {}
     for truth in truths:
-        version = str(truth.model_version) if truth.model_version is not None else "?"
-        entry = versions.setdefault(version, {"reviewed": 0, "correct": 0, "ungraded": 0, "without_capture": 0,
-                                              "confusion": {}, "population": "reviewed traffic (below the "
-                                                                              "threshold or refused)"})
-        if not _gradable(truth):
-            entry["ungraded"] += 1
-            continue
-        entry["reviewed"] += 1
-        entry["correct"] += truth.label == truth.model_label
-        entry["without_capture"] += truth.inference_id not in captured_ids
-        pair = f"{truth.label} -> {truth.model_label}"
-        entry["confusion"][pair] = entry["confusion"].get(pair, 0) + 1
-    for version, entry in versions.items():
-        n, k = entry["reviewed"], entry["correct"]
-        entry["accuracy"] = k / n if n else None
-        entry["ci_low"], entry["ci_high"] = wilson(k, n) if n else (None, None)
+        grouped.setdefault(str(truth.model_version) if truth.model_version is not None else "?", []).append(truth)
+    versions: dict[str, dict] = {}
+    for version, group in grouped.items():
+        gradable = [t for t in group if _gradable(t)]
+        review = _population([t for t in gradable if t.kind != SAMPLE])
+        sample = _population([t for t in gradable if t.kind == SAMPLE])
+        confusion: dict[str, int] = {}
+        for t in gradable:
+            confusion[f"{t.label} -> {t.model_label}"] = confusion.get(f"{t.label} -> {t.model_label}", 0) + 1
+        estimate = all_traffic(review, sample, (share_below or {}).get(version))
+        headline = estimate or (review if review["reviewed"] else sample)
         expected = (evaluation_accuracy or {}).get(version)
-        entry["evaluation_accuracy"] = expected
-        entry["below_evaluation"] = bool(n and expected is not None and entry["ci_high"] < expected)
+        versions[version] = {
+            "reviewed": len(gradable), "correct": review["correct"] + sample["correct"],
+            "accuracy": headline["accuracy"], "ci_low": headline["ci_low"], "ci_high": headline["ci_high"],
+            "population": "all traffic (reviewed and audit samples weighted by their share)" if estimate else
+            ("reviewed traffic only (below the threshold or refused): harder than traffic, no alert" if
+             review["reviewed"] else "audit samples only (confident traffic)"),
+            "by_population": {"review": review, "sample": sample},
+            "ungraded": len(group) - len(gradable),
+            "without_capture": sum(t.inference_id not in captured_ids for t in gradable),
+            "confusion": confusion, "evaluation_accuracy": expected,
+            "below_evaluation": bool(estimate and expected is not None and estimate["ci_high"] < expected),
+        }
     return versions

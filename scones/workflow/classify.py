@@ -27,11 +27,12 @@ class ReviewTarget:
 
     queue_uri: str
     store: Any
+    sample: float = 0.0  # the share of confident images also queued, as audit samples
 
 
 def review_target(settings) -> ReviewTarget:
     """The configured review queue, and the artifact store that keeps the images it shows."""
-    return ReviewTarget(settings.review_uri, settings.store())
+    return ReviewTarget(settings.review_uri, settings.store(), settings.review_sample)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
     config = config or WorkflowConfig()
     handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold),
-                                 images=bucket, review_queue=review.queue_uri if review else "")
+                                 images=bucket, review_queue=review.queue_uri if review else "",
+                                 review_sample=review.sample if review else 0.0)
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
     run = uuid.uuid4().hex[:12]
@@ -112,6 +114,7 @@ def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint
 
 def format_result(result: ImageResult, width: int = 40) -> str:
     if result.status == "passed":
-        return f"{result.image:<{width}} {result.label:<12} {result.confidence:.3f}  passed"
+        audit = f"  [audit sample {result.review_id}]" if result.review_id else ""
+        return f"{result.image:<{width}} {result.label:<12} {result.confidence:.3f}  passed{audit}"
     queued = f"  [review {result.review_id}]" if result.review_id else ""
     return f"{result.image:<{width}} {'-':<12} {'':5}  REVIEW  {result.error}: {result.cause}{queued}"

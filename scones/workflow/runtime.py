@@ -105,14 +105,15 @@ class ImageBucket:
     name: str
 
 
-def local_settings(target: EndpointTarget, review_queue: str = "") -> dict[str, str]:
+def local_settings(target: EndpointTarget, review_queue: str = "", review_sample: float = 0.0) -> dict[str, str]:
     """The functions' settings on this machine, by the names the template sets them in AWS."""
     return {"ENDPOINT_NAME": target.name, "CLASSES": ",".join(target.classes), "THRESHOLD": str(target.threshold),
-            "REVIEW_QUEUE": review_queue}
+            "REVIEW_QUEUE": review_queue, "REVIEW_SAMPLE": str(review_sample)}
 
 
 def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1",
-                      images: ImageBucket | None = None, review_queue: str = "") -> dict[str, Handler]:
+                      images: ImageBucket | None = None, review_queue: str = "",
+                      review_sample: float = 0.0) -> dict[str, Handler]:
     """Function name -> handler, for every row of the task table, as the Lambda service would load them.
 
     Each handler is its module's ``make_handler(env, clients)`` (the module named by the row's
@@ -123,15 +124,18 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
     """
     clients = Clients({"s3": images.client} if images else None, region=region,
                       endpoint_urls={"sagemaker-runtime": target.url})
-    settings = local_settings(target, review_queue)
+    settings = local_settings(target, review_queue, review_sample)
 
     def on_first_call(task: Task) -> Handler:
         built: list[Handler] = []
+        lock = threading.Lock()  # a Map runs iterations on threads: build once, not once per thread
 
         def handler(event, context=None):
             if not built:
-                module = importlib.import_module(task.handler)
-                built.append(module.make_handler({name: settings[name] for name in task.settings}, clients))
+                with lock:
+                    if not built:
+                        module = importlib.import_module(task.handler)
+                        built.append(module.make_handler({name: settings[name] for name in task.settings}, clients))
             return built[0](event, context)
 
         return handler
@@ -189,13 +193,13 @@ class ImageResult:
     inferences: tuple[float, ...] = ()
     error: str = ""
     cause: str = ""
-    review_id: str = ""  # the review queue's item, when the review branch queued it
+    review_id: str = ""  # the review queue's item, when the review branch queued it (or, passed, an audit sample)
 
     @classmethod
     def from_map_item(cls, image: str, item: dict) -> ImageResult:
         if item.get("status") == "passed":
             return cls(image, "passed", item.get("label", ""), item.get("confidence"),
-                       tuple(item.get("inferences", ())))
+                       tuple(item.get("inferences", ())), review_id=str(item.get("audit_id") or ""))
         review = item.get("review") if isinstance(item.get("review"), dict) else {}
         return cls(image, "review", error=item.get("error", ""), cause=_cause_message(item.get("cause", "")),
                    review_id=str(review.get("id") or "") if review.get("status") != "not queued" else "")
@@ -314,7 +318,7 @@ class LocalWorkflowRunner:
         if described["status"] == "SUCCEEDED":
             body = json.loads(described["output"])["body"]
             return ImageResult(key, "passed", body.get("label", ""), body.get("confidence"),
-                               tuple(body.get("inferences", ())))
+                               tuple(body.get("inferences", ())), review_id=str(body.get("audit_id") or ""))
         if described.get("error") == REVIEW_ERROR or described["status"] == "FAILED":
             return ImageResult(key, "review", error=described.get("error", ""),
                                cause=_cause_message(described.get("cause", "")),

@@ -56,7 +56,7 @@ print(json.dumps({
 """
 
 
-def _copy_with_a_fourth_task(target: Path) -> None:
+def _copy_with_a_new_task(target: Path) -> None:
     for package in PROJECT_PACKAGES:
         shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
     tasks = target / "inference_workflow" / "tasks.py"
@@ -66,9 +66,9 @@ def _copy_with_a_fourth_task(target: Path) -> None:
     (target / "lambdas" / "audit_noop.py").write_text(HANDLER, encoding="utf-8")
 
 
-def test_a_fourth_task_is_one_row_and_one_file(tmp_path, endpoint):
+def test_a_new_task_is_one_row_and_one_file(tmp_path, endpoint):
     copy = tmp_path / "repo"
-    _copy_with_a_fourth_task(copy)
+    _copy_with_a_new_task(copy)
     changed = sorted(str(p.relative_to(copy)) for p in copy.rglob("*.py")
                      if not (ROOT / p.relative_to(copy)).exists()
                      or (ROOT / p.relative_to(copy)).read_bytes() != p.read_bytes())
@@ -82,10 +82,10 @@ def test_a_fourth_task_is_one_row_and_one_file(tmp_path, endpoint):
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(seen["tasks_file"]).is_relative_to(copy), "the probe must run the copy, not the checkout"
 
-    # the definition: the new state runs after the filter, in the single-image machine and in the Map
-    assert seen["single"][:4] == ["SerializeImageData", "ClassifyImage", "FilterLowConfidence", "AuditImage"]
-    assert seen["chain"][2] == "AuditImage"
-    assert seen["batch"][:4] == ["SerializeImageData", "ClassifyImage", "FilterLowConfidence", "AuditImage"]
+    # the definition: the new state runs last, in the single-image machine and in the Map
+    chain = ["SerializeImageData", "ClassifyImage", "FilterLowConfidence", "SampleForAudit", "AuditImage"]
+    assert seen["single"][:5] == chain and seen["batch"][:5] == chain
+    assert seen["chain"][3] == "AuditImage"
     # the template: the function, its role with the named permission, its live alias, and the state machine's grant
     resources = seen["resources"]
     function = resources["AuditFunction"]["Properties"]

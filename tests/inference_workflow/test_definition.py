@@ -10,13 +10,14 @@ def single():
     return definition(WorkflowConfig(review_topic_arn="arn:aws:sns:us-east-1:123456789012:review"))
 
 
-def test_three_lambda_tasks_in_order(single):
+def test_the_lambda_tasks_in_order(single):
     states = single["States"]
     assert single["StartAt"] == "SerializeImageData"
     assert states["SerializeImageData"]["Next"] == "ClassifyImage"
     assert states["ClassifyImage"]["Next"] == "FilterLowConfidence"
-    assert states["FilterLowConfidence"]["End"] is True
-    for name in ("SerializeImageData", "ClassifyImage", "FilterLowConfidence"):
+    assert states["FilterLowConfidence"]["Next"] == "SampleForAudit"
+    assert states["SampleForAudit"]["End"] is True
+    for name in ("SerializeImageData", "ClassifyImage", "FilterLowConfidence", "SampleForAudit"):
         assert states[name]["Resource"] == "arn:aws:states:::lambda:invoke"
         assert states[name]["Parameters"]["Payload.$"] == "$"
 

@@ -74,7 +74,8 @@ def test_state_machines_are_the_sdk_definitions(template):
         assert json.loads(template["Resources"][name]["Properties"]["DefinitionString"]) == document
     single = template["Resources"]["InferenceStateMachine"]["Properties"]
     assert set(single["DefinitionSubstitutions"]) == {"SerializeFunctionArn", "ClassifierFunctionArn",
-                                                      "FilterFunctionArn", "ReviewFunctionArn",
+                                                      "FilterFunctionArn", "AuditSampleFunctionArn",
+                                                      "ReviewFunctionArn",
                                                       "NotificationTopicArn"}
     states = {name: json.loads(template["Resources"][name]["Properties"]["DefinitionString"])["States"]
               for name in ("InferenceStateMachine", "BatchInferenceStateMachine")}
@@ -92,7 +93,7 @@ def test_event_rules_watch_this_group(template):
     assert handlers == {"lambdas.serialize_image_data.handler", "lambdas.classifier.handler",
                         "lambdas.filter_low_confidence.handler", "lambdas.deploy_model.handler",
                         "lambdas.notify_registration.handler", "lambdas.notify_pipeline_failure.handler",
-                        "lambdas.start_human_review.handler",
+                        "lambdas.start_human_review.handler", "lambdas.sample_for_audit.handler",
                         "lambdas.classify_api.handler"}
 
 
@@ -203,7 +204,8 @@ def test_request_path_functions_are_called_through_warm_live_aliases(template):
             "Fn::GetAtt": ["StateMachineLogs", "Arn"]}
     invoke = resources["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
     assert invoke["Resource"] == [{"Ref": f"{f}LiveAlias"} for f in ("SerializeFunction", "ClassifierFunction",
-                                                                       "FilterFunction", "ReviewFunction")]
+                                                                       "FilterFunction", "AuditSampleFunction",
+                                                                       "ReviewFunction")]
 
 
 def test_an_https_api_with_cors_fronts_the_classifier(template):

@@ -107,13 +107,15 @@ def test_live_accuracy_per_version_in_the_monitor_report_alerts_when_below_the_e
         model_label = queue.get(result.review_id).label
         queue.answer(result.review_id, next(c for c in CLASSES if c != model_label), "ana")
     queue.answer(damaged.review_id, "bicycle", "ana")  # the endpoint refused it: grades nothing
-    code = cli.main(["monitor", "report", "--output", str(tmp_path / "m"), "--hours", "0"])
+    code = cli.main(["monitor", "report", "--output", str(tmp_path / "m"), "--hours", "0", "--threshold", "1.0"])
+    assert code == 3, capsys.readouterr()
     out = capsys.readouterr().out
     quality = json.loads((tmp_path / "m" / "report.json").read_text())["model_quality"]
     v1 = quality["1"]
     assert (v1["reviewed"], v1["correct"], v1["accuracy"]) == (2, 0, 0.0)
     assert v1["ci_low"] == 0.0 and 0.6 < v1["ci_high"] < 0.7 and v1["evaluation_accuracy"] == 0.9
     assert v1["below_evaluation"] is True and v1["without_capture"] == 0
+    assert v1["population"].startswith("all traffic"), "at a bar of 1.0 the reviewed images are all the traffic"
     assert quality["?"]["ungraded"] == 1
     assert code == 3 and "LIVE ACCURACY BELOW EVALUATION: v1" in out
     kinds = [r["kind"] for r in LocalOutbox(settings.workspace.root / "outbox.jsonl").read()]
