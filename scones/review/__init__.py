@@ -138,6 +138,23 @@ class ReviewQueue(abc.ABC):
     def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
         """Persist one more answer to ``item``; return the item as it now stands."""
 
+    def next_pending(self, after: str | None = None) -> ReviewItem | None:
+        """The oldest pending item (after ``after``, wrapping round: a skipped item comes back last)."""
+        pending = self.items(status=PENDING)
+        ids = [item.id for item in pending]
+        start = ids.index(after) + 1 if after in ids else 0
+        ordered = pending[start:] + pending[:start]
+        return ordered[0] if ordered else None
+
+    def counts(self) -> dict[str, int]:
+        """How many items are pending, answered and disputed."""
+        return counts(self.items())
+
+    def recent(self, limit: int = 10) -> list[ReviewItem]:
+        """The items answered last, newest first."""
+        answered = [item for item in self.items() if item.answers]
+        return sorted(answered, key=lambda item: item.answers[-1].at, reverse=True)[:limit]
+
     def answer(self, item_id: str, label: str, reviewer: str, reason: str = "") -> ReviewItem:
         """Record a person's answer (see the module docstring for the rules)."""
         item = self.get(item_id)

@@ -20,8 +20,11 @@ CREATE TABLE IF NOT EXISTS items (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
-    answers INTEGER NOT NULL DEFAULT 0
+    answers INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',
+    answered_at TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS items_by_status ON items(status, seq);
 CREATE TABLE IF NOT EXISTS answers (
     item_id TEXT NOT NULL REFERENCES items(id),
     label TEXT NOT NULL,
@@ -96,10 +99,14 @@ class SqliteReviewQueue(ReviewQueue):
         return found
 
     def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
+        import dataclasses
+
+        status = dataclasses.replace(item, answers=(*item.answers, answer)).status
         with self._connect(immediate=True) as db:
             db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
                        (item.id, answer.label, answer.reviewer, answer.reason, answer.at))
-            db.execute("UPDATE items SET answers = answers + 1 WHERE id = ?", (item.id,))
+            db.execute("UPDATE items SET answers = answers + 1, status = ?, answered_at = ? WHERE id = ?",
+                       (status, answer.at, item.id))
         updated = self.get(item.id)
         if self.store is not None and self.output_prefix:
             from scones.review.output import output_document, output_uri
@@ -107,6 +114,30 @@ class SqliteReviewQueue(ReviewQueue):
             self.store.put_bytes(output_uri(self.output_prefix, updated),
                                  json.dumps(output_document(updated), indent=1).encode())
         return updated
+
+
+    # the page's reads, in SQL: a long queue costs the rows shown, not the whole table -------------------
+
+    def next_pending(self, after: str | None = None) -> ReviewItem | None:
+        with self._connect() as db:
+            row = None
+            if after:
+                row = db.execute("SELECT id FROM items WHERE status = 'pending' AND seq > "
+                                 "COALESCE((SELECT seq FROM items WHERE id = ?), 0) ORDER BY seq LIMIT 1",
+                                 (after,)).fetchone()
+            row = row or db.execute("SELECT id FROM items WHERE status = 'pending' ORDER BY seq LIMIT 1").fetchone()
+        return self.get(row["id"]) if row else None
+
+    def counts(self) -> dict[str, int]:
+        with self._connect() as db:
+            found = dict(db.execute("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
+        return {status: found.get(status, 0) for status in ("pending", "answered", "disputed")}
+
+    def recent(self, limit: int = 10) -> list[ReviewItem]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id FROM items WHERE answers > 0 ORDER BY answered_at DESC, seq DESC LIMIT ?",
+                              (limit,)).fetchall()
+        return [self.get(row["id"]) for row in rows]
 
 
 _STORED = ("id", "image", "classes", "probabilities", "model_version", "reason", "inference_id", "kind", "created")

@@ -12,7 +12,7 @@ import io
 from flask import Blueprint, abort, redirect, request, send_file, url_for
 
 from scones.errors import SconesError
-from scones.review import CANT_TELL, NONE_OF_THESE, PENDING, counts
+from scones.review import CANT_TELL, NONE_OF_THESE
 from scones.ui import templates
 from scones.ui.context import dashboard
 
@@ -25,21 +25,14 @@ SPECIAL_KEYS = {NONE_OF_THESE: "0", CANT_TELL: "?"}
 def queue():
     board = dashboard()
     review = board.settings.review_queue()
-    items = review.items()
-    pending = [item for item in items if item.status == PENDING]
-    after = request.args.get("after")
-    if after:  # skipped: the next pending item after that one, wrapping around
-        ids = [item.id for item in pending]
-        start = ids.index(after) + 1 if after in ids else 0
-        pending = pending[start:] + pending[:start]
-    item = pending[0] if pending else None
+    item = review.next_pending(request.args.get("after"))  # after a skip: the next one, wrapping round
     choices = []
     if item is not None:
         choices = [(label, str(i + 1) if i < 9 else "") for i, label in enumerate(item.classes)]
         choices += [(label, key) for label, key in SPECIAL_KEYS.items()]
     image_problem = _image_problem(board, item.image) if item is not None else None
-    return board.page("review", templates.REVIEW, item=item, choices=choices, counts=counts(items),
-                      recent=[i for i in reversed(items) if i.answers][:10], image_problem=image_problem)
+    return board.page("review", templates.REVIEW, item=item, choices=choices, counts=review.counts(),
+                      recent=review.recent(10), image_problem=image_problem)
 
 
 @bp.post("/review/<item_id>")

@@ -107,3 +107,17 @@ def test_the_queue_survives_a_new_process(tmp_path, store):
     first.answer(item.id, "bicycle", "ana")
     again = open_review_queue(uri, store=store, output_prefix=PREFIX)
     assert again.get(item.id).answer == "bicycle" and len(again.items()) == 1
+
+
+def test_the_pages_reads_in_sql_agree_with_the_interfaces_own(queue):
+    """next_pending/counts/recent are SQL in the local backend; the port's generic versions are the spec."""
+    from scones.review import ReviewQueue
+
+    items = [queue.add(_item(n)) for n in range(5)]
+    queue.answer(items[1].id, "bicycle", "ana")
+    queue.answer(items[3].id, "bicycle", "ana")
+    queue.answer(items[3].id, "motorcycle", "ben")
+    for after in (None, items[0].id, items[2].id, items[4].id, "r-unknown"):
+        assert queue.next_pending(after) == ReviewQueue.next_pending(queue, after), after
+    assert queue.counts() == ReviewQueue.counts(queue) == {"pending": 3, "answered": 1, "disputed": 1}
+    assert [i.id for i in queue.recent()] == [i.id for i in ReviewQueue.recent(queue)] == [items[3].id, items[1].id]
