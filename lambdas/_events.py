@@ -69,6 +69,17 @@ def _loads(value: str, what: str) -> Any:
         raise InvalidEventError(f"{what} is a string but not JSON: {value[:80]!r}") from exc
 
 
+def parse_share(name: str, raw: Any) -> float:
+    """A setting that is a number in [0, 1] (a threshold, a sampling share), or InvalidEventError naming it."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(f"{name} must be a number, got {raw!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise InvalidEventError(f"{name} must be within [0, 1], got {value}")
+    return value
+
+
 def extract_body(event: Any) -> dict:
     """The ``body`` dict of any supported event shape."""
     if isinstance(event, str):

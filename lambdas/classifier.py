@@ -15,6 +15,7 @@ import binascii
 import json
 import uuid
 
+from common.content_types import sniff
 from common.defaults import DEFAULT_CLASSES, ENDPOINT_NAME
 from lambdas._events import (
     EndpointUnavailableError,
@@ -29,11 +30,7 @@ from lambdas._runtime import Clients, Env, entry_point
 
 
 def content_type_of(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    return "application/x-image"
+    return sniff(data)[0]
 
 
 def classify(data: bytes, endpoint: str, client, classes: int | None = None) -> list[float]:

@@ -7,20 +7,14 @@ send the image to human review.
 from __future__ import annotations
 
 from common.defaults import CONFIDENCE_THRESHOLD
-from lambdas._events import InvalidEventError, LowConfidenceError, extract_body, parse_inferences, response
+from lambdas._events import LowConfidenceError, extract_body, parse_inferences, parse_share, response
 from lambdas._runtime import Clients, Env, entry_point
 
 DEFAULT_THRESHOLD = CONFIDENCE_THRESHOLD
 
 
 def parse_threshold(raw: str | float) -> float:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"THRESHOLD must be a number, got {raw!r}") from exc
-    if not 0.0 <= value <= 1.0:
-        raise InvalidEventError(f"THRESHOLD must be within [0, 1], got {value}")
-    return value
+    return parse_share("THRESHOLD", raw)
 
 
 def make_handler(env: Env, clients: Clients | None = None):

@@ -13,21 +13,11 @@ from __future__ import annotations
 import hashlib
 
 from common.defaults import REVIEW_SAMPLE
-from lambdas._events import InvalidEventError, extract_body, response
+from lambdas._events import extract_body, parse_share, response
 from lambdas._runtime import Clients, Env, entry_point
 from lambdas.classifier import classes_from
 
 DEFAULT_SAMPLE = REVIEW_SAMPLE
-
-
-def sample_share(raw: str | float) -> float:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"REVIEW_SAMPLE must be a number, got {raw!r}") from exc
-    if not 0.0 <= value <= 1.0:
-        raise InvalidEventError(f"REVIEW_SAMPLE must be within [0, 1], got {value}")
-    return value
 
 
 def picked(inference_id: str, share: float) -> bool:
@@ -37,8 +27,8 @@ def picked(inference_id: str, share: float) -> bool:
 
 def make_handler(env: Env, clients: Clients):
     """A handler queuing ``REVIEW_SAMPLE`` of the passing images, by inference id."""
-    uri, share, classes = env.get("REVIEW_QUEUE", ""), sample_share(env.get("REVIEW_SAMPLE", DEFAULT_SAMPLE)), \
-        classes_from(env)
+    uri, classes = env.get("REVIEW_QUEUE", ""), classes_from(env)
+    share = parse_share("REVIEW_SAMPLE", env.get("REVIEW_SAMPLE", DEFAULT_SAMPLE))
     queue = None
     if uri and share > 0:
         from scones.review import open_review_queue

@@ -53,7 +53,7 @@ class Settings:
             store_uri=os.environ.get("SCONES_STORE", f"file://{ws.store}"),
             model_group=os.environ.get("SCONES_MODEL_GROUP", defaults.MODEL_PACKAGE_GROUP),
             notify_uri=os.environ.get("SCONES_NOTIFY", f"outbox://{ws.root / 'outbox.jsonl'}"),
-            threshold=_threshold(os.environ.get("SCONES_THRESHOLD")),
+            threshold=_share("SCONES_THRESHOLD", defaults.CONFIDENCE_THRESHOLD),
             aws_endpoint_url=os.environ.get("SCONES_AWS_ENDPOINT_URL") or None,
             aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             review_uri=os.environ.get("SCONES_REVIEW", f"sqlite:///{ws.root / 'review.db'}"),
@@ -113,16 +113,4 @@ def _share(name: str, default: float) -> float:
         raise InvalidInput(f"{name} must be a number between 0 and 1, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise InvalidInput(f"{name} must be between 0 and 1, got {value}")
-    return value
-
-
-def _threshold(text: str | None) -> float:
-    if text is None or not text.strip():
-        return defaults.CONFIDENCE_THRESHOLD
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInput(f"SCONES_THRESHOLD must be a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise InvalidInput(f"SCONES_THRESHOLD must be between 0 and 1, got {value}")
     return value

@@ -9,14 +9,13 @@ way the deployer Lambda follows EventBridge in AWS.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 from scones.errors import NotFound, SconesError
+from scones.localdb import create, transaction
 from scones.registry import PENDING, ApprovalRecord, Event, ModelRegistry, ModelVersion, now_iso, package_arn
 
 SCHEMA = """
@@ -66,32 +65,14 @@ class SqliteRegistry(ModelRegistry):
         super().__init__()
         self.path = Path(path)
         self.region, self.account = region, account
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            db.executescript(SCHEMA)
-        finally:
-            db.close()
+        create(self.path, SCHEMA)
 
     @classmethod
     def from_uri(cls, uri: str, clients=None, **kwargs) -> SqliteRegistry:
         return cls(Path(uri[len("sqlite://"):]))
 
-    @contextlib.contextmanager
-    def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+    def _connect(self, immediate: bool = False):
+        return transaction(self.path, immediate)
 
     def _row(self, row: sqlite3.Row) -> ModelVersion:
         return ModelVersion(

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.content_types import sniff
 from scones.errors import SconesError
 from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE, ReviewItem, ReviewQueue
 
@@ -50,14 +51,6 @@ def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
     return None
 
 
-def _suffix(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return ".png"
-    if data.startswith(b"\xff\xd8"):
-        return ".jpg"
-    return ".webp" if data[8:12] == b"WEBP" else ".png"
-
-
 def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = DEFAULT_HELD_BACK) -> ExportResult:
     if not 0.0 <= held_back < 1.0:
         from scones.errors import InvalidInput
@@ -77,7 +70,7 @@ def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = 
         if problem:
             result.skipped.append(problem)
             continue
-        target = folder / item.answer / f"{item.id}{_suffix(data)}"
+        target = folder / item.answer / f"{item.id}{sniff(data)[1]}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         result.exported += 1

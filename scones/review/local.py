@@ -6,13 +6,11 @@ prefix (:mod:`scones.review.output`), where ground truth is read from -- as A2I 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 from scones.errors import NotFound
+from scones.localdb import create, transaction
 from scones.review import HumanAnswer, ReviewItem, ReviewQueue, now_iso
 
 SCHEMA = """
@@ -40,32 +38,15 @@ class SqliteReviewQueue(ReviewQueue):
     def __init__(self, path: Path, store=None, output_prefix: str = ""):
         self.path = Path(path)
         self.store, self.output_prefix = store, output_prefix
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-        finally:
-            db.close()
+        create(self.path, SCHEMA)
 
     @classmethod
     def from_uri(cls, uri: str, clients=None, **kwargs) -> SqliteReviewQueue:
         """``sqlite:///path/review.db``; ``store`` and ``output_prefix`` say where answers are written."""
         return cls(Path(uri[len("sqlite://"):]), **kwargs)
 
-    @contextlib.contextmanager
-    def _connect(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+    def _connect(self, immediate: bool = False):
+        return transaction(self.path, immediate)
 
     def add(self, item: ReviewItem) -> ReviewItem:
         stored = item if item.created else _with(item, created=now_iso())

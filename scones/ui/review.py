@@ -11,6 +11,7 @@ import io
 
 from flask import Blueprint, abort, redirect, request, send_file, url_for
 
+from common.content_types import sniff
 from scones.errors import SconesError
 from scones.review import CANT_TELL, NONE_OF_THESE
 from scones.ui import templates
@@ -56,7 +57,7 @@ def image(item_id: str):
         data = board.settings.store().get_bytes(item.image)
     except SconesError:
         abort(404)
-    return send_file(io.BytesIO(data), mimetype=_mimetype(data))
+    return send_file(io.BytesIO(data), mimetype=sniff(data)[0])
 
 
 def _image_problem(board, uri: str) -> str | None:
@@ -73,10 +74,3 @@ def _image_problem(board, uri: str) -> str | None:
         return f"the image does not decode ({exc}); this is what the workflow refused"
     return None
 
-
-def _mimetype(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    return "application/octet-stream"
