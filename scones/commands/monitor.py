@@ -134,13 +134,14 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
         document.update(model_quality=quality, model_quality_problems=problems)
         path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     for version, entry in quality.items():
+        name = f"v{version}" if version != "?" else "(version unknown: the endpoint refused the image)"
         if entry["reviewed"]:
-            print(f"  live accuracy v{version}: {entry['accuracy']:.3f} from {entry['reviewed']} answers "
+            print(f"  live accuracy {name}: {entry['accuracy']:.3f} from {entry['reviewed']} answers "
                   f"(95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f}; {entry['population']}"
                   + (f"; evaluation {entry['evaluation_accuracy']:.3f}" if entry["evaluation_accuracy"] else "")
                   + f"), {entry['ungraded']} ungraded, {entry['without_capture']} without a capture record")
         else:
-            print(f"  live accuracy v{version}: nothing gradable yet ({entry['ungraded']} answers grade nothing)")
+            print(f"  live accuracy {name}: nothing gradable yet ({entry['ungraded']} answers grade nothing)")
     for line in problems[:5]:
         print(f"  review output skipped: {line}")
     return {version: entry for version, entry in quality.items() if entry["below_evaluation"]}
