@@ -227,6 +227,7 @@ REVIEW = """
  (<code>scones classify photos/</code>).</p>{% endif %}
 </section>
 <section id="recent"><h2>Recently answered</h2><table>
+<tr><th>item</th><th>image</th><th>model said</th><th>status</th><th>answer</th><th>last reviewer</th></tr>
 {% for done in recent %}<tr><td>{{ done.id }}</td><td>{{ done.image }}</td><td>{{ done.label or "-" }}</td>
  <td>{{ done.status }}</td><td>{{ done.answer or "-" }}</td>
  <td>{{ done.answers[-1].reviewer }}</td></tr>{% endfor %}</table></section>
