@@ -24,6 +24,7 @@ runnable offline on one laptop (no AWS account, no Docker).
 EPILOG = """\
 Start here:
   scones demo                       the whole story locally, end to end
+  scones review list                what the workflow sent to a person (answer: scones review answer, or scones ui)
 
 One step at a time (outputs go under $SCONES_HOME, default ./.scones):
   scones data synth                 write a SYNTHETIC CIFAR-100 archive (offline)
