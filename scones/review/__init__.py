@@ -18,6 +18,7 @@ adds no second item. The answer rules, the same in every backend:
 from __future__ import annotations
 
 import abc
+import dataclasses
 import datetime as dt
 import hashlib
 from collections import Counter
@@ -91,6 +92,10 @@ class ReviewItem:
         if not self.answers:
             return PENDING
         return ANSWERED if self.answer is not None else DISPUTED
+
+    def stamped(self) -> ReviewItem:
+        """The item with its queueing time set (now, unless it has one)."""
+        return self if self.created else dataclasses.replace(self, created=now_iso())
 
     def top_guesses(self, k: int = 3) -> list[tuple[str, float]]:
         ranked = sorted(zip(self.classes, self.probabilities, strict=False), key=lambda pair: -pair[1])

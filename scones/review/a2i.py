@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from scones.errors import InvalidInput, NotFound, SconesError, Unsupported
-from scones.review import HumanAnswer, ReviewItem, ReviewQueue, now_iso
+from scones.review import HumanAnswer, ReviewItem, ReviewQueue
 from scones.review.output import input_content, parse_output
 
 
@@ -45,7 +45,7 @@ class A2IReviewQueue(ReviewQueue):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConflictException":  # already started: a retry
                 raise SconesError(f"A2I StartHumanLoop {item.id} failed: {exc}") from exc
-        return item if item.created else _created(item)
+        return item.stamped()
 
     def get(self, item_id: str) -> ReviewItem:
         from botocore.exceptions import ClientError
@@ -87,8 +87,3 @@ class A2IReviewQueue(ReviewQueue):
         when = created.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if hasattr(created, "strftime") else str(created or "")
         return ReviewItem(id=item_id, image="", classes=(), reason=f"A2I loop {loop_status}".strip(), created=when)
 
-
-def _created(item: ReviewItem) -> ReviewItem:
-    import dataclasses
-
-    return dataclasses.replace(item, created=now_iso())

@@ -6,12 +6,13 @@ prefix (:mod:`scones.review.output`), where ground truth is read from -- as A2I 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from scones.errors import NotFound
 from scones.localdb import create, transaction
-from scones.review import HumanAnswer, ReviewItem, ReviewQueue, now_iso
+from scones.review import HumanAnswer, ReviewItem, ReviewQueue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -49,7 +50,7 @@ class SqliteReviewQueue(ReviewQueue):
         return transaction(self.path, immediate)
 
     def add(self, item: ReviewItem) -> ReviewItem:
-        stored = item if item.created else _with(item, created=now_iso())
+        stored = item.stamped()
         body = {k: v for k, v in stored.to_dict().items() if k in _STORED}
         with self._connect(immediate=True) as db:
             db.execute("INSERT OR IGNORE INTO items (id, body) VALUES (?, ?)", (item.id, json.dumps(body)))
@@ -80,8 +81,6 @@ class SqliteReviewQueue(ReviewQueue):
         return found
 
     def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
-        import dataclasses
-
         status = dataclasses.replace(item, answers=(*item.answers, answer)).status
         with self._connect(immediate=True) as db:
             db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
@@ -122,12 +121,6 @@ class SqliteReviewQueue(ReviewQueue):
 
 
 _STORED = ("id", "image", "classes", "probabilities", "model_version", "reason", "inference_id", "kind", "created")
-
-
-def _with(item: ReviewItem, **changes) -> ReviewItem:
-    import dataclasses
-
-    return dataclasses.replace(item, **changes)
 
 
 def _item(body: str, answers) -> ReviewItem:
