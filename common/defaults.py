@@ -21,6 +21,12 @@ ENDPOINT_NAME = "scones-endpoint"
 #: Where a local run's "S3" data and code live in the artifact store, and the job-name prefix.
 LOCAL_BUCKET = "scones-local"
 BASE_PREFIX = "scones"
+#: Under the base prefix: reviewed images staged for training (``scones review export``), the
+#: pipeline's ``ReviewedDataUrl``. Beside ``data/``, not in it: an image folder at the data prefix
+#: would read it as a class, and every object there starts a run.
+REVIEWED_PATH = "reviewed"
+#: The export writes this last, so a rule on its key starts one run per export, not one per image.
+REVIEW_EXPORT_MANIFEST = "review-export.json"
 #: The project's own use case: CIFAR-100's bicycle vs motorcycle.
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
 #: Where evaluation.json keeps its metrics (SageMaker's model-quality shape: ``<key>.<metric>.value``).

@@ -88,6 +88,14 @@ def find_lst(folder: Path) -> Path:
 
 
 DATASET_FILE = "dataset.json"
+#: Reviewed images sit in ``<split>/<class>/reviewed/`` (the ETL flattens every source image to
+#: ``<class>/<name>``), so any later step can tell them from the source's own by path alone.
+REVIEWED_FOLDER = "reviewed"
+
+
+def is_reviewed(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 3 and parts[1] == REVIEWED_FOLDER
 
 
 def write_dataset_info(folder: Path, image_size: int) -> Path:

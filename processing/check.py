@@ -36,6 +36,7 @@ from common.manifest import (
     LstEntry,
     ManifestError,
     find_lst,
+    is_reviewed,
     read_classes,
     read_image_size,
     read_lst,
@@ -207,8 +208,10 @@ def run_check(inputs: dict[str, Path], output: Path, quarantine: Path, max_bad_f
         examined, split_bad, digest = check_split(plan, Path(output) / split, Path(quarantine), progress, cluster)
         total += examined
         bad.extend(split_bad)
+        refused = {b.file for b in split_bad}
+        reviewed = sum(is_reviewed(e.path) and f"{split}/{e.path}" not in refused for e in plan.entries)
         counts[split] = {"examined": examined, "bad": len(split_bad), "clean": examined - len(split_bad),
-                         "digest": digest}
+                         "reviewed": reviewed, "digest": digest}
     fraction = len(bad) / total if total else 1.0
     report = {
         "examined": total,

@@ -8,6 +8,14 @@ Runs as a SageMaker processing job (``python3 etl.py`` with the archive under
     <output>/test/...                             (CIFAR's own test split)
     <output>/meta/classes.json, manifest.json     (counts, source, label mapping)
 
+Reviewed images (``--reviewed``: what people answered in the review queue, staged as class
+folders by ``scones review export``) join the **train** split only, under
+``train/<class>/reviewed/``, fitted to the same input size. Validation and test stay the
+source's own, so every version is graded on the same test images and a model is never scored on
+what a person corrected for it; live accuracy on reviewed traffic uses a held-back share instead.
+A reviewed class the run does not have is skipped and counted. A CIFAR-100 archive and an image
+folder take them the same way.
+
 With ``ProcessingInstanceCount`` N > 1 the input is ``ShardedByS3Key``: each instance holds
 about 1/N of an image folder's files. The instances merge their *listings* first (a gloo
 all-gather of names and header sizes, no pixels), so every one of them makes the same plan a
@@ -33,7 +41,7 @@ import numpy as np
 from common import defaults, distributed
 from common.distributed import Cluster
 from common.imaging import INPUT_SIZE, encode_png, fit_to_input
-from common.manifest import LstEntry, write_classes, write_dataset_info, write_lst
+from common.manifest import REVIEWED_FOLDER, LstEntry, read_lst, write_classes, write_dataset_info, write_lst
 from processing import cifar, folders
 from processing.progress import Progress
 
@@ -118,9 +126,54 @@ def write_split(folder: Path, split: str, images: np.ndarray, labels: Sequence[i
     return counts
 
 
+def add_reviewed(output: Path, reviewed: Path, manifest: dict) -> dict:
+    """Append the reviewed images under ``reviewed/<class>/`` to the train split; returns what was added.
+
+    Runs on the instance that wrote the manifests (the input is replicated to every instance).
+    A file that does not decode keeps its bytes, as in the folder ETL, for the check to quarantine.
+    """
+    classes, size = list(manifest["classes"]), int(manifest["image_size"][0])
+    train = Path(output) / "train"
+    entries = read_lst(train / "train.lst")
+    added: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    listing = folders.list_images(Path(reviewed)) if Path(reviewed).is_dir() else []
+    for relative in listing:
+        label_name, _, name = relative.partition("/")
+        if label_name not in classes or "/" in name:
+            skipped[label_name] = skipped.get(label_name, 0) + 1
+            continue
+        data, suffix = folders.prepared_bytes(Path(reviewed) / relative, size)
+        path = f"{label_name}/{REVIEWED_FOLDER}/{folders.safe_file_name(Path(name).stem)}{suffix}"
+        (train / path).parent.mkdir(parents=True, exist_ok=True)
+        (train / path).write_bytes(data)
+        entries.append(LstEntry(len(entries), classes.index(label_name), path))
+        added[label_name] = added.get(label_name, 0) + 1
+    write_lst(train / "train.lst", entries)
+    summary = {"added": sum(added.values()), "per_class": added, "skipped_unknown_class": skipped}
+    if listing:
+        print(f"etl: {summary['added']} reviewed images joined the train split {added}"
+              + (f"; skipped {skipped} (classes this run does not have)" if skipped else ""), flush=True)
+    return summary
+
+
 def run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
             validation_fraction: float = 0.2, seed: int = 0, cache_dir: Path | None = None,
-            md5: str | None = None, image_size: int = 0, cluster: Cluster = Cluster()) -> dict | None:
+            md5: str | None = None, image_size: int = 0, cluster: Cluster = Cluster(),
+            reviewed: Path | None = None) -> dict | None:
+    """Extract, filter and write the dataset (plus ``reviewed`` images, see the module docstring)."""
+    manifest = _run_etl(source, output, classes, validation_fraction, seed, cache_dir, md5, image_size, cluster)
+    meta = Path(output) / "meta" / "manifest.json"
+    if manifest is not None and meta.exists():  # the instance that wrote the manifests
+        manifest["reviewed"] = add_reviewed(output, reviewed, manifest) if reviewed else {"added": 0}
+        manifest["totals"]["train"] += manifest["reviewed"]["added"]
+        meta.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _run_etl(source: str, output: Path, classes: Sequence[str] = DEFAULT_CLASSES,
+             validation_fraction: float = 0.2, seed: int = 0, cache_dir: Path | None = None,
+             md5: str | None = None, image_size: int = 0, cluster: Cluster = Cluster()) -> dict | None:
     """Extract, filter and write the dataset; returns the manifest it also writes to ``meta/``.
 
     ``cluster``: this instance's place in a sharded processing job (see the module docstring);
@@ -324,6 +377,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="side of the square model input in pixels; 0 (default) picks it: 32 for a CIFAR "
                              f"archive, for an image folder the largest of {AUTO_SIZES} not above its median "
                              "short side")
+    parser.add_argument("--reviewed", default=None,
+                        help="reviewed images as class folders (scones review export): they join the train "
+                             "split only, fitted to the input size; a class the run lacks is skipped")
     parser.add_argument("--md5", default=None,
                         help="expected archive MD5 (checked automatically for the official URL)")
     return parser
@@ -334,7 +390,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with distributed.joined(distributed.for_processing_job()) as cluster:
             run_etl(args.input, Path(args.output), classes, args.validation_fraction, args.seed,
-                    Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size, cluster)
+                    Path(args.cache_dir) if args.cache_dir else None, args.md5, args.image_size, cluster,
+                    reviewed=Path(args.reviewed) if args.reviewed else None)
     except EtlError as exc:
         print(f"etl failed: {exc}", file=sys.stderr, flush=True)
         return 1

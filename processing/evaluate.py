@@ -163,7 +163,10 @@ def data_report(quarantine_dir: Path | None) -> dict | None:
         check = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return {"error": f"{path.name} is not JSON"}
-    return {"dataset_digest": check.get("dataset_digest"), "splits": check.get("splits", {}),
+    splits = check.get("splits", {})
+    return {"dataset_digest": check.get("dataset_digest"), "splits": splits,
+            # what people corrected in the review queue and this model trained on (the train split only)
+            "reviewed_images": sum(s.get("reviewed", 0) for s in splits.values() if isinstance(s, dict)),
             "examined": check.get("examined"), "quarantined": check.get("bad"), "reasons": check.get("reasons", {}),
             "quarantined_files": check.get("files", [])[:QUARANTINED_LISTED]}
 

@@ -36,8 +36,18 @@ def upsert(pipeline, role_arn: str, step_code=None, store=None, description: str
             store = S3Store(pipeline.sagemaker_session.boto_session.client("s3"))
         uris = step_code.upload(store)
         print(f"step code staged: {step_code.prefix} ({len(uris)} files)")
+        _ensure_reviewed(pipeline, store)
     response = pipeline.upsert(role_arn=role_arn, description=description, tags=tags)
     return response["PipelineArn"]
+
+
+def _ensure_reviewed(pipeline, store) -> None:
+    """SageMaker refuses a processing input with nothing under it: give ReviewedDataUrl's prefix a placeholder."""
+    from scones.review.export import ensure_reviewed_input
+
+    for parameter in pipeline.parameters:
+        if parameter.name == "ReviewedDataUrl" and str(parameter.default_value).startswith("s3://"):
+            ensure_reviewed_input(store, parameter.default_value)
 
 
 def start(client, pipeline_name: str, parameters: dict[str, Any] | None = None,

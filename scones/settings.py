@@ -80,6 +80,11 @@ class Settings:
         """Where answers land in A2I's output format (``<prefix>/review/``), read back as ground truth."""
         return f"s3://{defaults.LOCAL_BUCKET}/{defaults.BASE_PREFIX}/review"
 
+    @property
+    def reviewed_data(self) -> str:
+        """Where ``scones review export`` stages answered images: the pipeline's ``ReviewedDataUrl`` default."""
+        return f"s3://{defaults.LOCAL_BUCKET}/{defaults.BASE_PREFIX}/{defaults.REVIEWED_PATH}"
+
     def review_queue(self):
         from scones.review import open_review_queue
 

@@ -123,6 +123,8 @@ def get_pipeline(
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     input_data = ParameterString("InputDataUrl", default_value=f"{prefix}/data/cifar-100-python.tar.gz")
+    # what people answered in the review queue, staged by `scones review export`: joins the train split
+    reviewed_data = ParameterString("ReviewedDataUrl", default_value=f"{prefix}/{defaults.REVIEWED_PATH}")
     # empty: bicycle,motorcycle from a CIFAR-100 archive, every class folder from an image folder
     classes = ParameterString("Classes", default_value="")
     processing_type = ParameterString("ProcessingInstanceType", default_value=processing_instance_type)
@@ -158,11 +160,14 @@ def get_pipeline(
         step_args=processor("etl").run(
             code=code.uri("etl.pyz"),
             inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input/data",
-                                    s3_data_distribution_type=sharded)],
+                                    s3_data_distribution_type=sharded),
+                    # every instance gets them all; the one that writes the manifests adds them
+                    ProcessingInput(source=reviewed_data, destination="/opt/ml/processing/input/reviewed")],
             outputs=[ProcessingOutput(output_name=split, source=f"/opt/ml/processing/output/{split}")
                      for split in ("train", "validation", "test", "meta")],
             arguments=["--input", "/opt/ml/processing/input/data", "--output", "/opt/ml/processing/output",
-                       "--classes", classes, "--image-size", image_size.to_string()],
+                       "--classes", classes, "--image-size", image_size.to_string(),
+                       "--reviewed", "/opt/ml/processing/input/reviewed"],
         ),
         cache_config=cache,
     )
@@ -288,9 +293,9 @@ def get_pipeline(
 
     return Pipeline(
         name=pipeline_name,
-        parameters=[input_data, classes, processing_type, processing_count, training_type, training_count,
-                    image_size, epochs, learning_rate, batch_size, horizontal_flip, architecture, max_bad_fraction,
-                    accuracy_threshold, approval_status,
+        parameters=[input_data, reviewed_data, classes, processing_type, processing_count, training_type,
+                    training_count, image_size, epochs, learning_rate, batch_size, horizontal_flip, architecture,
+                    max_bad_fraction, accuracy_threshold, approval_status,
                     *extra_parameters],
         steps=[step_etl, step_check, step_train, step_eval, step_condition],
         sagemaker_session=session,

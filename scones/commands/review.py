@@ -19,10 +19,13 @@ Examples:
   scones review list --json --status pending
   scones review answer r-1b98... motorcycle --reason "the engine is visible"
   scones review answer r-1b98... "none of these"
-  scones review export --output ~/reviewed     answered images as class folders, for retraining
+  scones review export                         stage answered images for the next pipeline run
+  scones pipeline run                          ...which trains on them (the train split only)
+  scones review export --output ~/reviewed     or write them as class folders to look at
 
 Two reviewers who disagree leave an item "disputed" (no ground truth) until a further answer makes
-one label the majority.
+one label the majority. A deterministic 20 % of answered items (--held-back) never go to
+training, so live accuracy is never measured on images a model was trained on.
 """
 
 
@@ -41,9 +44,11 @@ def register(subparsers) -> None:
     answer.add_argument("--reason", default="", help="why (kept with the answer)")
     answer.add_argument("--reviewer", default=None, help="who answers (default: your user name, via the CLI)")
     answer.set_defaults(handler=_answer)
-    export = group.add_parser("export", help="answered images as class folders (training input)", epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    export.add_argument("--output", required=True, help="folder to write <class>/<item id>.<ext> into")
+    export = group.add_parser("export", help="stage answered images for the next pipeline run (or into a folder)",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--output", default=None,
+                        help="folder to write <class>/<item id>.<ext> into instead of staging them in the store "
+                             "at the pipeline's ReviewedDataUrl (default: s3://scones-local/scones/reviewed)")
     export.add_argument("--held-back", type=float, default=None,
                         help="share of answered items kept out of training for live evaluation (default 0.2)")
     export.set_defaults(handler=_export)
@@ -91,14 +96,21 @@ def _answer(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scones.review.export import DEFAULT_HELD_BACK, export_answered
+    from scones.review.export import DEFAULT_HELD_BACK, export_answered, stage_answered
 
     settings, queue = _queue()
     held_back = DEFAULT_HELD_BACK if args.held_back is None else args.held_back
-    result = export_answered(queue, settings.store(), Path(args.output).expanduser(), held_back)
-    print(f"exported {result.exported} answered images into {args.output} as class folders "
+    if args.output:
+        target = args.output
+        result = export_answered(queue, settings.store(), Path(args.output).expanduser(), held_back)
+    else:
+        target = settings.reviewed_data
+        result = stage_answered(queue, settings.store(), target, held_back)
+    print(f"exported {result.exported} answered images into {target} as class folders "
           f"({', '.join(f'{c} {n}' for c, n in sorted(result.per_class.items())) or 'none'}); "
           f"{result.held_back} held back for live evaluation, {len(result.skipped)} not exportable")
     for line in result.skipped[:10]:
         print(f"  skipped {line}")
+    if not args.output:
+        print("the next `scones pipeline run` trains on them (they join its train split)")
     return 0

@@ -35,8 +35,13 @@ def render_definition(module_name: str = DEFAULT_MODULE, **kwargs) -> tuple[str,
 
 def stage_input(store: ArtifactStore, definition: dict, parameters: dict[str, Any], input_path: Path | None,
                 bucket: str, prefix: str, synthesize) -> dict[str, Any]:
-    """Make sure InputDataUrl points at data in the store: a user file/folder, or a synthetic archive."""
+    """Make sure the inputs hold data in the store: a user file/folder, or a synthetic archive.
+
+    ReviewedDataUrl's prefix gets a placeholder when empty: SageMaker (and the engine, as it)
+    refuses a processing input with no objects under it, and most runs have no reviewed images.
+    """
     parameters = dict(parameters)
+    _ensure_reviewed(store, resolve_parameters(definition, parameters))
     if input_path is not None:
         input_path = Path(input_path)
         if not input_path.exists():
@@ -53,6 +58,14 @@ def stage_input(store: ArtifactStore, definition: dict, parameters: dict[str, An
         print(f"no data at {uri}: writing a SYNTHETIC CIFAR-100 archive there (drawn images, real format)")
         store.put_file(synthesize(), uri)
     return parameters
+
+
+def _ensure_reviewed(store: ArtifactStore, parameters: dict[str, Any]) -> None:
+    from scones.review.export import ensure_reviewed_input
+
+    uri = parameters.get("ReviewedDataUrl")
+    if isinstance(uri, str) and uri.startswith("s3://"):
+        ensure_reviewed_input(store, uri)
 
 
 def _definition_key(module_name: str, kwargs: dict) -> str:

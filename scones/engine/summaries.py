@@ -12,10 +12,12 @@ from common.metrics import accuracy_of
 def quarantine_summary(report: dict) -> str:
     """``report.json`` of the corrupt-image check -> "3 of 1200 files quarantined (truncated 2, not_an_image 1)"."""
     bad, examined = report.get("bad", 0), report.get("examined", 0)
+    reviewed = sum(split.get("reviewed", 0) for split in report.get("splits", {}).values() if isinstance(split, dict))
+    joined = f"; {reviewed} reviewed images in the train split" if reviewed else ""
     if not bad:
-        return f"0 of {examined} files quarantined"
+        return f"0 of {examined} files quarantined{joined}"
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.get("reasons", {}).items()))
-    return f"{bad} of {examined} files quarantined ({reasons})"
+    return f"{bad} of {examined} files quarantined ({reasons}){joined}"
 
 
 def evaluation_summary(report: dict) -> str:

@@ -48,11 +48,16 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def summary(self, live_label: str = "live") -> str:
-        """One line for a notification subject: the accuracy and ECE deltas."""
+        """One line for a notification subject: the accuracy and ECE deltas, and any reviewed images added."""
         rows = {row.name: row for row in self.metrics}
         accuracy, ece = rows["accuracy"], rows["calibration error (ECE)"]
         if accuracy.candidate is None:
             return "no accuracy recorded"
+        reviewed = rows["reviewed images trained on"].candidate
+        added = f"; trained on {int(reviewed)} reviewed images" if reviewed else ""
+        return self._deltas(accuracy, ece, live_label) + added
+
+    def _deltas(self, accuracy: MetricRow, ece: MetricRow, live_label: str) -> str:
         if self.live is None:
             return f"accuracy {accuracy.text(accuracy.candidate)}; no version {live_label} yet"
         parts = [f"accuracy {accuracy.text(accuracy.candidate)} vs {live_label} v{self.live.version} "
@@ -91,6 +96,7 @@ METRICS = (
     ("accuracy above the threshold", ("calibration", "at_threshold", "accuracy"), True, 4),
     ("test images", ("evaluation", "test_images"), True, 0),
     ("training epochs", ("training_diagnostics", "epochs"), True, 0),
+    ("reviewed images trained on", ("data", "reviewed_images"), True, 0),
 )
 
 

@@ -1,4 +1,9 @@
-"""Answered images as training data: class folders the pipeline's image-folder ETL takes as they are.
+"""Answered images as training data: class folders the pipeline's ETL joins to the train split.
+
+:func:`stage_answered` mirrors them into the artifact store at the pipeline's ``ReviewedDataUrl``
+(``<prefix>/reviewed/``), so the next run trains on them, whatever its source (a CIFAR-100
+archive or an image folder: ``processing/etl.py`` says how they join). The export manifest is
+written last: in AWS a rule on its key starts one pipeline run per export.
 
 A deterministic share of the answered items (by item id, :data:`DEFAULT_HELD_BACK`) is held back:
 those stay out of training, so live accuracy measured on reviewed traffic never grades a model on
@@ -10,15 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import defaults
 from common.content_types import sniff
 from scones.errors import SconesError
 from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE, ReviewItem, ReviewQueue
 
 DEFAULT_HELD_BACK = 0.2
-MANIFEST = "review-export.json"
+MANIFEST = defaults.REVIEW_EXPORT_MANIFEST
+#: What an empty staging prefix holds: SageMaker refuses a processing input with no objects under it.
+PLACEHOLDER = "README.txt"
+PLACEHOLDER_TEXT = (b"Reviewed images staged for training by `scones review export`, as <class>/<item>.png.\n"
+                    b"The pipeline's ReviewedDataUrl; its ETL joins them to the train split.\n")
 
 
 def is_held_back(item_id: str, share: float) -> bool:
@@ -32,6 +43,9 @@ class ExportResult:
     held_back: int = 0
     per_class: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    exported_ids: list[str] = field(default_factory=list)
+    held_back_ids: list[str] = field(default_factory=list)
+    held_back_share: float = DEFAULT_HELD_BACK
 
 
 def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
@@ -51,16 +65,40 @@ def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
     return None
 
 
-def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = DEFAULT_HELD_BACK) -> ExportResult:
+def ensure_reviewed_input(store, uri: str) -> None:
+    """Give the staging prefix its placeholder when it holds nothing, so a first run's input exists."""
+    if not store.list(uri):
+        store.put_bytes(f"{uri.rstrip('/')}/{PLACEHOLDER}", PLACEHOLDER_TEXT)
+
+
+def stage_answered(queue: ReviewQueue, store, uri: str, held_back: float = DEFAULT_HELD_BACK) -> ExportResult:
+    """Mirror the answered images into ``uri`` (what is no longer answered leaves it); the manifest last."""
+    with tempfile.TemporaryDirectory(prefix="scones-review-") as scratch:
+        folder = Path(scratch)
+        result = export_answered(queue, store, folder, held_back, manifest=False)
+        (folder / PLACEHOLDER).write_bytes(PLACEHOLDER_TEXT)
+        store.sync(folder, uri)
+        store.put_bytes(f"{uri.rstrip('/')}/{MANIFEST}", _manifest(result))
+    return result
+
+
+def _manifest(result: ExportResult) -> bytes:
+    return (json.dumps({"exported": result.exported_ids, "held_back": result.held_back_ids,
+                        "held_back_share": result.held_back_share, "per_class": result.per_class,
+                        "skipped": result.skipped}, indent=2) + "\n").encode()
+
+
+def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = DEFAULT_HELD_BACK,
+                    manifest: bool = True) -> ExportResult:
     if not 0.0 <= held_back < 1.0:
         from scones.errors import InvalidInput
 
         raise InvalidInput(f"--held-back must be in [0, 1), got {held_back}")
-    result, exported, kept_back = ExportResult(), [], []
+    result = ExportResult(held_back_share=held_back)
     for item in queue.items(status=ANSWERED):
         if is_held_back(item.id, held_back):
             result.held_back += 1
-            kept_back.append(item.id)
+            result.held_back_ids.append(item.id)
             continue
         try:
             data = store.get_bytes(item.image)
@@ -75,8 +113,8 @@ def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = 
         target.write_bytes(data)
         result.exported += 1
         result.per_class[item.answer] = result.per_class.get(item.answer, 0) + 1
-        exported.append(item.id)
+        result.exported_ids.append(item.id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST).write_text(json.dumps({"exported": exported, "held_back": kept_back,
-                                               "held_back_share": held_back}, indent=2) + "\n", encoding="utf-8")
+    if manifest:
+        (folder / MANIFEST).write_bytes(_manifest(result))
     return result

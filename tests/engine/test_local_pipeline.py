@@ -189,3 +189,35 @@ def test_both_instance_counts_at_two_build_one_dataset_and_one_model(env, tmp_pa
     single = check.run_check({s: tmp_path / "etl" / s for s in ("train", "validation", "test")},
                              tmp_path / "clean", tmp_path / "quarantine")
     assert evaluation["data"]["dataset_digest"] == single["dataset_digest"]
+
+
+def test_retraining_on_answered_images_adds_them_to_the_next_version(after_first_run, tiny_archive, capsys):
+    """Answers -> `scones review export` (staged at ReviewedDataUrl) -> the next run trains on them."""
+    from scones.notify import LocalOutbox
+    from scones.review import ReviewItem, item_id
+    from scones.review.export import is_held_back
+    from tests import support
+
+    env = after_first_run
+    queue, store = env.review_queue(), env.store()
+    ids = []
+    for n in range(8):
+        image = f"s3://scones-workflow-local/review/{n}.png"
+        store.put_bytes(image, support.random_png(size=48, seed=100 + n))
+        item = queue.add(ReviewItem(id=item_id("exec-1", image), image=image, classes=("bicycle", "motorcycle"),
+                                    probabilities=(0.55, 0.45), model_version=1, reason="LowConfidenceError",
+                                    inference_id=f"inf-{n}"))
+        queue.answer(item.id, ("bicycle", "motorcycle")[n % 2], "ana")
+        ids.append(item.id)
+    trained = [i for i in ids if not is_held_back(i, 0.2)]
+    assert 0 < len(trained) < len(ids), "the seeded ids hold some back"
+    assert cli.main(["review", "export"]) == 0
+    assert f"exported {len(trained)} answered images into s3://scones-local/scones/reviewed" in capsys.readouterr().out
+    assert cli.main([*RUN, "--input", str(tiny_archive)]) == 0
+    assert f"{len(trained)} reviewed images in the train split" in capsys.readouterr().out
+    v1, v2 = (env.registry().get_version("SconesModels", n) for n in (1, 2))
+    assert v1.metrics["data"]["reviewed_images"] == 0
+    assert v2.metrics["data"]["reviewed_images"] == len(trained)
+    assert v2.metrics["data"]["dataset_digest"] != v1.metrics["data"]["dataset_digest"]
+    latest = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "model_registered"][-1]
+    assert latest["subject"].endswith(f"trained on {len(trained)} reviewed images")

@@ -195,8 +195,12 @@ def test_the_definition_shards_the_etl_and_check_inputs_and_evaluates_on_one_ins
     _, definition = render_definition("pipelines.cifar.pipeline")
     steps = {s["Name"]: s["Arguments"] for s in definition["Steps"] if s["Type"] == "Processing"}
     for name in ("EtlCifar", "CheckImages"):
-        data = [i for i in steps[name]["ProcessingInputs"] if i["InputName"] != "code"]
-        assert {i["S3Input"]["S3DataDistributionType"] for i in data} == {"ShardedByS3Key"}, name
+        data = {i["S3Input"]["LocalPath"]: i["S3Input"]["S3DataDistributionType"]
+                for i in steps[name]["ProcessingInputs"] if i["InputName"] != "code"}
+        # reviewed images are few and every instance needs them all (the manifest writer adds them)
+        replicated = {"/opt/ml/processing/input/reviewed"} if name == "EtlCifar" else set()
+        assert {path for path, kind in data.items() if kind == "FullyReplicated"} == replicated, name
+        assert {kind for path, kind in data.items() if path not in replicated} == {"ShardedByS3Key"}, name
         count = steps[name]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
         assert count == {"Get": "Parameters.ProcessingInstanceCount"}, name
     assert steps["EvaluateModel"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
