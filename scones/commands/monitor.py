@@ -50,17 +50,6 @@ def register(subparsers) -> None:
     report.set_defaults(handler=_report)
 
 
-def retrain_parameters(settings, version) -> dict[str, str]:
-    """The parameters of the local run that registered ``version`` (its data, its settings), if known."""
-    from scones.engine.records import list_executions
-
-    if version is None or not version.pipeline_execution:
-        return {}
-    execution = version.pipeline_execution.rsplit("/", 1)[-1]
-    record = next((r for r in list_executions(settings.workspace.runs) if r.execution_id == execution), None)
-    return {k: str(v) for k, v in record.parameters.items()} if record else {}
-
-
 def _report(args: argparse.Namespace) -> int:
     from scones.monitor.job import alert, check_drift
     from scones.serving.run import DEFAULT_ENDPOINT, capture_root
@@ -103,7 +92,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"DRIFT: {', '.join(t['name'] for t in check.drifted)}; exit code {DRIFT_EXIT_CODE}")
     if args.retrain:
         from scones.commands.pipeline import parse_parameters
-        from scones.engine.launcher import launch
+        from scones.engine.launcher import launch, retrain_parameters
 
         overrides = parse_parameters(args.retrain_param, "--retrain-param")
         parameters = {**retrain_parameters(settings, ref.version), **overrides}

@@ -74,6 +74,22 @@ def _pipeline_lock(runs_dir: Path, pipeline: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def retrain_parameters(settings: Settings, version) -> dict[str, str]:
+    """The parameters of the local run that registered ``version`` (its data, its settings), if known.
+
+    Retraining (on drift, or with reviewed images) means that run again on today's data: the
+    same input and recipe; names the current definition no longer has are left out.
+    """
+    if version is None or not version.pipeline_execution:
+        return {}
+    execution = version.pipeline_execution.rsplit("/", 1)[-1]
+    record = next((r for r in list_executions(settings.workspace.runs) if r.execution_id == execution), None)
+    if record is None:
+        return {}
+    known = {p["Name"] for p in pipeline_definition(settings)[1].get("Parameters", [])}
+    return {k: str(v) for k, v in record.parameters.items() if k in known}
+
+
 def launch(settings: Settings, parameters: dict[str, Any] | None = None, input_path: Path | None = None,
            module: str = DEFAULT_MODULE, kwargs: dict | None = None) -> Launch:
     """Start a run and return at once; raises :class:`Conflict` while one of the same pipeline runs."""

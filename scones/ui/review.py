@@ -3,6 +3,10 @@
 A reviewer clears the queue with the keyboard: ``1``-``9`` answer with that class, ``0`` "none of
 these", ``?`` "can't tell", ``s`` skips to the next item. Answers are state changes: the form
 carries the CSRF token like approvals, and the answer records who gave it (the dashboard's guard).
+
+"Retrain with N reviewed images" stages the answered images (less the held-back share) where the
+pipeline's ETL takes them (``scones review export``) and starts the run that registered the live
+version again, on the same input and recipe, so the new version differs by what people corrected.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import io
 from flask import Blueprint, abort, redirect, request, send_file, url_for
 
 from common.content_types import sniff
+from common.defaults import APPROVED
 from scones.errors import SconesError
-from scones.review import CANT_TELL, NONE_OF_THESE
+from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE
 from scones.ui import templates
 from scones.ui.context import dashboard
 
@@ -33,7 +38,36 @@ def queue():
         choices += [(label, key) for label, key in SPECIAL_KEYS.items()]
     image_problem = _image_problem(board, item.image) if item is not None else None
     return board.page("review", templates.REVIEW, item=item, choices=choices, counts=review.counts(),
-                      recent=review.recent(10), image_problem=image_problem)
+                      recent=review.recent(10), image_problem=image_problem, trainable=_trainable(review))
+
+
+def _trainable(review) -> int:
+    """Answered items with a class for an answer that the export would not hold back."""
+    from scones.review.export import DEFAULT_HELD_BACK, is_held_back
+
+    return sum(item.answer in item.classes and not is_held_back(item.id, DEFAULT_HELD_BACK)
+               for item in review.items(status=ANSWERED))
+
+
+@bp.post("/review/retrain")
+def retrain():
+    from scones.engine.launcher import launch, retrain_parameters
+    from scones.review.export import stage_answered
+
+    board = dashboard()
+    settings = board.settings
+    try:
+        staged = stage_answered(settings.review_queue(), settings.store(), settings.reviewed_data)
+        versions = board.list_versions()  # none yet when nothing was registered: the default run
+        approved = [v for v in versions if v.status == APPROVED]
+        basis = (approved or versions or [None])[-1]
+        started = launch(settings, retrain_parameters(settings, basis))
+    except SconesError as exc:
+        return redirect(url_for(".queue", message=exc.message))
+    what = f"the run of v{basis.version}" if basis is not None else "the default run"
+    return redirect(url_for("runs.run", execution=started.execution_id,
+                            message=f"staged {staged.exported} reviewed images ({staged.held_back} held back for "
+                                    f"live evaluation); started {what} again as {started.execution_id}"))
 
 
 @bp.post("/review/<item_id>")

@@ -226,6 +226,11 @@ REVIEW = """
 {% else %}<p id="empty">Nothing waits for review. Images the workflow cannot pass land here
  (<code>scones classify photos/</code>).</p>{% endif %}
 </section>
+<section id="retraining"><form method="post" action="{{ url_for('review.retrain') }}">{{ csrf_field }}
+ <button id="retrain" {% if not trainable %}disabled{% endif %}>Retrain with {{ trainable }} reviewed images</button>
+ </form><p><small>Stages the answered images (20 % of items are held back for live evaluation) into the
+ next run's train split and runs the live version's pipeline again. From the shell:
+ <code>scones review export</code>, then <code>scones pipeline run</code>.</small></p></section>
 <section id="recent"><h2>Recently answered</h2><table>
 <tr><th>item</th><th>image</th><th>model said</th><th>status</th><th>answer</th><th>last reviewer</th></tr>
 {% for done in recent %}<tr><td>{{ done.id }}</td><td>{{ done.image }}</td><td>{{ done.label or "-" }}</td>

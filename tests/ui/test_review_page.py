@@ -68,3 +68,34 @@ def test_a_garbage_or_deleted_image_gets_a_reason_not_a_500(queued):
     assert f'data-id="{items[2].id}"' in gone and "the image is gone from the store" in gone
     assert client.get(f"/review/{items[2].id}/image", base_url=ORIGIN).status_code == 404
     assert client.get("/review/r-unknown/image", base_url=ORIGIN).status_code == 404
+
+
+def test_retrain_stages_the_answered_images_and_starts_the_run_again(queued, monkeypatch):
+    """The button: answered images staged at ReviewedDataUrl, and the pipeline started (the launch is caught)."""
+    import urllib.parse
+
+    from scones.engine import launcher
+    from scones.review.export import is_held_back
+
+    settings, items, client = queued
+    queue = settings.review_queue()
+    queue.answer(items[0].id, "motorcycle", "ana")
+    queue.answer(items[1].id, "bicycle", "ana")  # its bytes are not an image: not exportable
+    expected = sum(not is_held_back(i.id, 0.2) for i in items[:2])
+    html = client.get("/review", base_url=ORIGIN).get_data(as_text=True)
+    assert f"Retrain with {expected} reviewed images" in html
+    started = []
+    monkeypatch.setattr(launcher, "launch", lambda s, parameters: started.append(parameters) or launcher.Launch(
+        "SconesPipeline", "e123", settings.workspace.runs))
+    token = _csrf(html)
+    refused = client.post("/review/retrain", base_url=ORIGIN, data={"csrf_token": token},
+                          headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and started == [] and not settings.store().list(settings.reviewed_data)
+    done = client.post("/review/retrain", base_url=ORIGIN, data={"csrf_token": token})
+    assert done.status_code == 302 and started == [{}], done.headers["Location"]
+    message = urllib.parse.unquote_plus(done.headers["Location"])
+    assert "/runs/e123" in message and "started the default run again as e123" in message
+    staged = {uri.rsplit("/", 2)[-2] + "/" + uri.rsplit("/", 1)[-1] for uri, _ in settings.store().list(
+        settings.reviewed_data)}
+    trained = {f"motorcycle/{items[0].id}.png"} if not is_held_back(items[0].id, 0.2) else set()
+    assert staged == trained | {"reviewed/README.txt", "reviewed/review-export.json"}
