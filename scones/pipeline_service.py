@@ -43,7 +43,7 @@ def upsert(pipeline, role_arn: str, step_code=None, store=None, description: str
 
 def _ensure_reviewed(pipeline, store) -> None:
     """SageMaker refuses a processing input with nothing under it: give ReviewedDataUrl's prefix a placeholder."""
-    from scones.review.export import ensure_reviewed_input
+    from scones.review.staging import ensure_reviewed_input
 
     for parameter in pipeline.parameters:
         if parameter.name == "ReviewedDataUrl" and str(parameter.default_value).startswith("s3://"):

@@ -61,7 +61,7 @@ def stage_input(store: ArtifactStore, definition: dict, parameters: dict[str, An
 
 
 def _ensure_reviewed(store: ArtifactStore, parameters: dict[str, Any]) -> None:
-    from scones.review.export import ensure_reviewed_input
+    from scones.review.staging import ensure_reviewed_input
 
     uri = parameters.get("ReviewedDataUrl")
     if isinstance(uri, str) and uri.startswith("s3://"):

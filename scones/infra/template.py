@@ -230,7 +230,11 @@ def _event_rule(target: str, statuses: dict) -> dict:
 
 
 def _add_retraining(resources: dict) -> None:
-    """Start the training pipeline when new data lands under the data prefix, and on a schedule.
+    """Start the training pipeline when new data lands under the data prefix, on a schedule, and per review export.
+
+    Reviewed images are staged beside the data prefix (``<project>/reviewed/``); the export
+    writes its manifest last, so the rule on that one key starts one run per export, after the
+    images are all there, where a rule on the prefix would start one per image.
 
     The S3 rule needs EventBridge notifications switched on for the bucket
     (``aws s3api put-bucket-notification-configuration ... EventBridgeConfiguration={}``).
@@ -240,12 +244,21 @@ def _add_retraining(resources: dict) -> None:
     target = {"Arn": _pipeline_arn(TRAINING_PIPELINE), "Id": "TrainingPipeline",
               "RoleArn": {"Fn::GetAtt": ["RetrainRole", "Arn"]},
               "SageMakerPipelineParameters": {"PipelineParameterList": [
-                  {"Name": "InputDataUrl", "Value": _sub("s3://${ArtifactBucket}/${ProjectName}/data")}]}}
+                  {"Name": "InputDataUrl", "Value": _sub("s3://${ArtifactBucket}/${ProjectName}/data")},
+                  {"Name": "ReviewedDataUrl",
+                   "Value": _sub(f"s3://${{ArtifactBucket}}/${{ProjectName}}/{defaults.REVIEWED_PATH}")}]}}
     resources["NewDataRule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "Description": "new training data -> retrain",
         "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"],
                          "detail": {"bucket": {"name": [{"Ref": "ArtifactBucket"}]},
                                     "object": {"key": [{"prefix": _sub("${ProjectName}/data/")}]}}},
+        "Targets": [target]}}
+    resources["ReviewedDataRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+        "Description": "reviewed images exported (scones review export) -> retrain with them",
+        "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                         "detail": {"bucket": {"name": [{"Ref": "ArtifactBucket"}]},
+                                    "object": {"key": [_sub(f"${{ProjectName}}/{defaults.REVIEWED_PATH}/"
+                                                            f"{defaults.REVIEW_EXPORT_MANIFEST}")]}}},
         "Targets": [target]}}
     resources["RetrainScheduleRule"] = {"Type": "AWS::Events::Rule", "Properties": {
         "Description": "scheduled retraining", "ScheduleExpression": {"Ref": "RetrainSchedule"},

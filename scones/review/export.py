@@ -23,13 +23,11 @@ from common import defaults
 from common.content_types import sniff
 from scones.errors import SconesError
 from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE, ReviewItem, ReviewQueue
+from scones.review.staging import PLACEHOLDER, PLACEHOLDER_TEXT
 
 DEFAULT_HELD_BACK = 0.2
 MANIFEST = defaults.REVIEW_EXPORT_MANIFEST
-#: What an empty staging prefix holds: SageMaker refuses a processing input with no objects under it.
-PLACEHOLDER = "README.txt"
-PLACEHOLDER_TEXT = (b"Reviewed images staged for training by `scones review export`, as <class>/<item>.png.\n"
-                    b"The pipeline's ReviewedDataUrl; its ETL joins them to the train split.\n")
+
 
 
 def is_held_back(item_id: str, share: float) -> bool:
@@ -63,12 +61,6 @@ def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
     except ImageError as exc:
         return f"{item.id}: the image does not decode ({exc})"
     return None
-
-
-def ensure_reviewed_input(store, uri: str) -> None:
-    """Give the staging prefix its placeholder when it holds nothing, so a first run's input exists."""
-    if not store.list(uri):
-        store.put_bytes(f"{uri.rstrip('/')}/{PLACEHOLDER}", PLACEHOLDER_TEXT)
 
 
 def stage_answered(queue: ReviewQueue, store, uri: str, held_back: float = DEFAULT_HELD_BACK) -> ExportResult:

@@ -129,10 +129,14 @@ def test_new_data_and_a_schedule_start_the_training_pipeline(template):
     assert new_data["EventPattern"]["detail-type"] == ["Object Created"]
     assert new_data["EventPattern"]["detail"]["object"]["key"] == [{"prefix": {"Fn::Sub": "${ProjectName}/data/"}}]
     assert resources["RetrainScheduleRule"]["Properties"]["ScheduleExpression"] == {"Ref": "RetrainSchedule"}
-    for rule in ("NewDataRule", "RetrainScheduleRule"):
+    reviewed = resources["ReviewedDataRule"]["Properties"]["EventPattern"]["detail"]["object"]["key"]
+    assert reviewed == [{"Fn::Sub": "${ProjectName}/reviewed/review-export.json"}], "one run per export"
+    for rule in ("NewDataRule", "RetrainScheduleRule", "ReviewedDataRule"):
         target = resources[rule]["Properties"]["Targets"][0]
         assert ":pipeline/" in target["Arn"]["Fn::Sub"]
-        assert target["SageMakerPipelineParameters"]["PipelineParameterList"][0]["Name"] == "InputDataUrl"
+        parameters = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
+        assert parameters == {"InputDataUrl": {"Fn::Sub": "s3://${ArtifactBucket}/${ProjectName}/data"},
+                              "ReviewedDataUrl": {"Fn::Sub": "s3://${ArtifactBucket}/${ProjectName}/reviewed"}}
 
 
 def test_every_lambda_rule_targets_the_right_function_with_a_matching_permission(template):
