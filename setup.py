@@ -34,6 +34,8 @@ TEST_REQUIRES = [
     "playwright>=1.40",
     "cfn-lint>=1",
     "hypothesis>=6",
+    # the A2I worker task template, rendered in the tests with the Liquid A2I fills it with
+    "python-liquid>=2",
     # real images for bench/learning.py and the recipe test: both wheels ship their pixels
     "scikit-learn>=1.4",
     "scikit-image>=0.22",

@@ -430,6 +430,10 @@ def build_template() -> dict:
                                             f"{logical}Policy")
         resources[logical] = _function(logical, spec)
     _add_live_aliases(resources)
+    # what the review flow (scones infra review-flow) runs as: it shows workers the images and writes answers
+    resources["ReviewFlowRole"] = _role("sagemaker", [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": _sub(PREFIX_ARN)},
+        _key_use()], "ReviewFlowPolicy")
     invoke = {"Effect": "Allow", "Action": ["lambda:InvokeFunction"],
               "Resource": [{"Ref": task.alias_logical_id} for task in ALL_TASKS]}
     resources["StateMachineLogs"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
@@ -525,6 +529,8 @@ def build_template() -> dict:
         "Outputs": {**{name: {"Value": {"Ref": name}}
                        for name in ("InferenceStateMachine", "BatchInferenceStateMachine", "NotificationTopic",
                                     "BuildProject")},
+                    "ReviewFlowRoleArn": {"Value": {"Fn::GetAtt": ["ReviewFlowRole", "Arn"]},
+                                          "Description": "--role-arn of scones infra review-flow"},
                     "ClassifyUrl": {"Value": _sub("https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
                                                   "/classify"),
                                     "Description": "POST an image here"}},

@@ -19,17 +19,23 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from scones.review import REVIEW, HumanAnswer, ReviewItem
+from scones.review import CANT_TELL, NONE_OF_THESE, REVIEW, HumanAnswer, ReviewItem
 
 OUTPUT_FILE = "output.json"
 LOCAL_FLOW = "arn:aws:sagemaker:local:000000000000:flow-definition/scones-review"
 
 
 def input_content(item: ReviewItem) -> dict:
-    """What a human loop is started with (A2I's ``HumanLoopInput.InputContent``, as JSON)."""
+    """What a human loop is started with (A2I's ``HumanLoopInput.InputContent``, as JSON).
+
+    ``choices`` and ``top_guesses`` are for the worker task template (Liquid cannot append to a
+    list or sort one): every class plus "none of these" and "can't tell", and the model's three
+    best guesses as percentages.
+    """
     return {"image": item.image, "classes": list(item.classes), "probabilities": list(item.probabilities),
             "model_version": item.model_version, "reason": item.reason, "inference_id": item.inference_id,
-            "kind": item.kind}
+            "kind": item.kind, "choices": [*item.classes, NONE_OF_THESE, CANT_TELL],
+            "top_guesses": [{"label": label, "percent": f"{100 * p:.1f}"} for label, p in item.top_guesses(3)]}
 
 
 def output_document(item: ReviewItem, flow_arn: str = LOCAL_FLOW) -> dict:

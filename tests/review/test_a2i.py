@@ -41,7 +41,9 @@ def test_adding_starts_one_loop_named_by_the_item_and_a_retry_starts_none(a2i):
                 "HumanLoopInput": {"InputContent": json.dumps({
                     "image": "s3://b/k.png", "classes": ["bicycle", "motorcycle"], "probabilities": [0.7, 0.3],
                     "model_version": 4, "reason": "LowConfidenceError: below", "inference_id": "inf-1",
-                    "kind": "review"})}}
+                    "kind": "review", "choices": ["bicycle", "motorcycle", "none of these", "can't tell"],
+                    "top_guesses": [{"label": "bicycle", "percent": "70.0"},
+                                    {"label": "motorcycle", "percent": "30.0"}]})}}
     stubber.add_response("start_human_loop", {"HumanLoopArn": f"{FLOW}/loop"}, expected)
     stubber.add_client_error("start_human_loop", "ConflictException", "exists", 409, expected_params=expected)
     assert queue.add(item).id == item.id
