@@ -107,14 +107,13 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
     import json
 
     from common.metrics import accuracy_of
-    from scones.review.output import read_answers
-    from scones.review.quality import model_quality
+    from scones.review.quality import live_quality
 
-    truths, problems = read_answers(settings.store(), settings.review_output)
     ref = check.reference
     expected = {version: accuracy_of(doc) for version, doc in ref.by_version.items()}
     shares = {version: section["share_below_threshold"] for version, section in check.report["by_version"].items()}
-    quality = model_quality(truths, set(check.inference_ids), expected, shares)
+    quality, problems = live_quality(settings.store(), settings.review_output, set(check.inference_ids), expected,
+                                     shares, check.report.get("threshold"))
     check.report["model_quality"] = quality
     check.report["model_quality_problems"] = problems
     path = output / "report.json"
@@ -129,6 +128,11 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
                   f"(95 % CI {entry['ci_low']:.3f}-{entry['ci_high']:.3f}; {entry['population']}"
                   + (f"; evaluation {entry['evaluation_accuracy']:.3f}" if entry["evaluation_accuracy"] else "")
                   + f"), {entry['ungraded']} ungraded, {entry['without_capture']} without a capture record")
+            at = entry["calibration"]["at_threshold"]
+            if at and at["answers"]:
+                print(f"    at or above {at['threshold']:.2f}: {at['accuracy']:.3f} right of {at['answers']} answers "
+                      f"(95 % CI {at['ci_low']:.3f}-{at['ci_high']:.3f}; mean confidence {at['mean_confidence']:.3f})"
+                      + ("" if at["holds"] else f" -- the threshold NO LONGER HOLDS: below {at['threshold']:.2f}"))
         else:
             print(f"  live accuracy {name}: nothing gradable yet ({entry['ungraded']} answers grade nothing)")
     for line in problems[:5]:

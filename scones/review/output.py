@@ -64,6 +64,7 @@ class GroundTruth:
     label: str | None
     kind: str
     answers: int
+    at: str = ""  # when the item was queued (its loop started), from the output's path: "YYYY-MM-DDThh:mm:ss"
 
 
 def parse_output(document: dict) -> ReviewItem:
@@ -99,7 +100,16 @@ def read_answers(store, prefix: str) -> tuple[list[GroundTruth], list[str]]:
         if not item.answers:
             continue
         truths.append(GroundTruth(item.id, item.inference_id, item.model_version, item.label, item.confidence,
-                                  item.answer, item.kind, len(item.answers)))
+                                  item.answer, item.kind, len(item.answers), started_at(uri)))
     return truths, problems
+
+
+def started_at(uri: str) -> str:
+    """The loop's start time from A2I's output path (``.../YYYY/MM/DD/hh/mm/ss/<loop>/output.json``), or ""."""
+    parts = uri.split("/")[-8:-2]
+    if len(parts) != 6 or not all(p.isdigit() for p in parts):
+        return ""
+    year, month, day, hour, minute, second = parts
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}"
 
 

@@ -12,7 +12,11 @@ customers, so this is the project's own. The rules:
 - the interval is Wilson's score interval (it stays inside [0, 1] and behaves at small counts);
 - reviewed traffic is what the workflow could not pass, so its accuracy is lower than the
   model's on all traffic by construction; audit samples (a share of the confident images) stand for
-  the rest, and the two are weighted by their shares of the captured traffic (:func:`all_traffic`).
+  the rest, and the two are weighted by their shares of the captured traffic (:func:`all_traffic`);
+- over time, answers are grouped by the day their item was queued, each day weighted as above;
+- calibration on reviewed traffic bins the graded answers by the model's confidence, and asks of
+  those at or above the workflow's threshold (the audit samples) whether the threshold still holds:
+  ``holds`` is False only when their whole interval lies below it.
 """
 
 from __future__ import annotations
@@ -70,9 +74,54 @@ def all_traffic(review: dict, sample: dict, share_below: float | None) -> dict |
     return {"accuracy": accuracy, "ci_low": low, "ci_high": high, "share_below_threshold": share_below}
 
 
+def _headline(review: dict, sample: dict, share_below: float | None) -> tuple[dict, str]:
+    estimate = all_traffic(review, sample, share_below)
+    if estimate:
+        return estimate, "all traffic"
+    return (review, "reviewed only") if review["reviewed"] else (sample, "samples only")
+
+
+def over_time(gradable: list[GroundTruth], share_below: float | None) -> list[dict]:
+    """Live accuracy per day the items were queued, with its interval and which population it stands on."""
+    days: dict[str, list[GroundTruth]] = {}
+    for truth in gradable:
+        days.setdefault(truth.at[:10] or "unknown", []).append(truth)
+    rows = []
+    for day in sorted(days):
+        group = days[day]
+        review = _population([t for t in group if t.kind != SAMPLE])
+        sample = _population([t for t in group if t.kind == SAMPLE])
+        headline, population = _headline(review, sample, share_below)
+        rows.append({"day": day, "reviewed": len(group), "accuracy": headline["accuracy"],
+                     "ci_low": headline["ci_low"], "ci_high": headline["ci_high"], "population": population})
+    return rows
+
+
+def calibration(gradable: list[GroundTruth], threshold: float | None, bins: int = 10) -> dict:
+    """Accuracy per confidence bin on graded answers, and whether ``threshold`` still means what it says."""
+    rated = [t for t in gradable if t.confidence is not None]
+    rows = []
+    for index in range(bins):
+        low, high = index / bins, (index + 1) / bins
+        group = [t for t in rated if low <= t.confidence < high or (index == bins - 1 and t.confidence == 1.0)]
+        if group:
+            rows.append({"low": low, "high": high, "count": len(group),
+                         "confidence": sum(t.confidence for t in group) / len(group),
+                         "accuracy": sum(t.label == t.model_label for t in group) / len(group)})
+    at = None
+    if threshold is not None:
+        above = [t for t in rated if t.confidence >= threshold]
+        population = _population(above)
+        at = {"threshold": threshold, "answers": len(above), "accuracy": population["accuracy"],
+              "ci_low": population["ci_low"], "ci_high": population["ci_high"],
+              "mean_confidence": sum(t.confidence for t in above) / len(above) if above else None,
+              "holds": None if not above else population["ci_high"] >= threshold}
+    return {"bins": rows, "at_threshold": at}
+
+
 def model_quality(truths: Iterable[GroundTruth], captured_ids: set[str],
                   evaluation_accuracy: dict[str, float | None] | None = None,
-                  share_below: dict[str, float] | None = None) -> dict[str, dict]:
+                  share_below: dict[str, float] | None = None, threshold: float | None = None) -> dict[str, dict]:
     """Per model version (as capture names it): live accuracy on all traffic where the answers allow it.
 
     ``reviewed``/``correct``/``accuracy``/``ci_low``/``ci_high`` are the all-traffic estimate when
@@ -92,7 +141,8 @@ def model_quality(truths: Iterable[GroundTruth], captured_ids: set[str],
         confusion: dict[str, int] = {}
         for t in gradable:
             confusion[f"{t.label} -> {t.model_label}"] = confusion.get(f"{t.label} -> {t.model_label}", 0) + 1
-        estimate = all_traffic(review, sample, (share_below or {}).get(version))
+        share = (share_below or {}).get(version)
+        estimate = all_traffic(review, sample, share)
         headline = estimate or (review if review["reviewed"] else sample)
         expected = (evaluation_accuracy or {}).get(version)
         versions[version] = {
@@ -106,5 +156,15 @@ def model_quality(truths: Iterable[GroundTruth], captured_ids: set[str],
             "without_capture": sum(t.inference_id not in captured_ids for t in gradable),
             "confusion": confusion, "evaluation_accuracy": expected,
             "below_evaluation": bool(estimate and expected is not None and estimate["ci_high"] < expected),
+            "over_time": over_time(gradable, share), "calibration": calibration(gradable, threshold),
         }
     return versions
+
+
+def live_quality(store, review_output: str, captured_ids: set[str], evaluation_accuracy: dict[str, float | None],
+                 share_below: dict[str, float], threshold: float | None) -> tuple[dict[str, dict], list[str]]:
+    """:func:`model_quality` from the answers under ``review_output``, and a line per unreadable output."""
+    from scones.review.output import read_answers
+
+    truths, problems = read_answers(store, review_output)
+    return model_quality(truths, captured_ids, evaluation_accuracy, share_below, threshold), problems

@@ -70,6 +70,50 @@ def retrain():
                                     f"live evaluation); started {what} again as {started.execution_id}"))
 
 
+@bp.get("/review/quality")
+def quality():
+    """Live accuracy per version over time, its confusion and calibration, from the answers and the capture."""
+    from common.metrics import accuracy_of
+    from scones.monitor.report import build_report
+    from scones.review.quality import live_quality
+    from scones.ui import svg
+
+    board = dashboard()
+    settings = board.settings
+    scan = board.capture_scan()
+    ref = board.monitoring(scan)
+    capture = build_report(scan, ref.classes, settings.threshold, ref.evaluation, ref.by_version)
+    expected = {version: accuracy_of(doc) for version, doc in ref.by_version.items()}
+    shares = {version: part["share_below_threshold"] for version, part in capture.get("by_version", {}).items()}
+    ids = {p.inference_id for p in scan.predictions if p.inference_id}
+    quality, problems = live_quality(settings.store(), settings.review_output, ids, expected, shares,
+                                     settings.threshold)
+    return board.page("live accuracy", templates.QUALITY, quality=quality, problems=problems,
+                      threshold=settings.threshold, hours=board.capture_hours,
+                      over_time_chart=_over_time_chart(quality),
+                      reliability=svg.reliability_chart([(_name(v), q["calibration"]["bins"])
+                                                         for v, q in quality.items()]))
+
+
+def _name(version: str) -> str:
+    return f"v{version}" if version != "?" else "unknown"
+
+
+def _over_time_chart(quality: dict) -> str:
+    import datetime as dt
+
+    from scones.ui import svg
+
+    days = sorted({row["day"] for q in quality.values() for row in q["over_time"] if row["day"] != "unknown"})
+    if not days:
+        return ""
+    first = dt.date.fromisoformat(days[0])
+    series = [(_name(version), [((dt.date.fromisoformat(row["day"]) - first).days, row["accuracy"])
+                                for row in q["over_time"] if row["day"] != "unknown"])
+              for version, q in quality.items()]
+    return svg.xy_chart(series, "Live accuracy per day", f"days since {days[0]}", (0.0, 1.0))
+
+
 @bp.post("/review/<item_id>")
 def answer(item_id: str):
     board = dashboard()

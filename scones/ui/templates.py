@@ -24,7 +24,8 @@ LAYOUT = """<!doctype html>
  figcaption { font-size: .8em; max-width: 110px; }
 </style></head><body>
 <h1><a href="{{ url_for('home.index') }}">scones</a> - {{ title }}
- <small><a id="nav-review" href="{{ url_for('review.queue') }}">review queue</a></small></h1>
+ <small><a id="nav-review" href="{{ url_for('review.queue') }}">review queue</a>
+ <a id="nav-quality" href="{{ url_for('review.quality') }}">live accuracy</a></small></h1>
 {% if message %}<p class="flash" id="flash">{{ message }}</p>{% endif %}
 {{ body|safe }}
 </body></html>"""
@@ -243,4 +244,39 @@ document.addEventListener("keydown", function (event) {
   if (target && event.key) { event.preventDefault(); target.click(); }
 });
 </script>
+"""
+
+
+QUALITY = """
+<p>Live accuracy from reviewers' answers, joined to the endpoint's data capture (the last {{ hours }} h) by
+ InferenceId. Images below {{ "%.2f"|format(threshold) }} and the audit samples of confident ones are weighted
+ by their share of traffic; with no audit samples the figures are the hard cases' alone (no alert).
+ <code>scones monitor report</code> writes the same into report.json.</p>
+{% for problem in problems[:5] %}<p class="flash">review output skipped: {{ problem }}</p>{% endfor %}
+{% if not quality %}<p id="no-answers">No answers yet. Answer items on the
+ <a href="{{ url_for('review.queue') }}">review queue</a> (or <code>scones review answer</code>).</p>{% else %}
+<div class="side">{{ over_time_chart|safe }}{{ reliability|safe }}</div>
+{% for version, q in quality.items() %}
+<section class="version-quality" data-version="{{ version }}">
+<h2>{{ "v" ~ version if version != "?" else "version unknown (the endpoint refused the image)" }}</h2>
+{% if q.reviewed %}<p>Live accuracy <b class="live-accuracy">{{ "%.3f"|format(q.accuracy) }}</b>
+ (95 % CI {{ "%.3f"|format(q.ci_low) }}-{{ "%.3f"|format(q.ci_high) }}) from {{ q.reviewed }} graded answers;
+ {{ q.population }}.{% if q.evaluation_accuracy is not none %} Evaluation accuracy
+ {{ "%.3f"|format(q.evaluation_accuracy) }}.{% endif %}
+ {% if q.below_evaluation %}<b class="alert" id="alert-{{ version }}">BELOW ITS EVALUATION</b>{% endif %}</p>
+{% set at = q.calibration.at_threshold %}{% if at and at.answers %}<p class="at-threshold">At or above
+ {{ "%.2f"|format(at.threshold) }}: {{ "%.3f"|format(at.accuracy) }} right of {{ at.answers }} answers (95 % CI
+ {{ "%.3f"|format(at.ci_low) }}-{{ "%.3f"|format(at.ci_high) }}, mean confidence
+ {{ "%.3f"|format(at.mean_confidence) }}): {{ "the threshold holds" if at.holds else "the threshold NO LONGER HOLDS" }}.
+</p>{% endif %}
+<table class="over-time"><tr><th>day queued</th><th>answers</th><th>accuracy</th><th>95 % CI</th><th>on</th></tr>
+{% for row in q.over_time %}<tr><td>{{ row.day }}</td><td>{{ row.reviewed }}</td>
+ <td>{{ "%.3f"|format(row.accuracy) }}</td><td>{{ "%.3f"|format(row.ci_low) }}-{{ "%.3f"|format(row.ci_high) }}</td>
+ <td>{{ row.population }}</td></tr>{% endfor %}</table>
+<table class="confusion"><tr><th>reviewer said -> model said</th><th>answers</th></tr>
+{% for pair, n in q.confusion|dictsort %}<tr><td>{{ pair }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
+{% endif %}<p><small>{{ q.ungraded }} answers grade nothing (none of these, can't tell, disputed, or no model
+ answer); {{ q.without_capture }} graded answers have no capture record (graded on the answer the item
+ carries).</small></p></section>
+{% endfor %}{% endif %}
 """

@@ -43,3 +43,38 @@ def test_reviewed_and_audit_samples_are_weighted_by_their_share_of_traffic():
     assert entry["by_population"]["review"]["accuracy"] == 0.5 and entry["by_population"]["sample"]["accuracy"] == 0.95
     assert entry["population"].startswith("all traffic") and entry["ci_low"] < entry["accuracy"] < entry["ci_high"]
     assert model_quality(review, set(), None, {"3": 0.1})["3"]["population"].startswith("reviewed traffic only")
+
+
+def _dated(label, day, confidence=0.8, kind="review", model_label="bicycle"):
+    return GroundTruth("r-x", "i", 3, model_label, confidence, label, kind, 1, f"2026-11-{day:02d}T10:00:00")
+
+
+def test_live_accuracy_over_time_is_one_point_per_day_weighted_as_the_headline():
+    truths = ([_dated("bicycle", 1)] * 3 + [_dated("motorcycle", 1)]  # day 1: reviewed only, 0.75
+              + [_dated("bicycle", 2)] * 2 + [_dated("bicycle", 2, 0.97, "sample")] * 4)  # day 2: both populations
+    rows = model_quality(truths, set(), None, {"3": 0.2})["3"]["over_time"]
+    assert [(r["day"], r["reviewed"], r["population"]) for r in rows] == [
+        ("2026-11-01", 4, "reviewed only"), ("2026-11-02", 6, "all traffic")]
+    assert rows[0]["accuracy"] == 0.75 and rows[0]["ci_low"] < 0.75 < rows[0]["ci_high"]
+    assert rows[1]["accuracy"] == pytest.approx(1.0)
+
+
+def test_calibration_on_reviewed_traffic_says_whether_the_threshold_still_holds():
+    holding = [_dated("bicycle", 1, 0.96, "sample")] * 30 + [_dated("bicycle", 1, 0.55)] * 3 \
+        + [_dated("motorcycle", 1, 0.58)] * 2
+    entry = model_quality(holding, set(), None, None, threshold=0.93)["3"]["calibration"]
+    assert [(b["low"], b["count"], b["accuracy"]) for b in entry["bins"]] == [
+        (0.5, 5, pytest.approx(0.6)), (0.9, 30, 1.0)]
+    assert entry["at_threshold"]["answers"] == 30 and entry["at_threshold"]["holds"] is True
+    failing = [_dated("bicycle", 1, 0.96, "sample")] * 15 + [_dated("motorcycle", 1, 0.96, "sample")] * 15
+    at = model_quality(failing, set(), None, None, threshold=0.93)["3"]["calibration"]["at_threshold"]
+    assert at["accuracy"] == 0.5 and at["holds"] is False, "0.93 no longer means 93 %"
+    assert model_quality(holding[30:], set(), None, None, 0.93)["3"]["calibration"]["at_threshold"]["holds"] is None
+
+
+def test_the_queueing_time_comes_from_a2is_output_path():
+    from scones.review.output import started_at
+
+    uri = "s3://b/scones/review/scones-review/2026/11/30/23/59/58/r-abc/output.json"
+    assert started_at(uri) == "2026-11-30T23:59:58"
+    assert started_at("s3://b/review/odd/place/output.json") == ""

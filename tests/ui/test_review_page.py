@@ -99,3 +99,22 @@ def test_retrain_stages_the_answered_images_and_starts_the_run_again(queued, mon
         settings.reviewed_data)}
     trained = {f"motorcycle/{items[0].id}.png"} if not is_held_back(items[0].id, 0.2) else set()
     assert staged == trained | {"reviewed/README.txt", "reviewed/review-export.json"}
+
+
+def test_the_live_accuracy_page_shows_each_version_over_time_with_its_interval_confusion_and_calibration(queued):
+    settings, items, client = queued
+    assert "No answers yet" in client.get("/review/quality", base_url=ORIGIN).get_data(as_text=True)
+    queue = settings.review_queue()
+    queue.answer(items[0].id, "bicycle", "ana")  # the model said bicycle (0.55): right
+    queue.answer(items[1].id, "motorcycle", "ana")  # wrong
+    queue.answer(items[2].id, "none of these", "ana")  # grades nothing
+    page = client.get("/review/quality", base_url=ORIGIN)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    section = html[html.index('data-version="1"'):]
+    assert re.search(r'class="live-accuracy">0\.500</b>\s+\(95 % CI 0\.095-0\.905\) from 2 graded answers', section)
+    assert "reviewed only" in section and "1 answers grade nothing" in section
+    for pair in ("bicycle -&gt; bicycle", "motorcycle -&gt; bicycle"):
+        assert f"<td>{pair}</td><td>1</td>" in section, pair
+    assert re.search(r'<tr><td>\d{4}-\d\d-\d\d</td><td>2</td>\s*<td>0\.500</td>', section), "one row per day"
+    assert 'data-title="Live accuracy per day"' in html and 'data-title="Reliability' in html
