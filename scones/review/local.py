@@ -2,6 +2,9 @@
 
 Each answer is also written, in A2I's output format, into the artifact store under the review
 prefix (:mod:`scones.review.output`), where ground truth is read from -- as A2I writes to S3.
+The database is the record: ``written`` counts the answers the store's document holds, so a
+process killed between the commit and the store write leaves a gap the next queue opened on the
+file fills (:meth:`SqliteReviewQueue.write_missing_outputs`), and no answer is lost to ground truth.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ CREATE TABLE IF NOT EXISTS items (
     body TEXT NOT NULL,
     answers INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL DEFAULT 'pending',
-    answered_at TEXT NOT NULL DEFAULT ''
+    answered_at TEXT NOT NULL DEFAULT '',
+    written INTEGER NOT NULL DEFAULT 0  -- answers the store's output document holds
 );
 CREATE INDEX IF NOT EXISTS items_by_status ON items(status, seq);
 CREATE TABLE IF NOT EXISTS answers (
@@ -40,6 +44,38 @@ class SqliteReviewQueue(ReviewQueue):
         self.path = Path(path)
         self.store, self.output_prefix = store, output_prefix
         create(self.path, SCHEMA)
+        self._migrate()
+        self.write_missing_outputs()
+
+    def _migrate(self) -> None:
+        """A queue made before ``written`` existed wrote each output as it committed: count them written."""
+        def current(db) -> bool:
+            return "written" in {row["name"] for row in db.execute("PRAGMA table_info(items)")}
+
+        with self._connect() as db:
+            if current(db):
+                return
+        with self._connect(immediate=True) as db:  # checked again under the write lock: one process migrates
+            if not current(db):
+                db.execute("ALTER TABLE items ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
+                db.execute("UPDATE items SET written = answers")
+
+    def write_missing_outputs(self) -> int:
+        """Write the output document of every item with answers the store does not hold yet; how many."""
+        if self.store is None or not self.output_prefix:
+            return 0
+        with self._connect() as db:
+            late = [row["id"] for row in db.execute("SELECT id FROM items WHERE answers > written")]
+        for item_id in late:
+            self._write_output(self.get(item_id))
+        return len(late)
+
+    def _write_output(self, item: ReviewItem) -> None:
+        from scones.review.output import output_document, output_uri
+
+        self.store.put_bytes(output_uri(self.output_prefix, item), json.dumps(output_document(item), indent=1).encode())
+        with self._connect(immediate=True) as db:
+            db.execute("UPDATE items SET written = MAX(written, ?) WHERE id = ?", (len(item.answers), item.id))
 
     @classmethod
     def from_uri(cls, uri: str, clients=None, **kwargs) -> SqliteReviewQueue:
@@ -89,10 +125,7 @@ class SqliteReviewQueue(ReviewQueue):
                        (status, answer.at, item.id))
         updated = self.get(item.id)
         if self.store is not None and self.output_prefix:
-            from scones.review.output import output_document, output_uri
-
-            self.store.put_bytes(output_uri(self.output_prefix, updated),
-                                 json.dumps(output_document(updated), indent=1).encode())
+            self._write_output(updated)
         return updated
 
 
