@@ -47,8 +47,9 @@ def register(subparsers) -> None:
     export = group.add_parser("export", help="stage answered images for the next pipeline run (or into a folder)",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("--output", default=None,
-                        help="folder to write <class>/<item id>.<ext> into instead of staging them in the store "
-                             "at the pipeline's ReviewedDataUrl (default: s3://scones-local/scones/reviewed)")
+                        help="where to put them: an s3:// prefix is staged for the pipeline (its ReviewedDataUrl; "
+                             "in AWS s3://BUCKET/<project>/reviewed with SCONES_STORE=s3://), a folder just gets "
+                             "<class>/<item id>.<ext> (default: s3://scones-local/scones/reviewed, the local run's)")
     export.add_argument("--held-back", type=float, default=None,
                         help="share of answered items kept out of training for live evaluation (default 0.2)")
     export.set_defaults(handler=_export)
@@ -100,17 +101,16 @@ def _export(args: argparse.Namespace) -> int:
 
     settings, queue = _queue()
     held_back = DEFAULT_HELD_BACK if args.held_back is None else args.held_back
-    if args.output:
-        target = args.output
-        result = export_answered(queue, settings.store(), Path(args.output).expanduser(), held_back)
-    else:
-        target = settings.reviewed_data
+    target = args.output or settings.reviewed_data
+    if target.startswith("s3://"):  # staged for the pipeline (in AWS: SCONES_STORE=s3://, the stack's bucket)
         result = stage_answered(queue, settings.store(), target, held_back)
+    else:
+        result = export_answered(queue, settings.store(), Path(target).expanduser(), held_back)
     print(f"exported {result.exported} answered images into {target} as class folders "
           f"({', '.join(f'{c} {n}' for c, n in sorted(result.per_class.items())) or 'none'}); "
           f"{result.held_back} held back for live evaluation, {len(result.skipped)} not exportable")
     for line in result.skipped[:10]:
         print(f"  skipped {line}")
-    if not args.output:
-        print("the next `scones pipeline run` trains on them (they join its train split)")
+    if target.startswith("s3://"):
+        print("the next pipeline run trains on them (they join its train split)")
     return 0

@@ -160,6 +160,10 @@ class ReviewQueue(abc.ABC):
         answered = [item for item in self.items() if item.answers]
         return sorted(answered, key=lambda item: item.answers[-1].at, reverse=True)[:limit]
 
+    def with_class_answers(self) -> list[str]:
+        """Ids of the answered items whose agreed answer is a class (what can become training data), oldest first."""
+        return [item.id for item in self.items(status=ANSWERED) if item.answer in item.classes]
+
     def answer(self, item_id: str, label: str, reviewer: str, reason: str = "") -> ReviewItem:
         """Record a person's answer (see the module docstring for the rules)."""
         item = self.get(item_id)

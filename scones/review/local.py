@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scones.errors import NotFound
 from scones.localdb import create, transaction
-from scones.review import HumanAnswer, ReviewItem, ReviewQueue
+from scones.review import CANT_TELL, NONE_OF_THESE, HumanAnswer, ReviewItem, ReviewQueue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS items (
     answers INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL DEFAULT 'pending',
     answered_at TEXT NOT NULL DEFAULT '',
-    written INTEGER NOT NULL DEFAULT 0  -- answers the store's output document holds
+    written INTEGER NOT NULL DEFAULT 0,  -- answers the store's output document holds
+    answer TEXT NOT NULL DEFAULT ''  -- the agreed answer ('' while pending or disputed)
 );
 CREATE INDEX IF NOT EXISTS items_by_status ON items(status, seq);
 CREATE TABLE IF NOT EXISTS answers (
@@ -48,9 +49,10 @@ class SqliteReviewQueue(ReviewQueue):
         self.write_missing_outputs()
 
     def _migrate(self) -> None:
-        """A queue made before ``written`` existed wrote each output as it committed: count them written."""
+        """A queue made before ``written`` and ``answer`` existed wrote each output as it committed: count them
+        written; and give each item its agreed answer."""
         def current(db) -> bool:
-            return "written" in {row["name"] for row in db.execute("PRAGMA table_info(items)")}
+            return {"written", "answer"} <= {row["name"] for row in db.execute("PRAGMA table_info(items)")}
 
         with self._connect() as db:
             if current(db):
@@ -58,7 +60,14 @@ class SqliteReviewQueue(ReviewQueue):
         with self._connect(immediate=True) as db:  # checked again under the write lock: one process migrates
             if not current(db):
                 db.execute("ALTER TABLE items ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
+                db.execute("ALTER TABLE items ADD COLUMN answer TEXT NOT NULL DEFAULT ''")
                 db.execute("UPDATE items SET written = answers")
+                answers: dict[str, list] = {}
+                for row in db.execute("SELECT item_id, label, reviewer, reason, at FROM answers ORDER BY rowid"):
+                    answers.setdefault(row["item_id"], []).append(row)
+                for row in db.execute("SELECT id, body FROM items WHERE answers > 0").fetchall():
+                    db.execute("UPDATE items SET answer = ? WHERE id = ?",
+                               (_item(row["body"], answers.get(row["id"], [])).answer or "", row["id"]))
 
     def write_missing_outputs(self) -> int:
         """Write the output document of every item with answers the store does not hold yet; how many."""
@@ -117,12 +126,12 @@ class SqliteReviewQueue(ReviewQueue):
         return found
 
     def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
-        status = dataclasses.replace(item, answers=(*item.answers, answer)).status
+        after = dataclasses.replace(item, answers=(*item.answers, answer))
         with self._connect(immediate=True) as db:
             db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
                        (item.id, answer.label, answer.reviewer, answer.reason, answer.at))
-            db.execute("UPDATE items SET answers = answers + 1, status = ?, answered_at = ? WHERE id = ?",
-                       (status, answer.at, item.id))
+            db.execute("UPDATE items SET answers = answers + 1, status = ?, answer = ?, answered_at = ? WHERE id = ?",
+                       (after.status, after.answer or "", answer.at, item.id))
         updated = self.get(item.id)
         if self.store is not None and self.output_prefix:
             self._write_output(updated)
@@ -140,6 +149,12 @@ class SqliteReviewQueue(ReviewQueue):
                                  (after,)).fetchone()
             row = row or db.execute("SELECT id FROM items WHERE status = 'pending' ORDER BY seq LIMIT 1").fetchone()
         return self.get(row["id"]) if row else None
+
+    def with_class_answers(self) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id FROM items WHERE status = 'answered' AND answer NOT IN (?, ?) ORDER BY seq",
+                              (NONE_OF_THESE, CANT_TELL)).fetchall()
+        return [row["id"] for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._connect() as db:

@@ -18,7 +18,7 @@ from flask import Blueprint, abort, redirect, request, send_file, url_for
 from common.content_types import sniff
 from common.defaults import APPROVED
 from scones.errors import SconesError
-from scones.review import ANSWERED, CANT_TELL, NONE_OF_THESE
+from scones.review import CANT_TELL, NONE_OF_THESE
 from scones.ui import templates
 from scones.ui.context import dashboard
 
@@ -45,8 +45,7 @@ def _trainable(review) -> int:
     """Answered items with a class for an answer that the export would not hold back."""
     from scones.review.export import DEFAULT_HELD_BACK, is_held_back
 
-    return sum(item.answer in item.classes and not is_held_back(item.id, DEFAULT_HELD_BACK)
-               for item in review.items(status=ANSWERED))
+    return sum(not is_held_back(item_id, DEFAULT_HELD_BACK) for item_id in review.with_class_answers())
 
 
 @bp.post("/review/retrain")

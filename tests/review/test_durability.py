@@ -100,5 +100,5 @@ def test_a_queue_made_before_the_written_count_opens_and_rewrites_nothing(tmp_pa
 
     store = open_store(f"file://{tmp_path}/store")
     queue = open_review_queue(f"sqlite:///{path}", store=store, output_prefix=PREFIX)
-    assert queue.get("r-old").answer == "bicycle"
+    assert queue.get("r-old").answer == "bicycle" and queue.with_class_answers() == ["r-old"]
     assert store.list(PREFIX) == [], "its outputs were written when it answered: nothing is written again"

@@ -117,7 +117,42 @@ def test_the_pages_reads_in_sql_agree_with_the_interfaces_own(queue):
     queue.answer(items[1].id, "bicycle", "ana")
     queue.answer(items[3].id, "bicycle", "ana")
     queue.answer(items[3].id, "motorcycle", "ben")
+    queue.answer(items[4].id, "none of these", "ana")
     for after in (None, items[0].id, items[2].id, items[4].id, "r-unknown"):
         assert queue.next_pending(after) == ReviewQueue.next_pending(queue, after), after
-    assert queue.counts() == ReviewQueue.counts(queue) == {"pending": 3, "answered": 1, "disputed": 1}
-    assert [i.id for i in queue.recent()] == [i.id for i in ReviewQueue.recent(queue)] == [items[3].id, items[1].id]
+    assert queue.counts() == ReviewQueue.counts(queue) == {"pending": 2, "answered": 2, "disputed": 1}
+    assert [i.id for i in queue.recent()] == [i.id for i in ReviewQueue.recent(queue)] == [
+        items[4].id, items[3].id, items[1].id]
+    queue.answer(items[3].id, "bicycle", "cy")  # settles the dispute
+    assert queue.with_class_answers() == ReviewQueue.with_class_answers(queue) == [items[1].id, items[3].id]
+
+
+def test_staging_into_s3_mirrors_the_answers_and_writes_the_manifest(queue):
+    """In AWS the export goes to the stack's bucket (moto's S3 here); what is no longer answered leaves it."""
+    import boto3
+    from moto import mock_aws
+
+    from scones.review.export import stage_answered
+    from tests import support
+
+    first, second = queue.add(_item(1)), queue.add(_item(2))
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("stack-bucket", "scones-workflow-local"):
+            client.create_bucket(Bucket=bucket)
+        s3 = open_store("s3://", lambda service, region=None: client)
+        for n, item in enumerate((first, second)):
+            s3.put_bytes(item.image, support.random_png(seed=n))
+            queue.answer(item.id, "motorcycle", "ana")
+        result = stage_answered(queue, s3, "s3://stack-bucket/scones/reviewed", held_back=0.0)
+        keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="stack-bucket")["Contents"])
+        assert result.exported == 2 and keys == sorted(
+            [f"scones/reviewed/motorcycle/{first.id}.png", f"scones/reviewed/motorcycle/{second.id}.png",
+             "scones/reviewed/README.txt", "scones/reviewed/review-export.json"])
+        queue.answer(second.id, "bicycle", "ben")  # now disputed: no longer training data
+        stage_answered(queue, s3, "s3://stack-bucket/scones/reviewed", held_back=0.0)
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket="stack-bucket")["Contents"]}
+        assert f"scones/reviewed/motorcycle/{second.id}.png" not in keys
+        manifest = json.loads(client.get_object(Bucket="stack-bucket", Key="scones/reviewed/review-export.json")
+                              ["Body"].read())
+        assert manifest["exported"] == [first.id]
