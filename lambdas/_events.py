@@ -54,6 +54,10 @@ class EndpointUnavailableError(WorkflowError):
     """The endpoint did not answer (down, throttled, 5xx): transient, worth retrying."""
 
 
+class EndpointMisconfiguredError(WorkflowError):
+    """SageMaker does not know the endpoint the function names (ValidationError): its settings, not the image."""
+
+
 class InvalidModelOutputError(WorkflowError):
     """The endpoint answered something that is not one probability per class (empty, not JSON, NaN, sum != 1)."""
 

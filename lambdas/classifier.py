@@ -18,6 +18,7 @@ import uuid
 from common.content_types import sniff
 from common.defaults import DEFAULT_CLASSES, ENDPOINT_NAME
 from lambdas._events import (
+    EndpointMisconfiguredError,
     EndpointUnavailableError,
     InvalidEventError,
     InvalidImageError,
@@ -52,11 +53,7 @@ def invoke(data: bytes, endpoint: str, client, classes: int | None = None,
         answer = client.invoke_endpoint(EndpointName=endpoint, ContentType=content_type_of(data),
                                         Accept="application/json", Body=data, **extra)
     except ClientError as exc:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        if 400 <= status < 500 and status != 429:
-            raise InvalidImageError(f"endpoint {endpoint} refused the image: {message}") from exc
-        raise EndpointUnavailableError(f"endpoint {endpoint} failed ({status}): {message}") from exc
+        raise endpoint_error(exc, endpoint) from exc
     except BotoCoreError as exc:
         raise EndpointUnavailableError(f"endpoint {endpoint} unreachable: {exc}") from exc
     raw = answer["Body"].read()
@@ -68,6 +65,44 @@ def invoke(data: bytes, endpoint: str, client, classes: int | None = None,
     if problem:
         raise InvalidModelOutputError(f"endpoint {endpoint} answered {str(result)[:80]}: {problem}")
     return [float(v) for v in result], _model_version(answer.get("CustomAttributes", ""))
+
+
+def endpoint_error(exc, endpoint: str) -> Exception:
+    """What an InvokeEndpoint error means for the image, decided as SageMaker reports it.
+
+    ``ModelError`` (424) wraps the container's answer: its ``OriginalStatusCode`` says whether the
+    image was refused (4xx: not worth retrying) or the model failed (5xx, or 429: retried as the
+    endpoint being unavailable). ``ValidationError`` is SageMaker's own refusal: an endpoint it
+    does not know is the function's configuration; anything else (a body over 6 MB) the image.
+    Throttling and SageMaker's own 5xx are transient.
+    """
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", str(exc))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+    if code == "ModelError":
+        original = exc.response.get("OriginalStatusCode", error.get("OriginalStatusCode"))
+        container = int(original) if str(original).isdigit() else 500
+        said = _container_message(exc.response.get("OriginalMessage", error.get("OriginalMessage")), message)
+        if 400 <= container < 500 and container != 429:
+            return InvalidImageError(f"endpoint {endpoint} refused the image ({container}): {said}")
+        return EndpointUnavailableError(f"endpoint {endpoint}: the model failed ({container}): {said}")
+    if code == "ValidationError":
+        if "not found" in message:
+            return EndpointMisconfiguredError(f"endpoint {endpoint}: {message} Check the function's ENDPOINT_NAME "
+                                              "(and that the endpoint was deployed: approve a version)")
+        return InvalidImageError(f"endpoint {endpoint} refused the request: {message}")
+    return EndpointUnavailableError(f"endpoint {endpoint} failed ({status} {code}): {message}")
+
+
+def _container_message(original, fallback: str) -> str:
+    """The container's own ``message`` from its JSON body, else its body, else SageMaker's text."""
+    if not original:
+        return fallback
+    try:
+        document = json.loads(original)
+    except (TypeError, ValueError):
+        return str(original)[:300]
+    return str(document.get("message", original))[:300] if isinstance(document, dict) else str(original)[:300]
 
 
 def _model_version(attributes: str) -> int | None:

@@ -21,7 +21,12 @@ import binascii
 import json
 
 from common.defaults import CONFIDENCE_THRESHOLD, ENDPOINT_NAME, IMAGE_CONTENT_TYPES
-from lambdas._events import EndpointUnavailableError, InvalidImageError, InvalidModelOutputError
+from lambdas._events import (
+    EndpointMisconfiguredError,
+    EndpointUnavailableError,
+    InvalidImageError,
+    InvalidModelOutputError,
+)
 from lambdas._runtime import Clients, Env, entry_point
 from lambdas.classifier import classes_from, classify
 from lambdas.filter_low_confidence import parse_threshold
@@ -85,6 +90,8 @@ def make_handler(env: Env, clients: Clients):
             return _reply(502, {"error": "invalid_model_output", "message": str(exc)})
         except EndpointUnavailableError as exc:
             return _reply(503, {"error": "endpoint_unavailable", "message": str(exc)})
+        except EndpointMisconfiguredError as exc:
+            return _reply(500, {"error": "endpoint_misconfigured", "message": str(exc)})
         top = max(range(len(inferences)), key=inferences.__getitem__)
         status = "passed" if inferences[top] >= threshold else "review"
         return _reply(200, {"status": status, "label": classes[top] if status == "passed" else None,

@@ -111,7 +111,12 @@ def _invoke(args: argparse.Namespace) -> int:
             print(f"{path}: {json.loads(response['Body'].read())} ({response.get('CustomAttributes', '')})")
         except ClientError as exc:
             failures += 1
-            print(f"{path}: {exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+            error = exc.response["Error"]
+            if error.get("Code") == "ModelError":  # SageMaker's wrapper: what the model itself answered
+                print(f"{path}: ModelError (the model answered {exc.response.get('OriginalStatusCode')}): "
+                      f"{exc.response.get('OriginalMessage', error.get('Message'))}")
+            else:
+                print(f"{path}: {error.get('Code')}: {error.get('Message')}")
         except EndpointConnectionError as exc:
             from scones.errors import SconesError
 

@@ -3,8 +3,9 @@
 - The container contract: ``GET /ping``, ``POST /invocations`` (what SageMaker
   sends a model container).
 - The Runtime API: ``POST /endpoints/{name}/invocations``, so boto3's
-  ``sagemaker-runtime`` client with ``endpoint_url`` set calls it unchanged
-  (errors come back as ``ClientError`` with the handler's code and message).
+  ``sagemaker-runtime`` client with ``endpoint_url`` set calls it unchanged, and errors come
+  back as SageMaker's: ``ModelError`` (424) around what the model refused or failed,
+  ``ValidationError`` (400) for what SageMaker refuses itself (:mod:`scones.serving.runtime_api`).
 
 Requests run the model artifact's own handler (``training.inference``), and
 every answered request is captured in SageMaker's data-capture format.
@@ -44,6 +45,7 @@ from scones.deploy import Deployer, EndpointBackend
 from scones.errors import SconesError
 from scones.events import EventSource
 from scones.registry import ModelVersion
+from scones.serving import runtime_api as runtime_api_errors
 from scones.serving.capture import CaptureWriter
 from scones.store import ArtifactStore
 from training import inference
@@ -136,6 +138,7 @@ class EndpointServer(ThreadingHTTPServer):
         self._admitted = 0  # connections handed to the pool and not finished
         self.refused_busy = 0
         self.endpoint_name = endpoint_name
+        self.region = runtime_api_errors.REGION  # named in ModelError's log stream ARN
         self.capture = capture
         self.state_file = state_file
         self.deployment: Deployment | None = None
@@ -271,10 +274,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _error(self, error: inference.InferenceError, runtime_api: bool) -> None:
+    def _error(self, error: inference.InferenceError, runtime_api: bool, front_end: bool = False) -> None:
+        """The handler's answer on the container path; on the Runtime API, SageMaker's around it.
+
+        ``front_end``: SageMaker itself would refuse this before a container sees it (the body's
+        size, a stalled or unframed body), so the Runtime API says ValidationError, not ModelError.
+        """
         self.server.count(error=True)
-        headers = {"x-amzn-ErrorType": f"{error.code}:"} if runtime_api else {}
-        self._reply(error.status, error.to_json(), headers=headers)
+        if not runtime_api:
+            self._reply(error.status, error.to_json())
+        else:
+            if front_end:
+                status, body, kind = runtime_api_errors.validation_error(error.message)
+            else:
+                status, body, kind = runtime_api_errors.model_error(self.server.endpoint_name, error.status,
+                                                                     error.to_json(), self.server.region)
+            self._reply(status, body, headers={"x-amzn-ErrorType": f"{kind}:"})
         after, self._after_reply = self._after_reply, None
         if after is not None:
             after()
@@ -295,20 +310,28 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._drain()
             self._reply(404, json.dumps({"error": "not_found", "message": f"no route POST {self.path}"}).encode())
             return
-        if runtime_api and match.group(1) != self.server.endpoint_name:
+        if runtime_api and (match.group(1) != self.server.endpoint_name or self.server.deployment is None):
+            # an endpoint name SageMaker does not know; and one with nothing live yet, which in AWS does not
+            # exist until the deployer's first CreateEndpoint
             self._drain()
-            message = f"Endpoint {match.group(1)} of account 000000000000 not found."
-            self._reply(400, json.dumps({"message": message}).encode(),
-                        headers={"x-amzn-ErrorType": "ValidationError:"})
+            self.server.count(error=True)
+            status, body, kind = runtime_api_errors.endpoint_not_found(match.group(1))
+            self._reply(status, body, headers={"x-amzn-ErrorType": f"{kind}:"})
             return
         try:
             body = self._read_body()
+        except inference.InferenceError as error:
+            self._error(error, runtime_api, front_end=True)
+            return
+        except TimeoutError:
+            self.close_connection = True
+            self._error(RequestTimeout(f"the request body stalled for {self.server.read_timeout:g} s"), runtime_api,
+                        front_end=True)
+            return
+        try:
             self._invoke(body, runtime_api)
         except inference.InferenceError as error:
             self._error(error, runtime_api)
-        except TimeoutError:
-            self.close_connection = True
-            self._error(RequestTimeout(f"the request body stalled for {self.server.read_timeout:g} s"), runtime_api)
         except ConnectionError:
             raise  # the client left: nothing to answer
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server

@@ -13,6 +13,7 @@ from moto import mock_aws
 from lambdas import classifier, filter_low_confidence, serialize_image_data
 from lambdas._events import (
     EmptyImageError,
+    EndpointMisconfiguredError,
     EndpointUnavailableError,
     ImageNotFoundError,
     ImageTooLargeError,
@@ -103,13 +104,33 @@ def test_classifier_puts_probabilities_label_and_confidence(monkeypatch):
     assert isinstance(body["inferences"], list)
 
 
-@pytest.mark.parametrize("status, error", [(400, InvalidImageError), (415, InvalidImageError),
-                                           (503, EndpointUnavailableError), (429, EndpointUnavailableError)])
-def test_classifier_maps_endpoint_errors(monkeypatch, status, error):
+@pytest.mark.parametrize("container, error", [(400, InvalidImageError), (415, InvalidImageError),
+                                              (500, EndpointUnavailableError), (503, EndpointUnavailableError),
+                                              (429, EndpointUnavailableError)])
+def test_classifier_decides_by_the_containers_status_inside_model_error(monkeypatch, container, error):
+    """SageMaker answers every container error as ModelError 424; what the container said decides."""
     stubber = _runtime_stub(monkeypatch)
-    stubber.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="nope",
+    stubber.add_client_error("invoke_endpoint", service_error_code="ModelError", service_message="Received ...",
+                             http_status_code=424, modeled_fields={
+                                 "OriginalStatusCode": container,
+                                 "OriginalMessage": json.dumps({"error": "x", "message": "nope"}),
+                                 "LogStreamArn": "arn:aws:logs:us-east-1:0:log-group:/aws/sagemaker/Endpoints/e"})
+    with pytest.raises(error, match=f"\\({container}\\): nope"):
+        classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})
+
+
+@pytest.mark.parametrize("code, status, message, error", [
+    ("ValidationError", 400, "Endpoint prod of account 1 not found.", EndpointMisconfiguredError),
+    ("ValidationError", 400, "Request payload is too large", InvalidImageError),
+    ("ModelNotReadyException", 429, "still loading", EndpointUnavailableError),
+    ("ServiceUnavailable", 503, "try later", EndpointUnavailableError),
+    ("InternalFailure", 500, "oops", EndpointUnavailableError),
+])
+def test_classifier_maps_sagemakers_own_errors(monkeypatch, code, status, message, error):
+    stubber = _runtime_stub(monkeypatch)
+    stubber.add_client_error("invoke_endpoint", service_error_code=code, service_message=message,
                              http_status_code=status)
-    with pytest.raises(error, match="nope"):
+    with pytest.raises(error, match=message[:10]):
         classifier.handler({"body": {"image_data": base64.b64encode(b"x").decode()}})
 
 

@@ -57,21 +57,35 @@ def test_json_batch_returns_one_list_per_image(endpoint):
 ])
 def test_bad_inputs_get_a_4xx_with_a_message_and_the_next_request_succeeds(endpoint, body, content_type, status,
                                                                           code):
+    """Through the Runtime API, as SageMaker: ModelError (424) around the container's own status and JSON."""
     server, _, client = endpoint
-    with pytest.raises(ClientError) as caught:
+    with pytest.raises(client.exceptions.ModelError) as caught:
         _invoke(client, body, content_type)
     error = caught.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == status
-    assert error["Error"]["Code"] == code and error["Error"]["Message"]
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424 and error["Error"]["Code"] == "ModelError"
+    assert error["OriginalStatusCode"] == status
+    assert json.loads(error["OriginalMessage"])["error"] == code
+    assert error["Error"]["Message"].startswith(f"Received client error ({status}) from primary with message")
+    assert error["LogStreamArn"].endswith(":log-group:/aws/sagemaker/Endpoints/scones-endpoint")
     assert len(_invoke(client, support.random_png())[0]) == 2
     assert server.errors >= 1
+    import urllib.error
+
+    request = urllib.request.Request(f"{server.url}/invocations", data=body, headers={"Content-Type": content_type})
+    with pytest.raises(urllib.error.HTTPError) as direct:
+        urllib.request.urlopen(request)
+    assert direct.value.code == status and json.loads(direct.value.read())["error"] == code, \
+        "the container path answers with the handler's own status"
 
 
 def test_oversize_body_is_refused_without_reading_it(endpoint):
     server, _, client = endpoint
     with pytest.raises(ClientError) as caught:
         _invoke(client, b"\0" * (6 * 1024 * 1024 + 10))
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    # SageMaker refuses it before any container: ValidationError, not the container's 413
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "6 MB" in caught.value.response["Error"]["Message"]
     assert len(_invoke(client, support.random_png())[0]) == 2
 
 
@@ -185,8 +199,10 @@ def test_an_unexpected_failure_costs_one_request_a_500_not_the_server(endpoint, 
     monkeypatch.setattr(inference, "predict_fn", broken)
     with pytest.raises(ClientError) as caught:
         _invoke(client, support.random_png())
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-    assert "bug in a handler" in caught.value.response["Error"]["Message"]
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424 and error["OriginalStatusCode"] == 500
+    assert error["Error"]["Message"].startswith("Received server error (500) from primary")
+    assert "bug in a handler" in error["OriginalMessage"] and "Traceback" not in error["OriginalMessage"]
     monkeypatch.undo()
     assert len(_invoke(client, support.random_png())[0]) == 2
 
