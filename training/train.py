@@ -35,10 +35,12 @@ from training.loop import TrainingLoop, predict_logits
 from training.recipe import Recipe
 
 #: The metric definitions the SageMaker estimator registers (regexes over the log).
+#: SageMaker searches every log line with each regex; anchored on the epoch line's ``epoch=N``, so the
+#: "stopped: ... (val_loss=...)" and "keeping the weights ..." lines add no extra data points.
 METRIC_DEFINITIONS = [
-    {"Name": "train_loss", "Regex": r"train_loss=([0-9.]+)"},
-    {"Name": "val_loss", "Regex": r"val_loss=([0-9.]+)"},
-    {"Name": "val_accuracy", "Regex": r"val_accuracy=([0-9.]+)"},
+    {"Name": "train_loss", "Regex": r"\bepoch=\d+ train_loss=([0-9.]+)"},
+    {"Name": "val_loss", "Regex": r"\bepoch=\d+ .*\bval_loss=([0-9.]+)"},
+    {"Name": "val_accuracy", "Regex": r"\bepoch=\d+ .*\bval_accuracy=([0-9.]+)"},
 ]
 ONNX_FILE, TORCHSCRIPT_FILE, INFO_FILE = "model.onnx", "model.pt", "model_info.json"
 

@@ -18,9 +18,13 @@ def test_training_logs_metric_lines_a_sagemaker_regex_reads(tiny_etl, tmp_path):
                 log=lines.append, recipe=Recipe(epochs=2, batch_size=32))
     epoch_lines = [line for line in lines if line.startswith("epoch=")]
     assert len(epoch_lines) == 2
+    assert any("val_loss=" in line for line in lines if not line.startswith("epoch=")), \
+        "the log's summary lines name val_loss too: the regexes must not count them"
     for definition in train.METRIC_DEFINITIONS:
         value = re.search(definition["Regex"], epoch_lines[-1]).group(1)
         assert 0.0 <= float(value) < 10
+        # SageMaker searches each line of the real log: one data point per epoch, no more
+        assert sum(re.search(definition["Regex"], line) is not None for line in lines) == 2, definition["Name"]
 
 
 def test_artifact_serves_without_training_code(trained_model, tmp_path):
