@@ -34,6 +34,9 @@ TEST_REQUIRES = [
     "playwright>=1.40",
     "cfn-lint>=1",
     "hypothesis>=6",
+    # AWS's PyTorch serving toolkit and TorchServe's Python side: the artifact is tested under them
+    "sagemaker-pytorch-inference==2.0.25",
+    "torchserve==0.12.0",
     # the A2I worker task template, rendered in the tests with the Liquid A2I fills it with
     "python-liquid>=2",
     # real images for bench/learning.py and the recipe test: both wheels ship their pixels

@@ -64,7 +64,9 @@ def copy_serving_code(code_dir: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / relative, target)
     (code_dir / "inference.py").write_text(
-        '"""SageMaker PyTorch serving entry point: the handler lives in training/inference.py."""\n'
-        "from training.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n",
+        '"""SageMaker PyTorch serving entry point: the handler lives in training/inference.py.\n\n'
+        "transform_fn runs input_fn, predict_fn and output_fn and answers errors with their own status;\n"
+        'the serving toolkit refuses a module that has both (so the three are not named here)."""\n'
+        "from training.inference import model_fn, transform_fn  # noqa: F401\n",
         encoding="utf-8",
     )

@@ -1,9 +1,12 @@
 """Serving handler in SageMaker's PyTorch inference-toolkit shape.
 
-``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` are what SageMaker's
-PyTorch serving container calls; the local endpoint and the evaluation step
-call the very same functions, so the probabilities users see in production
-are the ones the evaluation measured.
+``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` are the handler; the local
+endpoint and the evaluation step call the very same functions, so the probabilities users see
+in production are the ones the evaluation measured. SageMaker's PyTorch serving container
+(``sagemaker-pytorch-inference`` on TorchServe) is given ``model_fn`` and :func:`transform_fn`,
+which runs those three and answers a refused request with its own status and JSON: the
+toolkit's ``Transformer`` turns any exception that is not its own type into a 500 with a
+Python traceback in the body, and even its own type gets the traceback appended.
 
 Accepted bodies: one image (``image/png``, ``image/jpeg``, ``application/x-image``),
 a JSON batch (``application/json``): ``{"instances": ["<base64>", ...]}``, a bare
@@ -89,6 +92,12 @@ class InvalidJson(InferenceError):
 
 class InvalidNpy(InferenceError):
     status, code = 400, "invalid_npy"
+
+
+class InternalError(InferenceError):
+    """A failure of the model or the handler itself (a bug): 500, one line, never a traceback to the client."""
+
+    status, code = 500, "internal_error"
 
 
 class ServerBusy(InferenceError):
@@ -367,6 +376,31 @@ def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, s
         raise UnsupportedContentType(f"accept type {accept!r} is not supported; use {JSON_TYPE}")
     rows = [[round(float(p), 6) for p in row] for row in prediction.probabilities]
     return json.dumps(rows[0] if prediction.single else rows).encode(), JSON_TYPE
+
+
+def transform_fn(model: LoadedModel, request_body, content_type: str, accept: str, context=None):
+    """The whole request for the serving toolkit: the reply, or the error's status and JSON, never a traceback.
+
+    ``context`` is TorchServe's request context (the toolkit passes it to a five-argument
+    ``transform_fn``); the status goes there, and the body and content type are returned. A
+    form-encoded body reaches here as no body at all (TorchServe parses the form), and is refused
+    by its content type.
+    """
+    try:
+        return output_fn(predict_fn(input_fn(request_body if request_body is not None else b"", content_type),
+                                    model), accept)
+    except InferenceError as error:
+        failure = error
+    except Exception as exc:  # noqa: BLE001 - the container's log gets the details, the client one line
+        import traceback
+
+        traceback.print_exc()
+        failure = InternalError(f"internal error: {type(exc).__name__}: {exc}")
+    if context is not None:
+        from http import HTTPStatus
+
+        context.set_response_status(code=failure.status, phrase=HTTPStatus(failure.status).phrase)
+    return failure.to_json(), JSON_TYPE
 
 
 def predict_files(model: LoadedModel, paths: Sequence[Path], batch_size: int = 256) -> np.ndarray:

@@ -335,7 +335,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ConnectionError:
             raise  # the client left: nothing to answer
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server
-            self._error(InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
+            self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
 
     def _drain(self) -> None:
         try:
@@ -423,10 +423,6 @@ class LengthRequired(inference.InferenceError):
 
 class RequestTimeout(inference.InferenceError):
     status, code = 408, "request_timeout"
-
-
-class InternalError(inference.InferenceError):
-    status, code = 500, "internal_error"
 
 
 class LocalEndpointBackend(EndpointBackend):
