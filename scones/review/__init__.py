@@ -12,7 +12,9 @@ adds no second item. The answer rules, the same in every backend:
   else is refused (``InvalidInput``), as is an unknown item id (``NotFound``);
 - two reviewers may answer one item: when they agree the item is ``answered`` with that label;
   when they disagree it is ``disputed`` and gives no ground truth until a further answer makes
-  one label the majority. Every answer is kept, with who gave it and why.
+  one label the majority. A reviewer who answers again changes their own answer (the latest
+  counts: a second key press is not a second opinion). Every answer is kept, with who gave it
+  and why.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ class ReviewItem:
         """The label the answers agree on (a strict majority), else None."""
         if not self.answers:
             return None
-        (top, count), *rest = Counter(a.label for a in self.answers).most_common()
+        latest = {a.reviewer: a.label for a in self.answers}  # answers are in order: each reviewer's last
+        (top, count), *rest = Counter(latest.values()).most_common()
         return top if not rest or count > rest[0][1] else None
 
     @property

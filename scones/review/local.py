@@ -126,8 +126,13 @@ class SqliteReviewQueue(ReviewQueue):
         return found
 
     def _add_answer(self, item: ReviewItem, answer: HumanAnswer) -> ReviewItem:
-        after = dataclasses.replace(item, answers=(*item.answers, answer))
         with self._connect(immediate=True) as db:
+            # the status comes from the answers as committed, under the write lock: two answers sent at
+            # once (a double key press, two reviewers) must not both be judged against the same old state
+            earlier = db.execute("SELECT label, reviewer, reason, at FROM answers WHERE item_id = ? ORDER BY rowid",
+                                 (item.id,)).fetchall()
+            after = dataclasses.replace(item, answers=(
+                *(HumanAnswer(a["label"], a["reviewer"], a["reason"], a["at"]) for a in earlier), answer))
             db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
                        (item.id, answer.label, answer.reviewer, answer.reason, answer.at))
             db.execute("UPDATE items SET answers = answers + 1, status = ?, answer = ?, answered_at = ? WHERE id = ?",

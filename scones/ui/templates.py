@@ -238,10 +238,15 @@ REVIEW = """
  <td>{{ done.status }}</td><td>{{ done.answer or "-" }}</td>
  <td>{{ done.answers[-1].reviewer }}</td></tr>{% endfor %}</table></section>
 <script>
+var sent = false;  // one answer per page: a key pressed while it is on its way must not answer again
 document.addEventListener("keydown", function (event) {
   if (event.target.matches("input, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
   var target = document.querySelector('[data-key="' + CSS.escape(event.key) + '"]');
-  if (target && event.key) { event.preventDefault(); target.click(); }
+  if (!target || !event.key) return;
+  event.preventDefault();
+  if (sent) return;
+  sent = true;
+  target.click();
 });
 </script>
 """

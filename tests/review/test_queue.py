@@ -75,6 +75,27 @@ def test_two_reviewers_who_disagree_give_no_ground_truth_until_a_majority(queue,
     assert [i.id for i in queue.items(status=ANSWERED)] == [item.id]
 
 
+def test_a_reviewer_who_answers_again_changes_their_answer_not_the_count(queue):
+    item = queue.add(_item(1))
+    queue.answer(item.id, "bicycle", "ana")
+    again = queue.answer(item.id, "motorcycle", "ana")  # a second key press, or a change of mind
+    assert (again.status, again.answer, len(again.answers)) == (ANSWERED, "motorcycle", 2), "both kept, latest counts"
+    assert queue.counts()["answered"] == 1 and queue.with_class_answers() == [item.id]
+    assert queue.answer(item.id, "bicycle", "ben").status == DISPUTED
+
+
+def test_two_answers_sent_at_once_are_judged_on_what_was_committed(queue):
+    """The race of two POSTs: each handler read the item before the other's answer was committed."""
+    from scones.review import HumanAnswer
+
+    item = queue.add(_item(1))
+    stale = queue.get(item.id)  # what the second request read: no answers yet
+    queue.answer(item.id, "bicycle", "ana")
+    after = queue._add_answer(stale, HumanAnswer("motorcycle", "ben", "", "2026-12-02T00:00:00Z"))
+    assert after.status == DISPUTED and len(after.answers) == 2
+    assert queue.counts() == {"pending": 0, "answered": 0, "disputed": 1}, "the status column agrees with the answers"
+
+
 def test_unknown_labels_and_ids_are_refused_by_name(queue):
     item = queue.add(_item(1))
     with pytest.raises(InvalidInput, match="'car' is not an answer .* bicycle, motorcycle, none of these, can't tell"):
