@@ -130,9 +130,9 @@ def _model_quality(settings, check, output: Path) -> dict[str, dict]:
                   + f"), {entry['ungraded']} ungraded, {entry['without_capture']} without a capture record")
             at = entry["calibration"]["at_threshold"]
             if at and at["answers"]:
-                print(f"    at or above {at['threshold']:.2f}: {at['accuracy']:.3f} right of {at['answers']} answers "
+                print(f"    at or above {at['threshold']:g}: {at['accuracy']:.3f} right of {at['answers']} answers "
                       f"(95 % CI {at['ci_low']:.3f}-{at['ci_high']:.3f}; mean confidence {at['mean_confidence']:.3f})"
-                      + ("" if at["holds"] else f" -- the threshold NO LONGER HOLDS: below {at['threshold']:.2f}"))
+                      + ("" if at["holds"] else f" -- the threshold NO LONGER HOLDS: below {at['threshold']:g}"))
         else:
             print(f"  live accuracy {name}: nothing gradable yet ({entry['ungraded']} answers grade nothing)")
     for line in problems[:5]:

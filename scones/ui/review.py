@@ -66,7 +66,15 @@ def retrain():
     what = f"the run of v{basis.version}" if basis is not None else "the default run"
     return redirect(url_for("runs.run", execution=started.execution_id,
                             message=f"staged {staged.exported} reviewed images ({staged.held_back} held back for "
-                                    f"live evaluation); started {what} again as {started.execution_id}"))
+                                    f"live evaluation{_not_staged(staged.skipped)}); started {what} again as "
+                                    f"{started.execution_id}"))
+
+
+def _not_staged(skipped: list[str]) -> str:
+    """", 1 not staged: <why>" for the images the export could not use (the first reason named)."""
+    if not skipped:
+        return ""
+    return f"; {len(skipped)} not staged: {skipped[0].split(': ', 1)[-1]}" + (", ..." if len(skipped) > 1 else "")
 
 
 @bp.get("/review/quality")

@@ -95,6 +95,8 @@ def test_retrain_stages_the_answered_images_and_starts_the_run_again(queued, mon
     assert done.status_code == 302 and started == [{}], done.headers["Location"]
     message = urllib.parse.unquote_plus(done.headers["Location"])
     assert "/runs/e123" in message and "started the default run again as e123" in message
+    if not is_held_back(items[1].id, 0.2):
+        assert "1 not staged: the image does not decode" in message
     staged = {uri.rsplit("/", 2)[-2] + "/" + uri.rsplit("/", 1)[-1] for uri, _ in settings.store().list(
         settings.reviewed_data)}
     trained = {f"motorcycle/{items[0].id}.png"} if not is_held_back(items[0].id, 0.2) else set()
