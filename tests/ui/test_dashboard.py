@@ -280,6 +280,27 @@ def test_a_reviewer_clears_the_queue_with_the_keyboard(browser, site):
     page.close()
 
 
+def test_a_cross_site_page_cannot_answer_a_review_item(browser, site):
+    """A page on another site that posts a form to the Review page (no token, its own Origin) changes nothing."""
+    from scones.review import ReviewItem, item_id
+    from tests import support
+
+    store, queue = site.settings.store(), site.settings.review_queue()
+    uri = "s3://scones-workflow-local/inputs/csrf/00000.png"
+    store.put_bytes(uri, support.random_png(seed=99))
+    item = queue.add(ReviewItem(id=item_id("csrf", uri), image=uri, classes=("bicycle", "motorcycle"),
+                                probabilities=(0.6, 0.4), model_version=1, reason="LowConfidenceError"))
+    page = browser.new_page()
+    evil = (f'<form id="f" method="post" action="{site.url}/review/{item.id}">'
+            '<input name="label" value="motorcycle"></form><script>document.getElementById("f").submit()</script>')
+    page.route("http://evil.example/", lambda route: route.fulfill(status=200, content_type="text/html", body=evil))
+    with page.expect_response(lambda response: f"/review/{item.id}" in response.url) as answered:
+        page.goto("http://evil.example/")
+    assert answered.value.status == 403
+    assert queue.get(item.id).answers == (), "the cross-site post answered nothing"
+    page.close()
+
+
 def test_sagemaker_runs_are_listed_when_configured(workspace):
     """Against moto: a SageMaker pipeline execution shows beside the local runs."""
     import boto3
