@@ -1,8 +1,14 @@
 """The serving artifact: what ``model_dir`` holds after training, and nothing that needs training code.
 
-``model.onnx`` (ONNX Runtime) and ``model.pt`` (TorchScript) give logits; ``classes.json``,
-``model_info.json`` (input size, normalisation, temperature, the recipe) and ``code/`` with the
-serving handler complete it, as SageMaker's PyTorch container expects.
+``model.onnx`` (ONNX Runtime), ``weights.pt`` (the state dict, rebuilt with ``code/training/network.py``)
+and ``model.pt`` (TorchScript) give logits; ``classes.json``, ``model_info.json`` (architecture,
+input size, normalisation, temperature, the recipe) and ``code/`` with the serving handler complete
+it, as SageMaker's PyTorch container expects.
+
+Why three: AWS's PyTorch serving image runs an older torch (2.6) than training here (2.13) and
+may not have ONNX Runtime; TorchScript written by a newer torch is not promised to load in an older
+one, while a state dict of plain tensors (``torch.save``'s zip format, read by every torch since
+1.6, loaded with ``weights_only=True``) and the network's own source load anywhere.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from common.imaging import INPUT_SIZE, MEAN, STD
 
 ONNX_FILE, TORCHSCRIPT_FILE, INFO_FILE = "model.onnx", "model.pt", "model_info.json"
+WEIGHTS_FILE = "weights.pt"
 
 
 def save_artifact(model, model_dir: Path, classes: Sequence[str], architecture: str,
@@ -38,6 +45,8 @@ def save_artifact(model, model_dir: Path, classes: Sequence[str], architecture: 
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         torch.jit.save(torch.jit.trace(model, example), str(model_dir / TORCHSCRIPT_FILE))
+    torch.save({name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()},
+               model_dir / WEIGHTS_FILE)
     write_classes(model_dir, classes)
     info = {
         "architecture": architecture,
@@ -59,6 +68,7 @@ def copy_serving_code(code_dir: Path) -> None:
     """``code/`` in the artifact: SageMaker's PyTorch serving container imports ``code/inference.py``."""
     root = Path(__file__).resolve().parent.parent
     for relative in ("training/__init__.py", "training/inference.py", "training/calibration.py",
+                     "training/network.py", "training/imagenet.py",
                      "common/__init__.py", "common/imaging.py", "common/defaults.py"):
         target = code_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)

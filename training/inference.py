@@ -186,7 +186,7 @@ class Prediction:
 
 
 class LoadedModel:
-    """A model artifact folder loaded for inference (ONNX Runtime when available, else TorchScript)."""
+    """A model artifact folder loaded for inference (ONNX Runtime, the state dict, or TorchScript: see ``_load``)."""
 
     def __init__(self, model_dir: Path, threads: int | None = None):
         self.model_dir = Path(model_dir)
@@ -201,8 +201,15 @@ class LoadedModel:
         self.backend, self._run = self._load(threads)
 
     def _load(self, threads: int | None):
+        """ONNX Runtime when installed, else the state dict on this torch, else TorchScript.
+
+        ``SCONES_INFERENCE_BACKEND`` (read once, at load) picks one: ``onnx`` (the default order),
+        ``state_dict`` or ``torchscript``. The state dict comes before TorchScript because AWS's
+        serving image has an older torch than the one that wrote the artifact (see training/artifact.py).
+        """
+        choice = os.environ.get("SCONES_INFERENCE_BACKEND", "onnx")
         onnx_path = self.model_dir / "model.onnx"
-        if onnx_path.exists() and os.environ.get("SCONES_INFERENCE_BACKEND", "onnx") == "onnx":
+        if onnx_path.exists() and choice == "onnx":
             try:
                 import onnxruntime as ort
             except ImportError:
@@ -218,13 +225,22 @@ class LoadedModel:
 
         if threads:
             torch.set_num_threads(threads)
-        module = torch.jit.load(str(self.model_dir / "model.pt"), map_location="cpu").eval()
+        weights = self.model_dir / "weights.pt"
+        if weights.exists() and choice in ("onnx", "state_dict") and self.info.get("architecture"):
+            from training.network import build
+
+            module = build(self.info["architecture"], len(self.classes))
+            module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            backend = "state_dict"
+        else:
+            module, backend = torch.jit.load(str(self.model_dir / "model.pt"), map_location="cpu"), "torchscript"
+        module = module.eval()
 
         def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 return module(torch.from_numpy(batch)).numpy()
 
-        return "torchscript", run
+        return backend, run
 
     def logits(self, array: np.ndarray) -> np.ndarray:
         """N x 3 x S x S float32 -> N x C raw network outputs."""

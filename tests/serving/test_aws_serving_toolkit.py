@@ -38,6 +38,8 @@ model_dir, cases = sys.argv[1], json.loads(sys.stdin.read())
 context = Context("model", model_dir, {}, 1, None, "0.12.0")
 service = HandlerService()
 service.initialize(context)
+from training.inference import LoadedModel
+assert LoadedModel(model_dir).backend == "state_dict"
 out = {}
 for name, (body, content_type) in cases.items():
     context.request_processor = [RequestProcessor({"Content-Type": content_type, "Accept": "application/json"})]
@@ -59,8 +61,9 @@ def toolkit_replies(trained_model, tmp_path_factory):
 
     cases = {name: (None if body is None else base64.b64encode(body).decode(), kind)
              for name, (body, kind) in CASES.items()}
+    # AWS's PyTorch image is not known to have ONNX Runtime: serve the state dict on the network's own code
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(model_dir / "code"),
-           "HOME": str(model_dir)}
+           "HOME": str(model_dir), "SCONES_INFERENCE_BACKEND": "state_dict"}
     # -S and no repository on the path: the artifact must serve from its own code/ and site-packages only
     site = sysconfig.get_paths()["purelib"]
     result = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({site!r})\n"

@@ -70,16 +70,34 @@ def test_compute_metrics_on_known_predictions():
     assert metrics["confusion_matrix"] == {"a": {"a": 2, "b": 1}, "b": {"a": 0, "b": 1}}
 
 
-def test_onnx_and_torchscript_backends_agree(trained_model, tmp_path, monkeypatch):
+def test_onnx_state_dict_and_torchscript_backends_agree(trained_model, tmp_path, monkeypatch):
     from training.inference import LoadedModel
 
     folder = unpack_model(trained_model, tmp_path / "m")
     batch = np.random.default_rng(0).normal(size=(4, 3, 32, 32)).astype(np.float32)
     onnx = LoadedModel(folder)
+    monkeypatch.setenv("SCONES_INFERENCE_BACKEND", "state_dict")
+    weights = LoadedModel(folder)
     monkeypatch.setenv("SCONES_INFERENCE_BACKEND", "torchscript")
     script = LoadedModel(folder)
-    assert (onnx.backend, script.backend) == ("onnxruntime", "torchscript")
+    assert (onnx.backend, weights.backend, script.backend) == ("onnxruntime", "state_dict", "torchscript")
     np.testing.assert_allclose(onnx.predict(batch), script.predict(batch), atol=1e-5)
+    np.testing.assert_allclose(onnx.predict(batch), weights.predict(batch), atol=1e-5)
+
+
+def test_the_weights_are_plain_tensors_any_torch_reads(trained_model, tmp_path):
+    """No pickled classes or code in weights.pt: torch.load(weights_only=True), the only safe load, reads it."""
+    import pickletools
+    import zipfile
+
+    folder = unpack_model(trained_model, tmp_path / "m")
+    with zipfile.ZipFile(folder / "weights.pt") as archive:
+        [pickled] = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        globals_used = {arg for op, arg, _ in pickletools.genops(archive.read(pickled))
+                        if op.name in ("GLOBAL", "STACK_GLOBAL") and arg}
+    assert "torch._utils _rebuild_tensor_v2" in globals_used
+    assert globals_used <= {"torch._utils _rebuild_tensor_v2", "collections OrderedDict", "torch FloatStorage",
+                            "torch LongStorage"}, globals_used
 
 
 def test_evaluation_refuses_a_broken_artifact(tmp_path, tiny_etl, capsys):
