@@ -37,6 +37,9 @@ TEST_REQUIRES = [
     # AWS's PyTorch serving toolkit and TorchServe's Python side: the artifact is tested under them
     "sagemaker-pytorch-inference==2.0.25",
     "torchserve==0.12.0",
+    # ... and its training toolkit: training/train.py is run by the container's own `train`
+    "sagemaker-training==5.1.4",
+    "sagemaker-pytorch-training==3.0.0",
     # the A2I worker task template, rendered in the tests with the Liquid A2I fills it with
     "python-liquid>=2",
     # real images for bench/learning.py and the recipe test: both wheels ship their pixels
