@@ -240,3 +240,37 @@ def test_counters_add_up_for_a_scripted_sequence(endpoint):
     assert after["requests"] - before["requests"] == 4
     assert after["invocations"] - before["invocations"] == 2
     assert after["errors"] - before["errors"] == 2
+
+
+def test_the_sdks_predictor_sees_the_exceptions_aws_would_raise(endpoint, monkeypatch):
+    """SageMaker's own Predictor, pointed at the local endpoint: the same ModelError class and fields as boto3's."""
+    import socket
+
+    import boto3
+
+    real_connect = socket.socket.connect
+
+    def loopback_only(sock, address):  # the SDK must reach the local endpoint and nothing else
+        assert str(address[0]).startswith("127.") or address[0] in ("localhost", "::1"), address
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    from pipelines.sdk import disable_sdk_telemetry
+
+    disable_sdk_telemetry()
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import IdentitySerializer
+    from sagemaker.session import Session
+
+    server, _, client = endpoint
+    boto_session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    session = Session(boto_session=boto_session, sagemaker_runtime_client=client, sagemaker_client=object())
+    predictor = Predictor("scones-endpoint", sagemaker_session=session, serializer=IdentitySerializer("image/png"))
+    assert len(json.loads(predictor.predict(support.random_png()))) == 2
+    with pytest.raises(client.exceptions.ModelError) as caught:
+        predictor.predict(support.truncated_png())
+    assert caught.value.response["OriginalStatusCode"] == 400
+    assert json.loads(caught.value.response["OriginalMessage"])["error"] == "invalid_image"
+    other = Predictor("no-such-endpoint", sagemaker_session=session, serializer=IdentitySerializer("image/png"))
+    with pytest.raises(ClientError, match="ValidationError.*Endpoint no-such-endpoint of account"):
+        other.predict(support.random_png())
