@@ -75,7 +75,8 @@ def test_image_size_96_trains_serves_and_classifies(big_folder, workspace, tmp_p
         with pytest.raises(ClientError) as refused:
             client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="application/x-npy",
                                    Body=pixels.getvalue())
-        assert refused.value.response["Error"]["Code"] == "invalid_npy"
+        assert refused.value.response["Error"]["Code"] == "ModelError"
+        assert json.loads(refused.value.response["OriginalMessage"])["error"] == "invalid_npy"
         assert "this model takes 96x96" in str(refused.value)
         report = classify_images([("disc.jpg", photo.getvalue())], server.url, "scones-endpoint",
                                  server.deployment.model.classes, threshold=0.0,
