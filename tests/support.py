@@ -88,3 +88,36 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def debian_program(program: str, package: str, allow_missing: str) -> str:
+    """The path of ``program``, installing Debian's ``package`` when it is missing and this is root with apt-get.
+
+    A test that needs it fails when it cannot be had, unless the environment variable ``allow_missing`` is 1:
+    then it skips, on purpose and by name. CI does not set it.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    def missing(reason: str):
+        if os.environ.get(allow_missing) == "1":
+            pytest.skip(f"{reason} ({allow_missing}=1)")
+        pytest.fail(f"{reason}; install Debian's {package}, or set {allow_missing}=1 to skip on purpose")
+
+    found = shutil.which(program)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        try:  # the machine reaches Debian's registry
+            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300)
+            subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, capture_output=True,
+                           timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        except (subprocess.SubprocessError, OSError) as exc:
+            missing(f"{program} is not installed and apt-get could not install {package}: {exc}")
+        found = shutil.which(program)
+    if not found:
+        missing(f"{program} is not installed, and this is not root with apt-get to install {package}")
+    return found

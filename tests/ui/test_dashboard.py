@@ -2,8 +2,6 @@
 
 import dataclasses
 import os
-import shutil
-import subprocess
 import threading
 
 import numpy as np
@@ -16,27 +14,10 @@ from processing.synth import draw_image
 ALLOW_NO_BROWSER = "SCONES_ALLOW_NO_BROWSER"
 
 
-def _no_browser(reason: str):
-    if os.environ.get(ALLOW_NO_BROWSER) == "1":
-        pytest.skip(f"{reason} ({ALLOW_NO_BROWSER}=1)")
-    pytest.fail(f"{reason}; install Debian's chromium, or set {ALLOW_NO_BROWSER}=1 to skip on purpose")
-
-
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        try:  # Debian's chromium package; the machine reaches Debian's registry
-            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True,
-                           timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        except (subprocess.SubprocessError, OSError) as exc:
-            _no_browser(f"Chromium is not installed and apt-get could not install it: {exc}")
-        found = shutil.which("chromium")
-    if not found:
-        _no_browser("Chromium is not installed, and this is not root with apt-get to install it")
-    return found
+    from tests.support import debian_program
+
+    return debian_program("chromium", "chromium", ALLOW_NO_BROWSER)
 
 
 @pytest.fixture(scope="module")
