@@ -3,8 +3,8 @@ container's training module (`SAGEMAKER_TRAINING_MODULE`), in a container tree b
 TrainingStep: its hyperparameters as SageMaker writes them, its channels, its submit directory fetched from
 S3 (moto's server, in a thread). No Docker: the toolkit honours SAGEMAKER_BASE_DIR for /opt/ml.
 
-One host. Two hosts need host names that resolve to separate machines (the toolkit blocks on DNS for
-each); the engine's own multi-instance test covers that contract."""
+One host, and two: the toolkit blocks until every host name resolves, so the two "hosts" are 127.0.0.1 and
+localhost, two processes with their own /opt/ml trees; the first is the master, as SageMaker's algo-1."""
 
 import json
 import os
@@ -58,30 +58,42 @@ def job(tiny_etl, tmp_path_factory):
     assert code.uri("sourcedir.tar.gz") == submit, "the definition names the code the upload puts there"
     code.upload(open_store("s3://", lambda service, region=None: client))
 
-    base = tmp_path_factory.mktemp("opt-ml")
+    channels = [c["ChannelName"] for c in arguments["InputDataConfig"]]
+    env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
+    env.update(credentials, SAGEMAKER_TRAINING_MODULE="sagemaker_pytorch_container.training:main",
+               PYTHONUNBUFFERED="1")
+    results = {}
+    for hosts in (["localhost"], ["127.0.0.1", "localhost"]):  # host names that resolve here, the first the master
+        trees = [_container_tree(tmp_path_factory.mktemp("opt-ml"), host, hosts, hyperparameters, arguments,
+                                 channels, tiny_etl) for host in hosts]
+        processes = [subprocess.Popen([shutil.which("train", path=os.path.dirname(sys.executable))],
+                                      env={**env, "SAGEMAKER_BASE_DIR": str(tree)}, cwd=tree, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for tree in trees]
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+        results[len(hosts)] = [(process.returncode, output, tree)
+                               for process, output, tree in zip(processes, outputs, trees, strict=True)]
+    server.stop()
+    return results, arguments
+
+
+def _container_tree(base, host: str, hosts: list[str], hyperparameters: dict, arguments: dict, channels, data):
+    """One instance's /opt/ml: the config files SageMaker writes and the channels it downloads."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "resourceconfig.json").write_text(json.dumps(
-        {"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"}))
-    channels = [c["ChannelName"] for c in arguments["InputDataConfig"]]
+        {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}))
     (config / "inputdataconfig.json").write_text(json.dumps(
         {name: {"TrainingInputMode": arguments["AlgorithmSpecification"]["TrainingInputMode"],
                 "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"} for name in channels}))
     for name in channels:
-        shutil.copytree(tiny_etl / name, base / "input" / "data" / name)
-    env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
-    env.update(credentials, SAGEMAKER_BASE_DIR=str(base), SAGEMAKER_TRAINING_MODULE=
-               "sagemaker_pytorch_container.training:main", PYTHONUNBUFFERED="1")
-    train = shutil.which("train", path=os.path.dirname(sys.executable))
-    result = subprocess.run([train], env=env, cwd=base, capture_output=True, text=True, timeout=600)
-    server.stop()
-    return result, base, arguments
+        shutil.copytree(data / name, base / "input" / "data" / name)
+    return base
 
 
 def test_the_toolkit_runs_the_entry_point_and_it_writes_the_artifact(job):
-    result, base, _ = job
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    [(code, output, base)] = job[0][1]
+    assert code == 0, output[-4000:]
     model = base / "model"
     assert {"model.onnx", "weights.pt", "model.pt", "classes.json", "model_info.json", "code"} <= {
         p.name for p in model.iterdir()}
@@ -91,18 +103,28 @@ def test_the_toolkit_runs_the_entry_point_and_it_writes_the_artifact(job):
 
 
 def test_the_metric_definitions_read_one_point_per_epoch_from_the_toolkits_log(job):
-    result, _, arguments = job
-    log = (result.stdout + result.stderr).splitlines()
+    results, arguments = job
+    log = results[1][0][1].splitlines()
     for definition in arguments["AlgorithmSpecification"]["MetricDefinitions"]:
         points = [m.group(1) for line in log if (m := re.search(definition["Regex"], line))]
         assert len(points) == 2, (definition["Name"], points)
+
+
+def test_two_hosts_train_one_model_through_the_toolkit(job):
+    """SM_HOSTS, SM_CURRENT_HOST and MASTER_ADDR/MASTER_PORT as the PyTorch container sets them."""
+    (master_code, master_log, master), (worker_code, worker_log, worker) = job[0][2]
+    assert master_code == 0 and worker_code == 0, (master_log[-3000:], worker_log[-3000:])
+    assert "distributed: rank 0 of 2, gloo, master 127.0.0.1:7777" in master_log, "the toolkit's MASTER_PORT"
+    assert "distributed: rank 1 of 2" in worker_log
+    assert "the 2 ranks hold the same weights (checksum gap 0)" in master_log
+    assert (master / "model" / "model.onnx").exists()
 
 
 def test_the_artifact_packs_as_sagemaker_would_and_serves(job, tmp_path):
     from scones.artifacts import pack_model_dir
     from training.inference import model_fn
 
-    _, base, _ = job
+    base = job[0][1][0][2]
     packed = pack_model_dir(base / "model", tmp_path / "model.tar.gz")
     with tarfile.open(packed) as tar:
         tar.extractall(tmp_path / "served", filter="data")
