@@ -48,11 +48,12 @@ from training.calibration import softmax
 #: SageMaker real-time endpoints refuse request bodies over 6 MB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_BATCH = 1024
-#: Decoded pixels one request may hold in all (each image is also capped at MAX_PIXELS).
-MAX_REQUEST_PIXELS = 64_000_000
 #: Decoded pixels all requests of this process may hold at once: concurrent large images wait for
 #: each other (up to DECODE_WAIT_SECONDS, then 503) instead of multiplying memory.
 MAX_PIXELS_IN_FLIGHT, DECODE_WAIT_SECONDS = 48_000_000, 10.0
+#: Decoded pixels one request may hold in all (each image is also capped at MAX_PIXELS): never more
+#: than the whole process budget, or such a request would wait for room that can never exist.
+MAX_REQUEST_PIXELS = MAX_PIXELS_IN_FLIGHT
 IMAGE_TYPES = frozenset({*defaults.IMAGE_CONTENT_TYPES, "image/jpg", "image/webp"})  # and common aliases
 JSON_TYPE = "application/json"
 #: Raw pixels, as SageMaker's NumpySerializer sends them: uint8 (N, S, S, 3) or (S, S, 3), S = input size.
@@ -118,7 +119,8 @@ class PixelBudget:
             while self.used + pixels > self.capacity:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ServerBusy(f"{where}: other requests are decoding {self.used:,} pixels; retry shortly")
+                    raise ServerBusy(f"{where} needs {pixels:,} pixels and other requests are decoding "
+                                     f"{self.used:,} of {self.capacity:,}; retry shortly")
                 self._changed.wait(left)
             self.used += pixels
 
@@ -268,26 +270,35 @@ def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> 
 
 def _decode_images(encoded: Sequence[tuple[bytes, str]], single: bool) -> Batch:
     """Decode every image fully (a truncated one fails here, as a 400) within the request's and the
-    process's pixel budgets; the returned batch holds its reservation until :meth:`Batch.release`."""
-    images, reserved = [], [0]
+    process's pixel budgets; the returned batch holds its reservation until :meth:`Batch.release`.
+
+    Every header is read first (nothing decoded), so a request larger than the budget is refused at
+    once with 413 and its number, and the whole reservation is taken in one step: a request never
+    holds part of the budget while it waits for the rest (two large requests would wait for each other).
+    """
+    headers = []
+    for data, where in encoded:
+        try:
+            headers.append((inspect_image(data, max_pixels=MAX_PIXELS), where))  # size known, nothing decoded
+        except ImageError as exc:
+            raise InvalidImage(f"{where}: {exc.message}") from exc
+    total = sum(image.width * image.height for image, _ in headers)
+    limit = min(MAX_REQUEST_PIXELS, DECODE_BUDGET.capacity)
+    if total > limit:
+        raise PayloadTooLarge(f"the request's {len(headers)} images hold {total:,} pixels; at most {limit:,} per "
+                              "request: send fewer or smaller images per request")
+    DECODE_BUDGET.acquire(total, "this request")
+    images = []
     try:
-        for data, where in encoded:
+        for image, where in headers:
             try:
-                image = inspect_image(data, max_pixels=MAX_PIXELS)  # the header: size known, nothing decoded
-                declared = image.width * image.height
-                if reserved[0] + declared > MAX_REQUEST_PIXELS:
-                    raise PayloadTooLarge(f"{where}: the request's images hold more than {MAX_REQUEST_PIXELS:,} "
-                                          "pixels in all; send fewer or smaller images per request")
-                DECODE_BUDGET.acquire(declared, where)
-                reserved[0] += declared
                 images.append(to_rgb(load_image(image)))
             except ImageError as exc:
                 raise InvalidImage(f"{where}: {exc.message}") from exc
     except BaseException:
-        if reserved[0]:
-            DECODE_BUDGET.release(reserved[0])
+        DECODE_BUDGET.release(total)
         raise
-    return Batch(single=single, images=tuple(images), reserved=reserved)
+    return Batch(single=single, images=tuple(images), reserved=[total])
 
 
 def _batch_items(document: object) -> list:

@@ -122,3 +122,17 @@ def test_every_request_gives_its_decoded_pixels_back(model):
     assert inference.DECODE_BUDGET.used == before + 300 * 200, "held while the batch waits for the model"
     inference.predict_fn(batch, model)
     assert inference.DECODE_BUDGET.used == before
+
+
+def test_a_request_larger_than_the_whole_budget_is_refused_at_once_with_its_number():
+    """Issue 29: 13 images of 2000x2000 (52 M pixels) once waited 10 s for room that could never exist."""
+    import time
+
+    images = [base64.b64encode(support.bomb_png(2000, 2000)).decode() for _ in range(13)]
+    started = time.monotonic()
+    with pytest.raises(inference.PayloadTooLarge) as caught:
+        inference.input_fn(json.dumps({"instances": images}), "application/json")
+    assert time.monotonic() - started < 2.0 and caught.value.status == 413
+    assert "13 images hold 52,000,000 pixels; at most 48,000,000" in caught.value.message
+    assert inference.DECODE_BUDGET.used == 0, "nothing was reserved"
+
