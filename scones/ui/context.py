@@ -38,6 +38,10 @@ class Dashboard:
     def not_found(self, text: str) -> tuple[str, int]:
         return self.page("not found", "<p id='refusal'>{{ text }}</p>", text=text), 404
 
+    def bad_request(self, text: str) -> tuple[str, int]:
+        """A 400 page saying which input was wrong: user input never costs a 500."""
+        return self.page("bad request", "<p id='refusal'>{{ text }}</p>", text=text), 400
+
     def list_versions(self) -> list:
         try:
             return self.settings.registry().list_versions(self.settings.model_group)

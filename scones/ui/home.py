@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, request
 
 from scones.ui import svg, templates, views
@@ -28,7 +26,10 @@ def index():
     ref = board.monitoring(scan)
     capture = build_report(scan, ref.classes, settings.threshold, ref.evaluation, ref.by_version)
     name, definition = pipeline_definition(settings)
-    result = json.loads(request.args["result"]) if request.args.get("result") else None
+    try:
+        result = views.classification_result(request.args["result"]) if request.args.get("result") else None
+    except ValueError as exc:
+        return board.bad_request(str(exc))
     chart = svg.line_chart([(v.version, v.accuracy) for v in versions if v.accuracy is not None])
     return board.page("dashboard", templates.INDEX, refresh=2 if state.deploying else None, endpoint=endpoint,
                       deployment=state, versions=versions, runs=runs, group=settings.model_group, chart=chart,

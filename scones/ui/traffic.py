@@ -17,20 +17,21 @@ bp = Blueprint("traffic", __name__)
 
 @bp.post("/classify")
 def classify():
+    from scones.ui import views
     from scones.workflow.classify import classify_images, review_target
 
     board = dashboard()
     settings = board.settings
+    try:
+        threshold = views.threshold_value(request.form.get("threshold"), settings.threshold)
+    except ValueError as exc:
+        return board.bad_request(str(exc))
     upload = request.files.get("image")
     if upload is None or not upload.filename:
         return redirect(url_for("home.index", message="choose an image file first"))
     endpoint = board.endpoint_status()
     if not endpoint or not endpoint.get("live"):
         return redirect(url_for("home.index", message="no endpoint is serving a model yet"))
-    try:
-        threshold = float(request.form.get("threshold", settings.threshold))
-    except ValueError:
-        return redirect(url_for("home.index", message="threshold must be a number"))
     report = classify_images([(Path(upload.filename).name, upload.read())], endpoint["url"], endpoint["endpoint"],
                              endpoint["live"]["classes"], threshold,
                              cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),

@@ -167,3 +167,43 @@ def console_tail(record: ExecutionRecord, lines: int = 30) -> list[str]:
     """A launched run's console output (``console.log``), last lines."""
     path = Path(record.folder) / "console.log"
     return _tail(path, lines) if path.exists() else []
+
+
+def classification_result(text: str) -> dict:
+    """The ``result`` query value the classify form redirects with, checked; ValueError says what is wrong.
+
+    It comes back through the URL, so anyone can edit it: every field the page shows is checked.
+    """
+    import json
+    import math
+
+    try:
+        result = json.loads(text)
+    except ValueError:
+        raise ValueError("result is not JSON: it is what the classify form sends back; upload an image "
+                         "again") from None
+    if not isinstance(result, dict) or result.get("status") not in ("passed", "review"):
+        raise ValueError("result is not a classification result (status passed or review)")
+    confidence = result.get("confidence")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+                                   or not math.isfinite(confidence) or not 0 <= confidence <= 1):
+        raise ValueError(f"result confidence must be a number between 0 and 1, got {confidence!r}")
+    for key in ("image", "label", "error", "cause"):
+        if result.get(key) is not None and not isinstance(result[key], str):
+            raise ValueError(f"result {key} must be text")
+    return result
+
+
+def threshold_value(text: str | None, default: float) -> float:
+    """A confidence bar from a form: a number in [0, 1]; ValueError says what is wrong."""
+    import math
+
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"threshold must be a number between 0 and 1, got {text!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must be a number between 0 and 1, got {text!r}")
+    return value
