@@ -83,9 +83,11 @@ def _status(args: argparse.Namespace) -> int:
     if live:
         accuracy = f", accuracy {live['accuracy']:.4f}" if live.get("accuracy") is not None else ""
         print(f"  live: {live['group']}/{live['version']} since {live['since']} ({live['backend']}{accuracy})")
-    print(f"  {state.get('requests', 0)} requests answered: {state.get('invocations', 0)} with predictions, "
-          f"{state.get('errors', 0)} with errors; "
-          f"capture {state.get('capture')}")
+    since = f" since its process (pid {state.get('pid')}) started at {state['process_started']}" \
+        if state.get("process_started") else ""
+    print(f"  {state.get('requests', 0)} requests answered{since}: {state.get('invocations', 0)} with predictions, "
+          f"{state.get('errors', 0)} with errors (counts start at zero with each start; capture keeps every "
+          f"request: {state.get('capture')})")
     for item in state.get("history", []):
         print(f"  deployed v{item['version']} at {item['since']}")
     return 0 if state["status"] == "InService" else 1

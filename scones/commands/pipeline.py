@@ -115,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         argv = ["--module-name", args.module, "--role-arn", args.role_arn]
         return run_pipeline.main(argv + (["--kwargs", args.kwargs] if args.kwargs else []))
     from scones.engine.local_run import run_local_pipeline
+    from scones.serving.run import served_version
     from scones.settings import Settings
 
     settings = Settings.from_env()
@@ -124,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         pipeline_kwargs=settings.pipeline_kwargs(_kwargs(args.kwargs)), use_cache=not args.no_cache,
         echo_logs=args.logs,
         notifier=settings.notifier(), execution_id=args.execution_id,
+        live_version=lambda: served_version(settings),
     )
     return 0 if record.status == "Succeeded" else 1
 

@@ -165,9 +165,10 @@ class LocalPipelineExecutor:
 
     def __init__(self, store: ArtifactStore, registry: ModelRegistry, runs_dir: Path,
                  reporter: Reporter | None = None, use_cache: bool = True, echo_logs: bool = False,
-                 notifier: Notifier | None = None):
+                 notifier: Notifier | None = None, live_version=None):
         self.store = store
         self.notifier = notifier
+        self.live_version = live_version  # () -> the version the endpoint serves, or None: what notices compare with
         self.registry = registry
         self.runs_dir = Path(runs_dir)
         self.reporter = reporter or ConsoleReporter()
@@ -432,7 +433,7 @@ class LocalPipelineExecutor:
         if self.notifier is not None:
             from scones.notify import messages
 
-            self.notifier.send("model_registered", *messages.registration(self.registry, version))
+            self.notifier.send("model_registered", *messages.registration(self.registry, version, self.live_version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
 

@@ -139,10 +139,10 @@ def _task_function(task: Task) -> FunctionSpec:
                         environment={name: SETTING_SOURCES[name] for name in task.settings}, on_request_path=True)
 
 
-def _notifier(name: str, module: str, *statements: dict) -> FunctionSpec:
+def _notifier(name: str, module: str, *statements: dict, settings: tuple[str, ...] = ()) -> FunctionSpec:
     return FunctionSpec(name=name, module=module, statements=(
         *statements, {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": {"Ref": "NotificationTopic"}}),
-        environment={"NOTIFY_TOPIC_ARN": SETTING_SOURCES["NOTIFY_TOPIC_ARN"]})
+        environment={key: SETTING_SOURCES[key] for key in ("NOTIFY_TOPIC_ARN", *settings)})
 
 
 READ_GROUP = ({"Effect": "Allow", "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
@@ -175,7 +175,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"},
         "NOTIFY_TOPIC_ARN": SETTING_SOURCES["NOTIFY_TOPIC_ARN"],
         "ROLLBACK_ALARMS": _sub(",".join(ROLLBACK_ALARM_NAMES)), "KMS_KEY_ID": {"Ref": "DataKey"}}),
-    "RegistrationNotifierFunction": _notifier("notify-registration", "lambdas.notify_registration", *READ_GROUP),
+    "RegistrationNotifierFunction": _notifier(
+        "notify-registration", "lambdas.notify_registration", *READ_GROUP,
+        # what serves: the notice compares the candidate with it, not with an approved version that failed to deploy
+        {"Effect": "Allow", "Action": ["sagemaker:DescribeEndpoint"], "Resource": _sub(ENDPOINT_ARN)},
+        {"Effect": "Allow", "Action": ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+         "Resource": [_sub(PROJECT_RESOURCES.replace("{kind}", "endpoint-config")),
+                      _sub(PROJECT_RESOURCES.replace("{kind}", "model"))]},
+        settings=("ENDPOINT_NAME",)),
     "ClassifyApiFunction": FunctionSpec(
         name="classify-api", module="lambdas.classify_api", statements=(PERMISSIONS["invoke_endpoint"],),
         environment={name: SETTING_SOURCES[name] for name in ("ENDPOINT_NAME", "CLASSES", "THRESHOLD")},

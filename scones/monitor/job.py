@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import defaults
 from scones.monitor.capture_reader import read_capture
-from scones.monitor.reference import Reference, reference, versions_in
+from scones.monitor.reference import Reference, reference, served_last, versions_in
 from scones.monitor.report import write_report
 
 DEFAULT_OUTPUT = "/opt/ml/processing/report"
@@ -41,7 +41,7 @@ def check_drift(source: str, store, registry, group: str, threshold: float, outp
     """Capture of the last ``hours`` (0: all) against the reference version and each version's own evaluation."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours) if hours > 0 else None
     scan = read_capture(source, store, since=since)
-    ref = reference(registry, group, version, versions_in(scan))
+    ref = reference(registry, group, version, versions_in(scan), served_last(scan))
     return DriftCheck(source, write_report(scan, ref.classes, threshold, ref.evaluation, Path(output),
                                            ref.by_version), ref,
                       frozenset(p.inference_id for p in scan.predictions if p.inference_id))

@@ -1,7 +1,8 @@
 """What live traffic is compared with: the evaluation of the version that served it.
 
-The report's overall verdict uses the reference version (the latest approved, or
-the one asked for); each version seen in capture is also judged against its own
+The report's overall verdict uses the reference version (the one asked for, else the one
+that served the newest captured request, else the latest approved: an approved version that
+failed to deploy never served, so it is no reference); each version seen in capture is also judged against its own
 ``evaluation.json`` from the registry, so a rollout that changes the model is not
 reported as drift of the data. The CLI and the dashboard both read it here.
 """
@@ -31,10 +32,17 @@ class Reference:
 
 
 def reference(registry: ModelRegistry, group: str, version: int | None = None,
-              seen: list[str] | None = None) -> Reference:
+              seen: list[str] | None = None, served_last: str | None = None) -> Reference:
     """The reference version's evaluation, plus each ``seen`` version's own (unknown ones left out)."""
+    chosen = None
+    if version is None and served_last and served_last.isdigit():
+        try:
+            chosen = registry.get_version(group, int(served_last))
+        except SconesError:
+            chosen = None  # a version this registry does not know (another group's capture): not a reference
     try:
-        chosen = registry.get_version(group, version) if version is not None else registry.latest_approved(group)
+        if chosen is None:
+            chosen = registry.get_version(group, version) if version is not None else registry.latest_approved(group)
     except SconesError:
         if version is not None:
             raise
@@ -52,6 +60,11 @@ def reference(registry: ModelRegistry, group: str, version: int | None = None,
         if metrics:
             by_version[name] = metrics
     return Reference(chosen, classes, evaluation, by_version)
+
+
+def served_last(scan) -> str | None:
+    """The model version that answered the newest captured request (capture is read oldest first)."""
+    return next((p.model_version for p in reversed(scan.predictions) if p.model_version), None)
 
 
 def versions_in(scan) -> list[str]:

@@ -16,15 +16,22 @@ def _summary(version: ModelVersion | None) -> dict[str, Any] | None:
             "per_class": metrics_of(version.metrics).get("per_class")}
 
 
-def registration(registry: ModelRegistry, version: ModelVersion) -> tuple[str, dict[str, Any]]:
-    """A new version waits for approval: the same side-by-side comparison the dashboard's version page shows."""
+def registration(registry: ModelRegistry, version: ModelVersion, live=None) -> tuple[str, dict[str, Any]]:
+    """A new version waits for approval: the same side-by-side comparison the dashboard's version page shows.
+
+    ``live`` is the version the endpoint serves, when the caller can ask it (a callable returning it, or
+    None): that is what the candidate would replace. The newest approved version is only the fallback,
+    labelled as such: it may be one that failed to deploy and never served.
+    """
     from scones.registry.comparison import compare
 
-    approved = registry.latest_approved(version.group)
+    serving = live() if callable(live) else None
+    label = "live" if serving is not None else "approved"
+    approved = serving or registry.latest_approved(version.group)
     comparison = compare(version, approved)
-    subject = f"{version.group} v{version.version} registered ({version.status}): {comparison.summary('approved')}"
+    subject = f"{version.group} v{version.version} registered ({version.status}): {comparison.summary(label)}"
     return subject, {"group": version.group, "new": _summary(version), "approved": _summary(approved),
-                     "comparison": comparison.to_dict("approved"),
+                     "compared_with": label, "comparison": comparison.to_dict(label),
                      "approve_with": f"scones registry approve {version.version} --reason '...'",
                      "review_at": f"scones ui, then /versions/{version.version}"}
 

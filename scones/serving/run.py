@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.defaults import ENDPOINT_NAME
 from scones.deploy import Deployer
+from scones.errors import SconesError
 from scones.serving.capture import CaptureWriter
 from scones.serving.server import EndpointServer, LocalEndpointBackend, ModelLoader, RegistryWatcher
 from scones.settings import Settings
@@ -33,6 +34,18 @@ def read_state(settings: Settings, endpoint: str = DEFAULT_ENDPOINT) -> dict | N
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def served_version(settings: Settings, endpoint: str = DEFAULT_ENDPOINT):
+    """The version the local endpoint served last (its state file outlives it), or None: never one that failed."""
+    state = read_state(settings, endpoint) or {}
+    live = (state.get("live") or {}).get("version")
+    if live is None:
+        return None
+    try:
+        return settings.registry().get_version(settings.model_group, int(live))
+    except (SconesError, ValueError):
+        return None
 
 
 def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str = "127.0.0.1", port: int = 8080,

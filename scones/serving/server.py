@@ -144,6 +144,7 @@ class EndpointServer(ThreadingHTTPServer):
         self.deployment: Deployment | None = None
         self.history: list[dict] = []
         self.failed_versions: list[dict] = []  # the deployer's record of versions that did not deploy
+        self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # the counters below start here
         self.invocations = 0  # requests answered with predictions
         self.errors = 0  # requests answered with an error status
         self._lock = threading.Lock()
@@ -215,6 +216,7 @@ class EndpointServer(ThreadingHTTPServer):
             "endpoint": self.endpoint_name,
             "url": self.url,
             "pid": os.getpid(),
+            "process_started": self.started,
             "status": "InService" if live else "Creating",
             "live": None if live is None else {
                 "group": live.version.group, "version": live.version.version, "arn": live.version.arn,

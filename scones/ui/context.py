@@ -72,9 +72,10 @@ class Dashboard:
         return read_capture(capture_root(self.settings) / DEFAULT_ENDPOINT, since=since)
 
     def monitoring(self, scan):
-        from scones.monitor.reference import reference, versions_in
+        from scones.monitor.reference import reference, served_last, versions_in
 
-        return reference(self.settings.registry(), self.settings.model_group, seen=versions_in(scan))
+        return reference(self.settings.registry(), self.settings.model_group, seen=versions_in(scan),
+                         served_last=served_last(scan))
 
 
 def dashboard() -> Dashboard:

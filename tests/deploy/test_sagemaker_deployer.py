@@ -1,6 +1,7 @@
 """The deployer Lambda against moto: create, update (Stubber: moto lacks UpdateEndpoint), rollback, duplicates."""
 
 import copy
+import json
 
 import boto3
 import pytest
@@ -209,3 +210,26 @@ def test_registration_notifier_lambda_on_the_sagemaker_registry(monkeypatch):
         [envelope] = received()
     assert result["notified"].startswith("SconesModels v1 registered (PendingManualApproval)")
     assert envelope["Subject"] == result["notified"]
+
+
+def test_the_registration_notice_compares_with_what_serves_not_an_approved_version_that_never_did(monkeypatch):
+    """Issue 29: v2 approved but never deployed (its deploy failed) while v1 serves: v3's notice is against v1."""
+    from lambdas import notify_registration
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        topic, received = _sqs_subscriber()
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
+        for name in ("sagemaker", "application-autoscaling", "s3", "sns"):
+            monkeypatch.setitem(CLIENTS.made, name, boto3.client(name, region_name="us-east-1"))
+        registry = SageMakerRegistry(CLIENTS("sagemaker"), CLIENTS("s3"))
+        registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
+        assert deploy_model.handler(_approve(registry, 1))["action"] == "deployed"
+        registry.register("SconesModels", "s3://bkt/m2/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
+        registry.approve("SconesModels", 2, "approved; its deployment failed")  # no deploy: v1 still serves
+        v3 = registry.register("SconesModels", "s3://bkt/m3/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
+        result = notify_registration.handler(state_change_event(v3))
+        message = json.loads(received()[-1]["Message"])
+    assert "vs live v1" in result["notified"] or "no accuracy recorded" in result["notified"], result
+    assert message["compared_with"] == "live" and message["approved"]["version"] == 1

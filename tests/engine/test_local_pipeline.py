@@ -221,3 +221,26 @@ def test_retraining_on_answered_images_adds_them_to_the_next_version(after_first
     assert v2.metrics["data"]["dataset_digest"] != v1.metrics["data"]["dataset_digest"]
     latest = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "model_registered"][-1]
     assert latest["subject"].endswith(f"trained on {len(trained)} reviewed images")
+
+
+def test_the_registration_notice_compares_with_the_version_the_endpoint_served(after_first_run, tiny_archive):
+    """Issue 29: v2 approved but failed to deploy, v1 served: the next version is compared with v1, as live."""
+    import json as json_module
+
+    from scones.notify import LocalOutbox
+    from scones.serving.run import state_file
+
+    env = after_first_run
+    registry = env.registry()
+    registry.approve("SconesModels", 1, "first")
+    v1 = registry.get_version("SconesModels", 1)
+    registry.register("SconesModels", v1.model_data_url, v1.image, v1.metrics)  # v2
+    registry.approve("SconesModels", 2, "approved; its deployment failed its check")
+    path = state_file(env, "scones-endpoint")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json_module.dumps({"status": "Stopped", "live": {"group": "SconesModels", "version": 1},
+                                       "failed_versions": [{"version": 2, "reason": "probe failed"}]}))
+    assert cli.main([*RUN, "--input", str(tiny_archive)]) == 0  # v3
+    latest = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "model_registered"][-1]
+    assert latest["subject"].startswith("SconesModels v3 registered") and "vs live v1" in latest["subject"]
+    assert latest["message"]["compared_with"] == "live" and latest["message"]["approved"]["version"] == 1

@@ -191,3 +191,23 @@ def test_drift_with_retrain_starts_one_run_and_refuses_a_second(capture, workspa
     assert done.status == "Succeeded", (Path(done.folder) / "console.log").read_text()[-2000:]
     assert [v.version for v in registry.list_versions(workspace.model_group)] == [1, 2], "the retrained model"
     assert done.parameters["Epochs"] == 3, "--retrain-param reaches the run"
+
+
+def test_the_reference_is_the_version_that_served_not_an_approved_one_that_never_did(tmp_path, workspace):
+    """Issue 29: v2 approved but failed to deploy while v1 kept serving: the report compares with v1."""
+    from scones.monitor.reference import reference, served_last, versions_in
+
+    registry = workspace.registry()
+    for n in (1, 2):
+        registry.register(workspace.model_group, f"s3://b/m{n}/model.tar.gz", "img", EVALUATION)
+        registry.approve(workspace.model_group, n, "ok" if n == 1 else "approved; its deployment failed")
+    start = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+    folder = tmp_path / "capture" / "2026" / "11" / "23" / "10"
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text("\n".join(_traffic("1", [[0.9, 0.1]] * 5, start)) + "\n")
+    scan = read_capture(tmp_path / "capture")
+    ref = reference(registry, workspace.model_group, seen=versions_in(scan), served_last=served_last(scan))
+    assert ref.version.version == 1 and ref.name == "v1"
+    nothing = read_capture(tmp_path / "empty")
+    assert reference(registry, workspace.model_group, served_last=served_last(nothing)).version.version == 2, \
+        "with no capture, the newest approved is all there is"

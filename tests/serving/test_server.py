@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -274,3 +275,16 @@ def test_the_sdks_predictor_sees_the_exceptions_aws_would_raise(endpoint, monkey
     other = Predictor("no-such-endpoint", sagemaker_session=session, serializer=IdentitySerializer("image/png"))
     with pytest.raises(ClientError, match="ValidationError.*Endpoint no-such-endpoint of account"):
         other.predict(support.random_png())
+
+
+def test_endpoint_status_says_its_counters_start_with_the_process(endpoint, capsys):
+    """Issue 29: after a kill -9 and a restart the counters start at zero, and the status says so."""
+    from scones import cli
+
+    server, _, client = endpoint
+    _invoke(client, support.random_png())
+    server.write_state()
+    assert cli.main(["endpoint", "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"since its process (pid {os.getpid()}) started at {server.started}" in out
+    assert "counts start at zero with each start" in out
