@@ -40,6 +40,7 @@ from scones.engine.expressions import PropertyFileRef, Resolver, evaluate_condit
 from scones.engine.jobs import JobFailed, run_processing_job, run_training_job
 from scones.engine.progress import ConsoleReporter, Reporter
 from scones.engine.records import EXECUTING, FAILED, NOT_EXECUTED, SUCCEEDED, ExecutionRecord, StepRecord
+from scones.engine.request_shapes import step_request_errors, validation_message
 from scones.errors import InvalidInput, NotFound, SconesError, StepFailed, Unsupported
 from scones.notify import Notifier
 from scones.registry import PENDING, ModelRegistry
@@ -243,6 +244,9 @@ class LocalPipelineExecutor:
         self.reporter.step_started(step)
         try:
             arguments = ctx.resolver.resolve(node.definition.get("Arguments", {})) if node.type != "Condition" else {}
+            refused = step_request_errors(node.type, arguments)
+            if refused:  # SageMaker would not start this job: neither does the engine
+                raise InvalidInput(validation_message(node.type, refused))
             step.properties = self._handlers[node.type](ctx, node, arguments, step)
             step.status = SUCCEEDED
         except JobFailed as exc:

@@ -23,11 +23,16 @@ def processing(name, source, code=UPPER, cache=False, output="out"):
             "AppSpecification": {"ImageUri": "image", "ContainerEntrypoint": ["python3", "-c", code],
                                  "ContainerArguments": ["/opt/ml/processing/input", "/opt/ml/processing/output"]},
             "ProcessingInputs": [{"InputName": "in", "S3Input": {
-                "S3Uri": source, "LocalPath": "/opt/ml/processing/input", "S3DataType": "S3Prefix"}}],
+                "S3Uri": source, "LocalPath": "/opt/ml/processing/input", "S3DataType": "S3Prefix",
+                "S3InputMode": "File"}}],
             "ProcessingOutputConfig": {"Outputs": [{"OutputName": output, "S3Output": {
                 "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://bkt/runs", {"Get": "Execution.PipelineExecutionId"},
                                                                name]}},
-                "LocalPath": "/opt/ml/processing/output"}}]},
+                "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+            # what SageMaker requires of every processing job (the engine refuses what SageMaker would)
+            "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                                                      "VolumeSizeInGB": 30}},
+            "RoleArn": "arn:aws:iam::000000000000:role/scones-local-execution",
         },
     }
     if cache:

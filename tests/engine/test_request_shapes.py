@@ -1,0 +1,93 @@
+"""The engine refuses what SageMaker refuses: each step's resolved request checked against botocore's model
+of the SageMaker API (issue 23's table), before any job runs."""
+
+import copy
+import json
+
+import pytest
+
+from scones import cli
+from scones.engine.request_shapes import step_request_errors
+
+
+@pytest.fixture(scope="module")
+def steps():
+    from scones.engine.local_run import definition_cache, render_cached
+
+    _, definition, _ = render_cached("pipelines.cifar.pipeline", {}, definition_cache())
+    found = {}
+
+    def walk(items):
+        for step in items:
+            found[step["Name"]] = step
+            walk(step.get("Arguments", {}).get("IfSteps", []) if step["Type"] == "Condition" else [])
+
+    walk(definition["Steps"])
+    parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    return found, parameters
+
+
+def _resolved(step: dict, parameters: dict, **overrides) -> dict:
+    """The step's arguments with parameters in (Std:Join of them as SageMaker joins), other references dummied."""
+    values = {**parameters, **overrides}
+
+    def resolve(value):
+        if isinstance(value, dict) and "Get" in value:
+            kind, _, name = value["Get"].partition(".")
+            return values[name] if kind == "Parameters" else "s3://bucket/resolved"
+        if isinstance(value, dict) and "Std:Join" in value:
+            join = value["Std:Join"]
+            return join["On"].join(str(resolve(v)) for v in join["Values"])
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return resolve(copy.deepcopy(step["Arguments"]))
+
+
+def test_every_rendered_step_is_a_request_sagemaker_accepts(steps):
+    found, parameters = steps
+    for name, step in found.items():
+        assert step_request_errors(step["Type"], _resolved(step, parameters)) == [], name
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda a: a.update(ProcesingResources=a.pop("ProcessingResources")),
+     'Unknown parameter in input: "ProcesingResources"'),
+    (lambda a: a["ProcessingResources"]["ClusterConfig"].update(InstanceCount=0), "valid min value: 1"),
+    (lambda a: a["ProcessingResources"]["ClusterConfig"].update(InstanceCount=101), "less than or equal to 100"),
+    (lambda a: a["ProcessingResources"]["ClusterConfig"].update(InstanceType="ml.m5.huge"),
+     "Value 'ml.m5.huge' at 'ProcessingResources.ClusterConfig.InstanceType' failed to satisfy constraint"),
+    (lambda a: a["AppSpecification"]["ContainerArguments"].append(32), "ContainerArguments[10], value: 32"),
+])
+def test_what_sagemaker_refuses_in_a_processing_step(steps, change, says):
+    found, parameters = steps
+    arguments = _resolved(found["EtlCifar"], parameters)
+    assert step_request_errors("Processing", arguments) == []
+    change(arguments)
+    assert any(says in error for error in step_request_errors("Processing", arguments)), \
+        step_request_errors("Processing", arguments)
+
+
+def test_a_float_in_hyperparameters_and_a_bogus_approval_status_are_refused(steps):
+    found, parameters = steps
+    training = _resolved(found["TrainModel"], parameters)
+    training["HyperParameters"]["learning-rate"] = 0.01  # a Float parameter put straight in, not joined
+    assert any("HyperParameters.learning-rate, value: 0.01" in e for e in step_request_errors("Training", training))
+    register = next(s for n, s in found.items() if s["Type"] == "RegisterModel")
+    bogus = _resolved(register, parameters, ModelApprovalStatus="Bogus")
+    assert any("Value 'Bogus' at 'ModelApprovalStatus'" in e for e in step_request_errors("RegisterModel", bogus))
+
+
+def test_a_start_parameter_sagemaker_refuses_fails_the_first_step_with_its_message(workspace, tiny_archive, capsys):
+    code = cli.main(["pipeline", "run", "--input", str(tiny_archive), "-p", "ProcessingInstanceCount=0"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "ValidationException (CreateProcessingJob)" in out and "valid min value: 1" in out
+    from scones.engine.records import list_executions
+
+    [record] = list_executions(workspace.workspace.runs)
+    assert record.step("EtlCifar").status == "Failed" and record.step("TrainModel").status == "NotExecuted"
+    assert json.dumps(record.parameters)  # the record is intact
