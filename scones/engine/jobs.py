@@ -56,17 +56,43 @@ class Sandbox:
         return re.sub(r"(^|=)(/opt/ml(?=/|$))", lambda m: m.group(1) + str(self.root) + m.group(2), value)
 
 
+#: The exit code run_logged reports for a job stopped at its StoppingCondition (SageMaker: MaxRuntimeExceeded).
+STOPPED_AT_MAX_RUNTIME = -999
+
+
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Path,
                echo: Callable[[str], None] | None = None,
-               started: Callable[[subprocess.Popen], None] | None = None) -> tuple[int, list[str]]:
-    """Run a job, teeing its merged output to ``log_path``; returns (exit code, log tail)."""
+               started: Callable[[subprocess.Popen], None] | None = None,
+               max_seconds: float | None = None) -> tuple[int, list[str]]:
+    """Run a job, teeing its merged output to ``log_path``; returns (exit code, log tail).
+
+    ``max_seconds`` is the request's ``StoppingCondition.MaxRuntimeInSeconds``: past it the job is
+    stopped (SIGTERM, then SIGKILL after a grace), as SageMaker stops it, and the code is
+    :data:`STOPPED_AT_MAX_RUNTIME`.
+    """
+    import threading
+
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    stopped = threading.Event()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", bufsize=1)
         if started is not None:
             started(process)
+        watchdog = None
+        if max_seconds is not None:
+            def stop() -> None:
+                stopped.set()
+                process.terminate()
+                try:
+                    process.wait(timeout=STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+            watchdog = threading.Timer(max_seconds, stop)
+            watchdog.daemon = True
+            watchdog.start()
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
@@ -74,7 +100,9 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Pat
             if echo:
                 echo(line.rstrip("\n"))
         code = process.wait()
-    return code, list(tail)
+        if watchdog is not None:
+            watchdog.cancel()
+    return (STOPPED_AT_MAX_RUNTIME if stopped.is_set() else code), list(tail)
 
 
 def _job_env(extra: dict[str, str]) -> dict[str, str]:
@@ -153,16 +181,21 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
     runs = [_prepare_processing_host(store, arguments, sandbox, host, hosts, port)
             for sandbox, host in zip(sandboxes, hosts, strict=True)]
     started = time.time()
-    failed = _first_failure(hosts, *_run_hosts(runs, job_dir, echo))
+    limit = max_runtime(arguments)
+    failed = _first_failure(hosts, *_run_hosts(runs, job_dir, echo, limit))
     if failed:
         host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
+        _raise_if_stopped("processing", job_name, code, limit, tail)
         raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}{where}", tail)
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for sandbox in sandboxes:
         for item in outputs:
             store.upload(sandbox.host_path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    from scones.engine.request_shapes import echoed
+
     return {
+        **echoed("DescribeProcessingJob", arguments),
         "ProcessingJobName": job_name,
         "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{job_name.lower()}",
         "ProcessingJobStatus": "Completed",
@@ -176,6 +209,18 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
     }
 
 
+def max_runtime(arguments: dict) -> float | None:
+    """The request's ``StoppingCondition.MaxRuntimeInSeconds``, if it sets one."""
+    value = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    return float(value) if value else None
+
+
+def _raise_if_stopped(kind: str, job_name: str, code: int, limit: float | None, tail: list[str]) -> None:
+    if code == STOPPED_AT_MAX_RUNTIME:
+        raise JobFailed(f"MaxRuntimeExceeded: {kind} job {job_name} was stopped after its "
+                        f"StoppingCondition.MaxRuntimeInSeconds of {limit:g} s", tail)
+
+
 def _decode_hyperparameter(value: str) -> Any:
     try:
         return json.loads(value)
@@ -184,7 +229,8 @@ def _decode_hyperparameter(value: str) -> Any:
 
 
 def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path,
-               echo: Callable[[str], None] | None) -> tuple[list[tuple[int, list[str]]], list[int]]:
+               echo: Callable[[str], None] | None,
+               max_seconds: float | None = None) -> tuple[list[tuple[int, list[str]]], list[int]]:
     """Every host's (command, environment, working folder) at once; ``job.log`` is the first
     host's, the others ``job-algo-N.log``. A host that fails stops the others (they would wait in a
     collective for it until the timeout); the results list the failures in the order they
@@ -193,7 +239,7 @@ def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path
 
     if len(runs) == 1:
         command, env, cwd = runs[0]
-        return [run_logged(command, env, cwd, job_dir / "job.log", echo)], [0]
+        return [run_logged(command, env, cwd, job_dir / "job.log", echo, max_seconds=max_seconds)], [0]
     results: list = [None] * len(runs)
     processes: list[subprocess.Popen] = []
     order: list[int] = []  # hosts, as they finish
@@ -204,7 +250,7 @@ def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path
         log = job_dir / ("job.log" if index == 0 else f"job-algo-{index + 1}.log")
         prefix = f"[algo-{index + 1}] "
         result = run_logged(command, env, cwd, log, (lambda line: echo(prefix + line)) if echo else None,
-                            processes.append)
+                            processes.append, max_seconds)
         with lock:
             results[index] = result
             order.append(index)
@@ -326,12 +372,14 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
     prepared = [_prepare_host(store, arguments, hyperparameters, job_dir if count == 1 else job_dir / host, host,
                               hosts, port) for host in hosts]
     started = time.time()
+    limit = max_runtime(arguments)
     failed = _first_failure(hosts, *_run_hosts(
         [([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"))
-         for sandbox, env, args, program in prepared], job_dir, echo))
+         for sandbox, env, args, program in prepared], job_dir, echo, limit))
     if failed:
         host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
+        _raise_if_stopped("training", job_name, code, limit, tail)
         raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}{where}", tail)
     sandbox = prepared[0][0]
     model_dir, output_data = sandbox.host_path("/opt/ml/model"), sandbox.host_path("/opt/ml/output/data")
@@ -343,7 +391,10 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
                        f"{base}/{job_name}/output/output.tar.gz")
     definitions = arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
     metrics = parse_metrics(job_dir / "job.log", definitions)  # the first host's log
+    from scones.engine.request_shapes import echoed
+
     return {
+        **echoed("DescribeTrainingJob", arguments),
         "TrainingJobName": job_name,
         "TrainingJobArn": f"arn:aws:sagemaker:local:000000000000:training-job/{job_name.lower()}",
         "TrainingJobStatus": "Completed",

@@ -73,3 +73,18 @@ def validation_message(operation_step_type: str, errors: list[str]) -> str:
     count = len(errors)
     return (f"ValidationException ({operation}): {count} validation error{'s' if count > 1 else ''} detected: "
             + "; ".join(errors))
+
+
+@cache
+def _output_members(operation: str) -> frozenset[str]:
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).output_shape
+    return frozenset(shape.members)
+
+
+def echoed(describe_operation: str, arguments: dict) -> dict:
+    """The request members SageMaker's Describe* answer repeats (a training step's ``ResourceConfig``,
+    ``InputDataConfig``, ``RoleArn``...), so every property path SageMaker offers resolves here too."""
+    members = _output_members(describe_operation)
+    return {key: value for key, value in arguments.items() if key in members}

@@ -166,3 +166,18 @@ def test_parameters_are_typed_and_unknown_ones_refused():
         resolve_parameters(definition, {"Typo": 1})
     with pytest.raises(InvalidInput, match="must be Integer"):
         resolve_parameters(definition, {"N": "three"})
+
+
+def test_a_job_past_its_stopping_condition_is_stopped_as_sagemaker_stops_it(engine):
+    """StoppingCondition.MaxRuntimeInSeconds: the job is stopped and the step fails with MaxRuntimeExceeded."""
+    import time
+
+    step = processing("Slow", "s3://bkt/data", code="import time; print('working', flush=True); time.sleep(60)")
+    step["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 1}
+    started = time.monotonic()
+    record = engine.start({"Version": "2020-12-01", "Parameters": [], "Steps": [step]}, "P")
+    assert time.monotonic() - started < 20, "stopped, not waited for"
+    assert record.status == "Failed"
+    assert record.step("Slow").failure_reason.startswith(
+        "MaxRuntimeExceeded: processing job") and "MaxRuntimeInSeconds of 1 s" in record.step("Slow").failure_reason
+    assert "working" in record.step("Slow").log_tail

@@ -91,3 +91,15 @@ def test_a_start_parameter_sagemaker_refuses_fails_the_first_step_with_its_messa
     [record] = list_executions(workspace.workspace.runs)
     assert record.step("EtlCifar").status == "Failed" and record.step("TrainModel").status == "NotExecuted"
     assert json.dumps(record.parameters)  # the record is intact
+
+
+def test_a_training_steps_properties_answer_every_path_describe_training_job_has():
+    """Issue 23: ResourceConfig, InputDataConfig, RoleArn and StoppingCondition resolve, as in SageMaker."""
+    from scones.engine.request_shapes import echoed
+
+    request = {"RoleArn": "arn:aws:iam::0:role/r", "ResourceConfig": {"InstanceCount": 2},
+               "InputDataConfig": [{"ChannelName": "train"}], "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+               "Tags": [{"Key": "a", "Value": "b"}]}
+    shown = echoed("DescribeTrainingJob", request)
+    assert set(shown) == {"RoleArn", "ResourceConfig", "InputDataConfig", "StoppingCondition"}, \
+        "Tags are not part of DescribeTrainingJob's answer"
