@@ -75,13 +75,12 @@ def _loads(value: str, what: str) -> Any:
 
 def parse_share(name: str, raw: Any) -> float:
     """A setting that is a number in [0, 1] (a threshold, a sampling share), or InvalidEventError naming it."""
+    from common.shares import share_value
+
     try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"{name} must be a number, got {raw!r}") from exc
-    if not 0.0 <= value <= 1.0:
-        raise InvalidEventError(f"{name} must be within [0, 1], got {value}")
-    return value
+        return share_value(raw, name)
+    except ValueError as exc:
+        raise InvalidEventError(str(exc)) from None
 
 
 def extract_body(event: Any) -> dict:

@@ -109,13 +109,12 @@ class Settings:
 
 
 def _share(name: str, default: float) -> float:
+    from common.shares import share_value
+
     text = os.environ.get(name)
     if text is None or not text.strip():
         return default
     try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise InvalidInput(f"{name} must be between 0 and 1, got {value}")
-    return value
+        return share_value(text, name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None

@@ -196,14 +196,8 @@ def classification_result(text: str) -> dict:
 
 def threshold_value(text: str | None, default: float) -> float:
     """A confidence bar from a form: a number in [0, 1]; ValueError says what is wrong."""
-    import math
+    from common.shares import share_value
 
     if text is None or not text.strip():
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"threshold must be a number between 0 and 1, got {text!r}") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"threshold must be a number between 0 and 1, got {text!r}")
-    return value
+    return share_value(text, "threshold")

@@ -176,7 +176,7 @@ def test_filter_validates_its_threshold(monkeypatch):
         filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
     for outside in ("1.5", "-0.1"):
         monkeypatch.setenv("THRESHOLD", outside)
-        with pytest.raises(InvalidEventError, match=r"THRESHOLD must be within \[0, 1\]"):
+        with pytest.raises(InvalidEventError, match=r"THRESHOLD must be a number between 0 and 1"):
             filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})
     monkeypatch.setenv("THRESHOLD", "0")  # the other edge: everything passes
     assert filter_low_confidence.handler({"body": {"inferences": [0.5, 0.5]}})["body"]["confidence"] == 0.5
