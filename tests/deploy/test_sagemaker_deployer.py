@@ -1,5 +1,6 @@
 """The deployer Lambda against moto: create, update (Stubber: moto lacks UpdateEndpoint), rollback, duplicates."""
 
+import contextlib
 import copy
 import json
 
@@ -177,8 +178,9 @@ def _sqs_subscriber(clients_region="us-east-1"):
     return topic, received
 
 
-def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
-    """The Lambda as AWS builds it (NOTIFY_TOPIC_ARN set, nothing injected but the clients): SNS reaches SQS."""
+@contextlib.contextmanager
+def _lambdas_as_aws_builds_them(monkeypatch):
+    """moto, the functions' settings and clients as in AWS, a topic with an SQS subscriber: (received, registry)."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
@@ -186,7 +188,12 @@ def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
         for name in ("sagemaker", "application-autoscaling", "s3", "sns"):
             monkeypatch.setitem(CLIENTS.made, name, boto3.client(name, region_name="us-east-1"))
-        registry = SageMakerRegistry(CLIENTS("sagemaker"), CLIENTS("s3"))
+        yield received, SageMakerRegistry(CLIENTS("sagemaker"), CLIENTS("s3"))
+
+
+def test_deployer_lambda_with_notify_topic_tells_an_sqs_subscriber(monkeypatch):
+    """The Lambda as AWS builds it (NOTIFY_TOPIC_ARN set, nothing injected but the clients): SNS reaches SQS."""
+    with _lambdas_as_aws_builds_them(monkeypatch) as (received, registry):
         registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
         assert deploy_model.handler(_approve(registry, 1))["action"] == "deployed"
         [envelope] = received()
@@ -216,14 +223,7 @@ def test_the_registration_notice_compares_with_what_serves_not_an_approved_versi
     """Issue 29: v2 approved but never deployed (its deploy failed) while v1 serves: v3's notice is against v1."""
     from lambdas import notify_registration
 
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        topic, received = _sqs_subscriber()
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic)
-        for name in ("sagemaker", "application-autoscaling", "s3", "sns"):
-            monkeypatch.setitem(CLIENTS.made, name, boto3.client(name, region_name="us-east-1"))
-        registry = SageMakerRegistry(CLIENTS("sagemaker"), CLIENTS("s3"))
+    with _lambdas_as_aws_builds_them(monkeypatch) as (received, registry):
         registry.register("SconesModels", "s3://bkt/m1/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
         assert deploy_model.handler(_approve(registry, 1))["action"] == "deployed"
         registry.register("SconesModels", "s3://bkt/m2/model.tar.gz", "pytorch-inference:2.6.0-cpu-py312")
