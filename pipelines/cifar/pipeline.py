@@ -86,6 +86,44 @@ def get_step_code(default_bucket: str | None = None, base_job_prefix: str = defa
     return build_step_code(default_bucket or LOCAL_BUCKET, base_job_prefix)
 
 
+class StablePipeline(Pipeline):
+    """A pipeline whose definition is the same document on every render of the same code and arguments.
+
+    The SDK bakes a render-time job name with a timestamp into a tuning step's static
+    hyperparameters, and emits Debugger collection configurations in hash-seed order: every upsert
+    would then be a new pipeline version and every cache key a miss. Both are made stable here:
+    the job name becomes the base job name (the training script only logs it; each trial gets its
+    own name from SageMaker), the collections are sorted by name.
+    """
+
+    def __init__(self, *args, base_job_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._base_job_name = base_job_name
+
+    def definition(self) -> str:
+        import json
+
+        document = json.loads(super().definition())
+        for step in _all_steps(document.get("Steps", [])):
+            arguments = step.get("Arguments", {})
+            static = arguments.get("TrainingJobDefinition", {}).get("StaticHyperParameters", {})
+            if "sagemaker_job_name" in static:
+                static["sagemaker_job_name"] = json.dumps(self._base_job_name)
+            hook = arguments.get("DebugHookConfig") or arguments.get("TrainingJobDefinition", {}).get(
+                "DebugHookConfig")
+            if hook and "CollectionConfigurations" in hook:
+                hook["CollectionConfigurations"].sort(key=lambda item: item.get("CollectionName", ""))
+        return json.dumps(document)
+
+
+def _all_steps(steps: list[dict]):
+    for step in steps:
+        yield step
+        if step.get("Type") == "Condition":
+            yield from _all_steps(step.get("Arguments", {}).get("IfSteps", []))
+            yield from _all_steps(step.get("Arguments", {}).get("ElseSteps", []))
+
+
 def get_pipeline(
     region: str = "us-east-1",
     sagemaker_project_arn: str | None = None,
@@ -291,7 +329,8 @@ def get_pipeline(
         else_steps=[step_fail],
     )
 
-    return Pipeline(
+    return StablePipeline(
+        base_job_name=f"{base_job_prefix}-train",
         name=pipeline_name,
         parameters=[input_data, reviewed_data, classes, processing_type, processing_count, training_type,
                     training_count, image_size, epochs, learning_rate, batch_size, horizontal_flip, architecture,

@@ -157,3 +157,21 @@ def test_image_size_and_flip_flow_from_parameters_to_the_steps(no_network):
     hyperparameters = steps["TrainModel"]["Arguments"]["HyperParameters"]
     assert hyperparameters["horizontal-flip"] == {"Get": "Parameters.HorizontalFlip"}
     assert no_network == []
+
+
+def test_the_tuning_and_debugger_variants_render_the_same_document_every_time():
+    """Issue 23: a render-time timestamp in StaticHyperParameters made every upsert a new version."""
+    import time
+
+    from scones.engine.local_run import render_definition
+
+    first = render_definition("pipelines.cifar.pipeline", tuning=True, debugger_rules=True)[1]
+    time.sleep(0.01)  # the SDK's job-name timestamp has millisecond resolution
+    second = render_definition("pipelines.cifar.pipeline", tuning=True, debugger_rules=True)[1]
+    assert first == second
+    tuning = next(s for s in first["Steps"] if s["Type"] == "Tuning")["Arguments"]
+    assert tuning["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_job_name"] == '"scones-train"'
+    _, debug = render_definition("pipelines.cifar.pipeline", debugger_rules=True)
+    hook = next(s for s in debug["Steps"] if s["Name"] == "TrainModel")["Arguments"]["DebugHookConfig"]
+    names = [c["CollectionName"] for c in hook["CollectionConfigurations"]]
+    assert names == sorted(names), "not in hash-seed order"
