@@ -153,6 +153,11 @@ def get_pipeline(
     bottleneck, and the profiler report); they run in SageMaker only -- locally the
     training step's own diagnostics (``training/diagnostics.py``) report overfitting and stalled loss.
     """
+    if tuning and debugger_rules:
+        # a tuning job's training definition has no Debugger rules (HyperParameterTrainingJobDefinition): the SDK
+        # would drop them without a word
+        raise ValueError("debugger_rules cannot be combined with tuning: SageMaker tuning jobs run no Debugger "
+                         "rules; render one variant or the other")
     bucket = default_bucket or LOCAL_BUCKET
     role = role or LOCAL_ROLE
     session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)

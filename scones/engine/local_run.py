@@ -26,10 +26,18 @@ def load_pipeline_module(module_name: str = DEFAULT_MODULE):
     return importlib.import_module(module_name)
 
 
+def build_pipeline(module, kwargs: dict):
+    """``module.get_pipeline(**kwargs)``; arguments it refuses (ValueError, TypeError) are the user's input."""
+    try:
+        return module.get_pipeline(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{module.__name__}.get_pipeline({', '.join(sorted(kwargs))}): {exc}") from exc
+
+
 def render_definition(module_name: str = DEFAULT_MODULE, **kwargs) -> tuple[str, dict]:
     """(pipeline name, definition) from a seed-code style module; no network call."""
     module = load_pipeline_module(module_name)
-    pipeline = module.get_pipeline(**kwargs)
+    pipeline = build_pipeline(module, kwargs)
     return pipeline.name, json.loads(pipeline.definition())
 
 
@@ -114,7 +122,7 @@ def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tup
             entry = None  # a damaged cache entry is rendered again
     if entry is None:
         module = load_pipeline_module(module_name)
-        pipeline = module.get_pipeline(**kwargs)
+        pipeline = build_pipeline(module, kwargs)
         code = None
         if hasattr(module, "get_step_code"):
             code = {"bucket": kwargs.get("default_bucket") or module.LOCAL_BUCKET,

@@ -165,9 +165,9 @@ def test_the_tuning_and_debugger_variants_render_the_same_document_every_time():
 
     from scones.engine.local_run import render_definition
 
-    first = render_definition("pipelines.cifar.pipeline", tuning=True, debugger_rules=True)[1]
+    first = render_definition("pipelines.cifar.pipeline", tuning=True)[1]
     time.sleep(0.01)  # the SDK's job-name timestamp has millisecond resolution
-    second = render_definition("pipelines.cifar.pipeline", tuning=True, debugger_rules=True)[1]
+    second = render_definition("pipelines.cifar.pipeline", tuning=True)[1]
     assert first == second
     tuning = next(s for s in first["Steps"] if s["Type"] == "Tuning")["Arguments"]
     assert tuning["TrainingJobDefinition"]["StaticHyperParameters"]["sagemaker_job_name"] == '"scones-train"'
@@ -175,3 +175,11 @@ def test_the_tuning_and_debugger_variants_render_the_same_document_every_time():
     hook = next(s for s in debug["Steps"] if s["Name"] == "TrainModel")["Arguments"]["DebugHookConfig"]
     names = [c["CollectionName"] for c in hook["CollectionConfigurations"]]
     assert names == sorted(names), "not in hash-seed order"
+
+
+def test_tuning_with_debugger_rules_is_refused_by_name_not_dropped():
+    from scones.engine.local_run import render_definition
+    from scones.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="debugger_rules cannot be combined with tuning"):
+        render_definition("pipelines.cifar.pipeline", tuning=True, debugger_rules=True)
