@@ -29,7 +29,6 @@ DEFAULT_HELD_BACK = 0.2
 MANIFEST = defaults.REVIEW_EXPORT_MANIFEST
 
 
-
 def is_held_back(item_id: str, share: float) -> bool:
     """The same answer for an item on every export and every machine."""
     return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 2**32 < share
@@ -37,13 +36,19 @@ def is_held_back(item_id: str, share: float) -> bool:
 
 @dataclass
 class ExportResult:
-    exported: int = 0
-    held_back: int = 0
     per_class: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     exported_ids: list[str] = field(default_factory=list)
     held_back_ids: list[str] = field(default_factory=list)
     held_back_share: float = DEFAULT_HELD_BACK
+
+    @property
+    def exported(self) -> int:
+        return len(self.exported_ids)
+
+    @property
+    def held_back(self) -> int:
+        return len(self.held_back_ids)
 
 
 def _why_not(item: ReviewItem, data: bytes | None) -> str | None:
@@ -89,7 +94,6 @@ def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = 
     result = ExportResult(held_back_share=held_back)
     for item in queue.items(status=ANSWERED):
         if is_held_back(item.id, held_back):
-            result.held_back += 1
             result.held_back_ids.append(item.id)
             continue
         try:
@@ -103,7 +107,6 @@ def export_answered(queue: ReviewQueue, store, folder: Path, held_back: float = 
         target = folder / item.answer / f"{item.id}{sniff(data)[1]}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        result.exported += 1
         result.per_class[item.answer] = result.per_class.get(item.answer, 0) + 1
         result.exported_ids.append(item.id)
     folder.mkdir(parents=True, exist_ok=True)
