@@ -62,9 +62,7 @@ class SqliteReviewQueue(ReviewQueue):
                 db.execute("ALTER TABLE items ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
                 db.execute("ALTER TABLE items ADD COLUMN answer TEXT NOT NULL DEFAULT ''")
                 db.execute("UPDATE items SET written = answers")
-                answers: dict[str, list] = {}
-                for row in db.execute("SELECT item_id, label, reviewer, reason, at FROM answers ORDER BY rowid"):
-                    answers.setdefault(row["item_id"], []).append(row)
+                answers = _answers_by_item(db)
                 for row in db.execute("SELECT id, body FROM items WHERE answers > 0").fetchall():
                     db.execute("UPDATE items SET answer = ? WHERE id = ?",
                                (_item(row["body"], answers.get(row["id"], [])).answer or "", row["id"]))
@@ -106,16 +104,13 @@ class SqliteReviewQueue(ReviewQueue):
             row = db.execute("SELECT body FROM items WHERE id = ?", (item_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no review item {item_id!r} (`scones review list` shows the queue)")
-            answers = db.execute("SELECT label, reviewer, reason, at FROM answers WHERE item_id = ? ORDER BY rowid",
-                                 (item_id,)).fetchall()
+            answers = _item_answers(db, item_id)
         return _item(row["body"], answers)
 
     def items(self, status: str | None = None, limit: int | None = None) -> list[ReviewItem]:
         with self._connect() as db:
             rows = db.execute("SELECT id, body FROM items ORDER BY seq").fetchall()
-            answers: dict[str, list] = {}
-            for answer in db.execute("SELECT item_id, label, reviewer, reason, at FROM answers ORDER BY rowid"):
-                answers.setdefault(answer["item_id"], []).append(answer)
+            answers = _answers_by_item(db)
         found = []
         for row in rows:
             item = _item(row["body"], answers.get(row["id"], []))
@@ -129,10 +124,7 @@ class SqliteReviewQueue(ReviewQueue):
         with self._connect(immediate=True) as db:
             # the status comes from the answers as committed, under the write lock: two answers sent at
             # once (a double key press, two reviewers) must not both be judged against the same old state
-            earlier = db.execute("SELECT label, reviewer, reason, at FROM answers WHERE item_id = ? ORDER BY rowid",
-                                 (item.id,)).fetchall()
-            after = dataclasses.replace(item, answers=(
-                *(HumanAnswer(a["label"], a["reviewer"], a["reason"], a["at"]) for a in earlier), answer))
+            after = dataclasses.replace(item, answers=(*_answers(_item_answers(db, item.id)), answer))
             db.execute("INSERT INTO answers (item_id, label, reviewer, reason, at) VALUES (?, ?, ?, ?, ?)",
                        (item.id, answer.label, answer.reviewer, answer.reason, answer.at))
             db.execute("UPDATE items SET answers = answers + 1, status = ?, answer = ?, answered_at = ? WHERE id = ?",
@@ -182,4 +174,21 @@ def _item(body: str, answers) -> ReviewItem:
                       probabilities=tuple(data["probabilities"]), model_version=data.get("model_version"),
                       reason=data.get("reason", ""), inference_id=data.get("inference_id", ""),
                       kind=data.get("kind", "review"), created=data.get("created", ""),
-                      answers=tuple(HumanAnswer(a["label"], a["reviewer"], a["reason"], a["at"]) for a in answers))
+                      answers=_answers(answers))
+
+
+def _answers(rows) -> tuple[HumanAnswer, ...]:
+    return tuple(HumanAnswer(a["label"], a["reviewer"], a["reason"], a["at"]) for a in rows)
+
+
+def _item_answers(db, item_id: str) -> list:
+    return db.execute("SELECT label, reviewer, reason, at FROM answers WHERE item_id = ? ORDER BY rowid",
+                      (item_id,)).fetchall()
+
+
+def _answers_by_item(db) -> dict[str, list]:
+    """Every answer row, grouped by item, in the order given."""
+    grouped: dict[str, list] = {}
+    for row in db.execute("SELECT item_id, label, reviewer, reason, at FROM answers ORDER BY rowid"):
+        grouped.setdefault(row["item_id"], []).append(row)
+    return grouped
