@@ -24,6 +24,10 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "scipy>=1.11",
     "flask>=3",
+    # the endpoint's HTTP transport: an event loop, so slow and idle clients hold no worker
+    "uvicorn>=0.30,<1",
+    "httptools>=0.6",
+    "uvloop>=0.19; sys_platform != 'win32'",
 ]
 
 TEST_REQUIRES = [

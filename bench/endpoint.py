@@ -3,7 +3,8 @@
 Trains a small model on synthetic data (or reuses --home), starts
 ``scones endpoint serve`` as its own process, then measures:
 
-- single-image latency p50/p99 (one keep-alive client, PNG bodies);
+- single-image latency p50/p99 (one keep-alive client, PNG bodies), also while 300 slowloris
+  and 300 idle connections are held open;
 - requests/s with 8 concurrent clients (8 client processes, keep-alive);
 - batch images/s (JSON batches of 256 base64 PNGs to /invocations);
 - the model alone (ONNX Runtime, batches of 512) for reference.
@@ -144,6 +145,40 @@ def batch_rate(url: str, bodies: list[bytes], batch: int, rounds: int, npy: bool
     return batch * rounds / (time.perf_counter() - started)
 
 
+class HostileClients:
+    """Slowloris and silent connections held open against the server while it is measured."""
+
+    def __init__(self, url: str, slow: int = 300, idle: int = 300):
+        import socket
+
+        host, port = url.removeprefix("http://").split(":")
+        self.slow = [socket.create_connection((host, int(port))) for _ in range(slow)]
+        self.idle = [socket.create_connection((host, int(port))) for _ in range(idle)]
+        for sock in self.slow:
+            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\n")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._trickle, daemon=True)
+
+    def _trickle(self) -> None:
+        while not self.stop.wait(1.0):
+            for sock in self.slow:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    def __enter__(self) -> HostileClients:
+        self.thread.start()
+        time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        for sock in self.slow + self.idle:
+            sock.close()
+
+
 def model_only(home: Path, bodies: list[bytes]) -> float:
     from common.imaging import preprocess
     from training.inference import LoadedModel
@@ -174,12 +209,16 @@ def main() -> int:
             rate = throughput(url, bodies, 8, args.seconds)
             batched = batch_rate(url, bodies, 256, 20)
             batched_npy = batch_rate(url, bodies, 256, 40, npy=True)
+            with HostileClients(url):  # within the 10 s head deadline: all 600 are still open while measured
+                hostile = latency(url, bodies, 1000)
         finally:
             stop_server(process)
         alone = model_only(home, bodies)
     print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
     print(f"  single image, 1 client, {args.requests} requests: p50 {np.percentile(single, 50):.2f} ms, "
           f"p99 {np.percentile(single, 99):.2f} ms, mean {single.mean():.2f} ms   (targets: p99 <= 4 ms)")
+    print(f"  single image with 300 slowloris + 300 idle connections open: p50 {np.percentile(hostile, 50):.2f} ms, "
+          f"p99 {np.percentile(hostile, 99):.2f} ms")
     print(f"  8 concurrent clients, {args.seconds:.0f} s: {rate:,.0f} requests/s   (target >= 450)")
     print(f"  batches of 256 as application/x-npy pixels: {batched_npy:,.0f} images/s   (target >= 5,000)")
     print(f"  batches of 256 as JSON base64 PNGs: {batched:,.0f} images/s   (bound by PNG decoding in Pillow)")

@@ -146,7 +146,7 @@ def test_the_local_workflow_leaves_the_environment_as_it_found_it(served, monkey
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         before = dict(os.environ)
-        report = classify_images([("a.png", support.random_png(seed=1))], f"http://127.0.0.1:{server.server_port}",
+        report = classify_images([("a.png", support.random_png(seed=1))], server.url,
                                  "scones-endpoint", ["bicycle", "motorcycle"], 0.0)
         assert dict(os.environ) == before
     finally:

@@ -10,13 +10,14 @@
 Requests run the model artifact's own handler (``training.inference``), and
 every answered request is captured in SageMaker's data-capture format.
 
-Hostile and bursty clients: the listen backlog holds 1,024 connections; a bounded pool of
-worker threads serves them (``workers``), at most ``pending`` more wait for one, and beyond that a
-connection gets an immediate 503 with ``Retry-After``. Every socket read has a timeout (slow
-headers are cut off, a stalled body gets a 408); Content-Length is required and checked (negative
--> 400, missing -> 411, over 6 MB -> 413 sent before the rest is drained, so the client reads the
-status instead of a broken pipe). While connections wait, a keep-alive connection is closed after
-its current request, so idle clients cannot starve the queue.
+Hostile and bursty clients: connections live on an event loop (:mod:`scones.serving.transport`,
+uvicorn), so a slow or silent client holds a timer, not a thread: a request's head has
+``read_timeout`` seconds to arrive (then the connection is closed), a body may pause that long
+(then 408) and take 60 s in all. Content-Length is required and checked (malformed or negative ->
+400, missing or chunked -> 411, over 6 MB -> 413 sent before the body is read, the rest drained
+for a bounded time so the client reads the status instead of a reset). Complete requests run on a
+pool of ``workers`` threads with at most ``pending`` waiting; beyond that, an immediate 503 with
+``Retry-After``. ``/ping`` is answered on the loop, so it stays up while every worker is busy.
 
 Zero-downtime redeploys: a new version is downloaded, loaded and checked on a
 probe image *beside* the live one, then swapped in with one reference
@@ -28,17 +29,16 @@ as the AWS deployer Lambda -- fed by the local registry's event table.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import re
-import socket
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from scones.deploy import Deployer, EndpointBackend
@@ -46,6 +46,7 @@ from scones.errors import SconesError
 from scones.events import EventSource
 from scones.registry import ModelVersion
 from scones.serving import runtime_api as runtime_api_errors
+from scones.serving import transport
 from scones.serving.capture import CaptureWriter
 from scones.store import ArtifactStore
 from training import inference
@@ -110,32 +111,41 @@ class ModelLoader:
             raise SconesError(f"model check failed: probe gave {result} for classes {model.classes}")
 
 
-#: Connections the kernel queues before ``accept`` (Python's default of 5 drops bursts).
-LISTEN_BACKLOG = 1024
-#: Worker threads, connections that may wait for one, and the per-read socket timeout in seconds.
-DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 32, 1024, 10.0
-_BUSY_BODY = b'{"error": "server_busy", "message": "every worker is busy and the queue is full"}\n'
-_BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-               b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
+#: Invocations the model runs at once, invocations that may wait for one, and the seconds a request's
+#: head or a pause in its body may take.
+DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 8, 1024, 10.0
+#: Seconds a request's whole body may take to arrive (SageMaker gives an invocation 60 s in all).
+BODY_SECONDS = 60.0
+_NOT_FOUND = "not_found"
 
 
-class EndpointServer(ThreadingHTTPServer):
-    """Serves one endpoint name; ``deployment`` is swapped atomically on redeploy."""
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    close: bool = False  # the request's framing cannot be trusted: answer, then close the connection
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = LISTEN_BACKLOG
+
+class EndpointServer:
+    """Serves one endpoint name; ``deployment`` is swapped atomically on redeploy.
+
+    Connections are held by the event loop (:mod:`scones.serving.transport`); a request reaches a
+    worker thread only once its body is complete. ``/ping`` and the status page are answered on the
+    loop itself, so they stay up while every worker is busy. Beyond ``workers`` running and
+    ``pending`` waiting invocations, a request gets an immediate 503 with ``Retry-After``.
+    """
 
     def __init__(self, address: tuple[str, int], endpoint_name: str, capture: CaptureWriter | None = None,
                  state_file: Path | None = None, workers: int = DEFAULT_WORKERS, pending: int = DEFAULT_PENDING,
                  read_timeout: float = DEFAULT_READ_TIMEOUT):
-        # before binding: a failed bind calls server_close, which shuts the pool down
+        self.limits = transport.Limits(read_timeout=read_timeout)
+        self._transport = transport.LoopServer(address, self, self.limits)
+        self.server_address = self._transport.server_address
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="endpoint-worker")
-        super().__init__(address, RequestHandler)
-        self.read_timeout = read_timeout
-        self._slots = threading.BoundedSemaphore(workers + pending)
-        self._workers = workers
-        self._admitted = 0  # connections handed to the pool and not finished
+        self.capacity = workers + pending  # invocations running or waiting before a 503
+        self._in_flight = 0  # invocations handed to the pool and not finished (the loop's thread only)
         self.refused_busy = 0
         self.endpoint_name = endpoint_name
         self.region = runtime_api_errors.REGION  # named in ModelError's log stream ARN
@@ -149,6 +159,33 @@ class EndpointServer(ThreadingHTTPServer):
         self.errors = 0  # requests answered with an error status
         self._lock = threading.Lock()
 
+    # -- serving, as socketserver does it -------------------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._transport.serve_forever(poll_interval)
+
+    def shutdown(self) -> None:
+        self._transport.shutdown()
+
+    def server_close(self) -> None:
+        self._transport.server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def read_timeout(self) -> float:
+        return self.limits.read_timeout
+
+    @read_timeout.setter
+    def read_timeout(self, seconds: float) -> None:
+        self.limits.read_timeout = seconds
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- state ----------------------------------------------------------------------------------------
+
     def count(self, error: bool) -> None:
         """One answered invocation (worker threads count concurrently: under the lock)."""
         with self._lock:
@@ -156,52 +193,6 @@ class EndpointServer(ThreadingHTTPServer):
                 self.errors += 1
             else:
                 self.invocations += 1
-
-    def process_request(self, request, client_address) -> None:
-        """Hand the connection to the pool, or answer 503 at once when workers and queue are full."""
-        if not self._slots.acquire(blocking=False):
-            self.refused_busy += 1
-            self._refuse(request)
-            return
-        with self._lock:
-            self._admitted += 1
-        self._pool.submit(self._work, request, client_address)
-
-    def _work(self, request, client_address) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 - socketserver's contract: report, then carry on
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-            with self._lock:
-                self._admitted -= 1
-            self._slots.release()
-
-    @property
-    def waiting(self) -> bool:
-        """True when connections are queued for a worker (keep-alive then yields after each request)."""
-        return self._admitted > self._workers
-
-    @staticmethod
-    def _refuse(request: socket.socket) -> None:
-        try:
-            request.settimeout(1.0)
-            request.sendall(_BUSY_REPLY)
-            request.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            request.close()
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
 
     def swap(self, version: ModelVersion, model: inference.LoadedModel) -> None:
         deployment = Deployment(version, model, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -227,17 +218,9 @@ class EndpointServer(ThreadingHTTPServer):
             "requests": self.invocations + self.errors,  # every answered invocation, good or bad
             "invocations": self.invocations,
             "errors": self.errors,
+            "refused_busy": self.refused_busy,
             "capture": str(self.capture.folder) if self.capture else None,
         }
-
-    def handle_error(self, request, client_address) -> None:
-        """A client that hangs up is routine; anything else is logged in one line, and serving goes on."""
-        import sys
-
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionResetError, BrokenPipeError, TimeoutError)):
-            return
-        print(f"endpoint: request from {client_address[0]} failed: {type(error).__name__}: {error}", flush=True)
 
     def write_state(self) -> None:
         if self.state_file is None:
@@ -247,172 +230,170 @@ class EndpointServer(ThreadingHTTPServer):
         tmp.write_text(json.dumps(self.status(), indent=1), encoding="utf-8")
         os.replace(tmp, self.state_file)
 
+    # -- the ASGI app: routes, on the event loop --------------------------------------------------------
 
-class RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and load balancers expect
-    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (delayed ACK)
-    server: EndpointServer
-    error_content_type = "application/json"
-    _after_reply = None  # work to do once the reply is sent (draining a refused body)
+    async def __call__(self, scope, receive, send) -> None:
+        method, path = scope["method"], scope["path"]
+        if method == "GET":
+            reply = self._get(path)
+        elif method == "POST":
+            reply = await self._post(path, scope, receive)
+        else:
+            reply = Reply(405, _json(_NOT_FOUND, f"{method} is not served; use GET /ping or POST /invocations"),
+                          headers=(("Allow", "GET, POST"),))
+        if reply is not None:
+            await _send(send, reply)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        return  # one line per request would dominate the latency budget; capture records requests
+    def _get(self, path: str) -> Reply:
+        if path == "/ping":
+            ready = self.deployment is not None
+            return Reply(200 if ready else 503, b'{"status": "healthy"}' if ready else b'{"status": "no model"}')
+        if path in ("/scones/status", "/status"):
+            return Reply(200, json.dumps(self.status()).encode())
+        return Reply(404, _json(_NOT_FOUND, f"no route GET {path}"))
 
-    def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # every read: slow headers and stalled bodies end here
-        super().setup()
+    async def _post(self, path: str, scope, receive) -> Reply | None:
+        match = _RUNTIME_PATH.match(path)
+        runtime_api = match is not None
+        if not runtime_api and path != "/invocations":
+            return Reply(404, _json(_NOT_FOUND, f"no route POST {path}"))  # the transport drains the body
+        if runtime_api and (match.group(1) != self.endpoint_name or self.deployment is None):
+            # an endpoint name SageMaker does not know; and one with nothing live yet, which in AWS does not
+            # exist until the deployer's first CreateEndpoint
+            self.count(error=True)
+            status, body, kind = runtime_api_errors.endpoint_not_found(match.group(1))
+            return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+        headers = _headers(scope)
+        try:
+            body = await self._read_body(headers, receive)
+        except _FramingError as error:
+            return self._error(error.error, runtime_api, front_end=True, close=True)
+        except inference.InferenceError as error:
+            return self._error(error, runtime_api, front_end=True)
+        if body is None:
+            return None  # the client left
+        if self._in_flight >= self.capacity:
+            self.refused_busy += 1
+            reply = self._error(inference.ServerBusy("every worker is busy and the queue is full"), runtime_api)
+            return Reply(reply.status, reply.body, reply.content_type, reply.headers + (("Retry-After", "1"),))
+        deployment = self.deployment  # read once: this request finishes on this model
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._invoke, deployment, body, headers, runtime_api)
+        finally:
+            self._in_flight -= 1
 
-    def _reply(self, status: int, body: bytes, content_type: str = "application/json",
-               headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.server.waiting:
-            self.close_connection = True  # others are queued: an idle keep-alive must not hold this worker
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+    async def _read_body(self, headers: dict[str, str], receive) -> bytes | None:
+        """The body, whole; raises a 4xx for framing SageMaker refuses, and 408 when it stalls."""
+        length = _content_length(headers)
+        if length > inference.MAX_PAYLOAD_BYTES:  # answered before it is read; the transport drains the rest
+            raise inference.PayloadTooLarge(
+                f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
+        chunks, received = [], 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_SECONDS
+        while True:
+            try:
+                async with asyncio.timeout_at(min(deadline, loop.time() + self.limits.read_timeout)):
+                    message = await receive()
+            except TimeoutError:
+                raise _FramingError(RequestTimeout(
+                    f"the request body stalled: {received:,} of {length:,} bytes arrived") ) from None
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(body) != length:
+            raise _FramingError(inference.InferenceError(f"the body has {len(body):,} bytes, not {length:,}"))
+        return body
 
-    def _error(self, error: inference.InferenceError, runtime_api: bool, front_end: bool = False) -> None:
+    def _error(self, error: inference.InferenceError, runtime_api: bool, front_end: bool = False,
+               close: bool = False) -> Reply:
         """The handler's answer on the container path; on the Runtime API, SageMaker's around it.
 
         ``front_end``: SageMaker itself would refuse this before a container sees it (the body's
         size, a stalled or unframed body), so the Runtime API says ValidationError, not ModelError.
         """
-        self.server.count(error=True)
+        self.count(error=True)
         if not runtime_api:
-            self._reply(error.status, error.to_json())
+            return Reply(error.status, error.to_json(), close=close)
+        if front_end:
+            status, body, kind = runtime_api_errors.validation_error(error.message)
         else:
-            if front_end:
-                status, body, kind = runtime_api_errors.validation_error(error.message)
-            else:
-                status, body, kind = runtime_api_errors.model_error(self.server.endpoint_name, error.status,
-                                                                     error.to_json(), self.server.region)
-            self._reply(status, body, headers={"x-amzn-ErrorType": f"{kind}:"})
-        after, self._after_reply = self._after_reply, None
-        if after is not None:
-            after()
+            status, body, kind = runtime_api_errors.model_error(self.endpoint_name, error.status, error.to_json(),
+                                                                 self.region)
+        return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),), close=close)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        if self.path == "/ping":
-            ready = self.server.deployment is not None
-            self._reply(200 if ready else 503, b'{"status": "healthy"}' if ready else b'{"status": "no model"}')
-        elif self.path in ("/scones/status", "/status"):
-            self._reply(200, json.dumps(self.server.status()).encode())
-        else:
-            self._reply(404, json.dumps({"error": "not_found", "message": f"no route GET {self.path}"}).encode())
+    # -- one invocation, on a worker thread ---------------------------------------------------------------
 
-    def do_POST(self) -> None:  # noqa: N802
-        match = _RUNTIME_PATH.match(self.path.split("?", 1)[0])
-        runtime_api = match is not None
-        if not runtime_api and self.path != "/invocations":
-            self._drain()
-            self._reply(404, json.dumps({"error": "not_found", "message": f"no route POST {self.path}"}).encode())
-            return
-        if runtime_api and (match.group(1) != self.server.endpoint_name or self.server.deployment is None):
-            # an endpoint name SageMaker does not know; and one with nothing live yet, which in AWS does not
-            # exist until the deployer's first CreateEndpoint
-            self._drain()
-            self.server.count(error=True)
-            status, body, kind = runtime_api_errors.endpoint_not_found(match.group(1))
-            self._reply(status, body, headers={"x-amzn-ErrorType": f"{kind}:"})
-            return
+    def _invoke(self, deployment: Deployment | None, body: bytes, headers: dict[str, str],
+                runtime_api: bool) -> Reply:
         try:
-            body = self._read_body()
+            return self._predict(deployment, body, headers)
         except inference.InferenceError as error:
-            self._error(error, runtime_api, front_end=True)
-            return
-        except TimeoutError:
-            self.close_connection = True
-            self._error(RequestTimeout(f"the request body stalled for {self.server.read_timeout:g} s"), runtime_api,
-                        front_end=True)
-            return
-        try:
-            self._invoke(body, runtime_api)
-        except inference.InferenceError as error:
-            self._error(error, runtime_api)
-        except ConnectionError:
-            raise  # the client left: nothing to answer
+            return self._error(error, runtime_api)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server
-            self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
+            return self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
 
-    def _drain(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if 0 < length <= inference.MAX_PAYLOAD_BYTES:
-            self.rfile.read(length)
-        elif length:
-            self.close_connection = True
-
-    def _content_length(self) -> int:
-        """The declared body length; raises a 4xx for a chunked, missing, malformed or negative one."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            raise LengthRequired("chunked bodies are not accepted; send Content-Length")
-        value = self.headers.get("Content-Length")
-        if value is None:
-            self.close_connection = True
-            raise LengthRequired("Content-Length header is required")
-        try:
-            length = int(value.strip())
-        except ValueError:
-            length = -1
-        if length < 0 or not value.strip().isdigit():
-            self.close_connection = True
-            raise inference.InferenceError(f"Content-Length must be a non-negative integer, got {value!r}")
-        return length
-
-    def _read_body(self) -> bytes:
-        length = self._content_length()
-        if length > inference.MAX_PAYLOAD_BYTES:
-            self.close_connection = True
-            self._after_reply = lambda: self._discard(length)  # read the rest so the client sees the 413
-            raise inference.PayloadTooLarge(
-                f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            raise inference.InferenceError(f"the body ended after {len(body):,} of {length:,} bytes")
-        return body
-
-    def _discard(self, length: int, limit: int = 64 * 1024 * 1024, seconds: float = 5.0) -> None:
-        """Read and drop what the client is still sending (bounded), after the reply has gone out."""
-        deadline = time.monotonic() + seconds
-        left = min(length, limit)
-        try:
-            self.wfile.flush()
-            while left > 0 and time.monotonic() < deadline:
-                chunk = self.rfile.read1(min(left, 1 << 16))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except OSError:
-            pass
-
-    def _invoke(self, body: bytes, runtime_api: bool) -> None:
-        deployment = self.server.deployment  # read once: this request finishes on this model
+    def _predict(self, deployment: Deployment | None, body: bytes, headers: dict[str, str]) -> Reply:
         if deployment is None:
             raise ModelNotReady("no model is deployed yet: approve a version in the registry")
-        content_type = self.headers.get("Content-Type") or "application/x-image"
-        accept = self.headers.get("Accept") or "application/json"
+        content_type = headers.get("content-type") or "application/x-image"
+        accept = headers.get("accept") or "application/json"
         batch = inference.input_fn(body, content_type)
         output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
-        self.server.count(error=False)
+        self.count(error=False)
         version = deployment.version.version
-        if self.server.capture is not None:  # queued before replying: a client that saw the answer can flush it
+        if self.capture is not None:  # queued before replying: a client that saw the answer can flush it
             # InvokeEndpoint's InferenceId (this header) is what ground truth is later joined on, as in SageMaker
-            inference_id = (self.headers.get(INFERENCE_ID_HEADER) or "")[:64]
-            self.server.capture.record(content_type, body, output_type, output, modelVersion=str(version),
-                                       **({"inferenceId": inference_id} if inference_id else {}))
-        self._reply(200, output, output_type, headers={
-            "x-Amzn-Invoked-Production-Variant": VARIANT,
-            "X-Amzn-SageMaker-Custom-Attributes": f"model-version={version}",
-        })
+            inference_id = headers.get(INFERENCE_ID_HEADER.lower(), "")[:64]
+            self.capture.record(content_type, body, output_type, output, modelVersion=str(version),
+                                **({"inferenceId": inference_id} if inference_id else {}))
+        return Reply(200, output, output_type, headers=(
+            ("x-Amzn-Invoked-Production-Variant", VARIANT),
+            ("X-Amzn-SageMaker-Custom-Attributes", f"model-version={version}"),
+        ))
+
+
+class _FramingError(Exception):
+    """A refusal after which the connection's byte stream cannot be trusted: the reply closes it."""
+
+    def __init__(self, error: inference.InferenceError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def _json(error: str, message: str) -> bytes:
+    return json.dumps({"error": error, "message": message}).encode()
+
+
+def _headers(scope) -> dict[str, str]:
+    """Request headers by lower-case name (ASGI gives them lower-cased, as bytes)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _content_length(headers: dict[str, str]) -> int:
+    """The declared body length; raises a 411 for a chunked or missing one (SageMaker needs the length)."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise _FramingError(LengthRequired("chunked bodies are not accepted; send Content-Length"))
+    value = headers.get("content-length")
+    if value is None:
+        raise _FramingError(LengthRequired("Content-Length header is required"))
+    return int(value)  # the parser has already refused a malformed or negative one with a 400
+
+
+async def _send(send, reply: Reply) -> None:
+    headers = [(b"content-type", reply.content_type.encode("latin-1")),
+               (b"content-length", str(len(reply.body)).encode())]
+    headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    if reply.close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 class ModelNotReady(inference.InferenceError):

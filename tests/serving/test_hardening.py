@@ -4,10 +4,6 @@ import socket
 import threading
 import time
 
-import pytest
-
-from scones.serving.server import EndpointServer
-
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
@@ -31,23 +27,6 @@ def _status(reply: bytes) -> int:
     return int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.") else 0
 
 
-@pytest.fixture
-def bare_server():
-    """An endpoint with no model and a tiny pool: one worker, no queue."""
-    servers = []
-
-    def make(**kwargs) -> EndpointServer:
-        server = EndpointServer(("127.0.0.1", 0), "scones-endpoint", **kwargs)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def test_endpoint_burst_of_1000_connections_all_answered(endpoint):
     server, _, _ = endpoint
     sockets = [_connect(server) for _ in range(1000)]
@@ -61,19 +40,132 @@ def test_endpoint_burst_of_1000_connections_all_answered(endpoint):
     assert statuses.count(200) >= 900
 
 
-def test_endpoint_saturated_answers_503_at_once(bare_server):
-    server = bare_server(workers=1, pending=0, read_timeout=5.0)
+def _post(body: bytes = b"x") -> bytes:
+    return (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+
+
+def test_endpoint_saturated_answers_503_at_once_and_ping_stays_up(endpoint, monkeypatch):
+    """Every worker busy on a slow model: a new invocation is refused at once; /ping is answered anyway."""
+    server, _, _ = endpoint
+    release, entered = threading.Event(), threading.Event()
+
+    def slow_model(*args):
+        entered.set()
+        release.wait(10)
+        raise AssertionError("released")
+
+    monkeypatch.setattr(server, "_predict", slow_model)
+    monkeypatch.setattr(server, "capacity", 1)
     holder = _connect(server)
-    holder.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")  # holds the only worker
-    time.sleep(0.2)
+    holder.sendall(_post())
+    assert entered.wait(5)
+    try:
+        started = time.monotonic()
+        other = _connect(server)
+        other.sendall(_post())
+        reply = _read_all(other)
+        assert _status(reply) == 503 and b"server_busy" in reply and b"retry-after: 1" in reply.lower()
+        ping = _connect(server)
+        ping.sendall(PING)
+        assert _status(_read_all(ping)) == 200
+        assert time.monotonic() - started < 2
+        assert server.status()["refused_busy"] == 1
+    finally:
+        release.set()
+    assert _status(_read_all(holder)) == 500, "the held request is answered once its model returns"
+
+
+def _trickle(sockets: list[socket.socket], stop: threading.Event) -> None:
+    """Slowloris: one more header line a second on every connection, never the blank line."""
+    while not stop.wait(1.0):
+        for sock in sockets:
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+
+
+def test_endpoint_slow_and_idle_connections_cost_no_worker(endpoint):
+    """300 slowloris and 300 silent connections held open: ordinary requests are answered within 1 s each."""
+    from common.imaging import encode_png
+
+    server, _, _ = endpoint
+    png = encode_png(__import__("numpy").zeros((32, 32, 3), dtype="uint8"))
+    slow = [_connect(server) for _ in range(300)]
+    for sock in slow:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\n")
+    idle = [_connect(server) for _ in range(300)]
+    stop = threading.Event()
+    trickler = threading.Thread(target=_trickle, args=(slow, stop), daemon=True)
+    trickler.start()
+    try:
+        time.sleep(1.5)  # every hostile connection is accepted and waiting
+        for request in [PING, _post(png)] * 20:
+            started = time.monotonic()
+            sock = _connect(server, timeout=1.0)
+            sock.sendall(request)
+            reply = _read_all(sock, limit=1.0)
+            sock.close()
+            assert _status(reply) == 200, reply[:200]
+            assert time.monotonic() - started < 1.0
+    finally:
+        stop.set()
+        trickler.join()
+        for sock in slow + idle:
+            sock.close()
+
+
+def test_endpoint_cuts_off_a_trickled_head_at_its_deadline(endpoint):
+    """The head's deadline is for the whole head: a header line every 0.2 s does not extend it."""
+    server, _, _ = endpoint
+    server.read_timeout = 1.0
+    sock = _connect(server)
+    sock.sendall(b"GET /ping HTTP/1.1\r\n")
+    started, closed = time.monotonic(), False
+    while time.monotonic() - started < 4:
+        try:
+            sock.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.2)
+    assert closed or _read_all(sock, limit=1.0) == b""
+    assert time.monotonic() - started < 3
+    sock.close()
+
+
+def test_endpoint_closes_a_silent_connection_at_its_deadline(endpoint):
+    """A client that connects and sends nothing holds a descriptor for read_timeout seconds, no longer."""
+    server, _, _ = endpoint
+    server.read_timeout = 0.5
+    sock = _connect(server)
     started = time.monotonic()
-    other = _connect(server)
-    other.sendall(PING)
-    reply = _read_all(other)
-    assert _status(reply) == 503 and b"server_busy" in reply and b"Retry-After: 1" in reply
-    assert time.monotonic() - started < 2
-    holder.close()
-    other.close()
+    assert _read_all(sock, limit=5.0) == b""
+    assert time.monotonic() - started < 3
+    sock.close()
+
+
+def test_endpoint_refuses_an_endless_head_with_431(endpoint):
+    server, _, _ = endpoint
+    sock = _connect(server)
+    sock.sendall(b"GET /ping HTTP/1.1\r\n" + b"X-Big: " + b"a" * 100_000)
+    reply = _read_all(sock)
+    assert _status(reply) == 431 and b"headers_too_large" in reply
+    sock.close()
+
+
+def test_endpoint_keep_alive_connection_serves_on_after_a_drained_413(endpoint):
+    """A refused 7 MB body is read and dropped: the same connection then gets its next answer."""
+    server, _, _ = endpoint
+    sock = _connect(server)
+    body = b"\0" * (7 * 1024 * 1024)
+    sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + PING)
+    reply = _read_all(sock)
+    assert _status(reply) == 413
+    assert b"HTTP/1.1 200" in reply and b"healthy" in reply
+    sock.close()
 
 
 def test_endpoint_negative_content_length_is_refused_unread(endpoint):
@@ -82,7 +174,7 @@ def test_endpoint_negative_content_length_is_refused_unread(endpoint):
     sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: -1\r\n\r\n"
                  + b"\0" * 1000)
     reply = _read_all(sock)
-    assert _status(reply) == 400 and b"non-negative integer" in reply
+    assert _status(reply) == 400 and b"Content-Length" in reply and b"malformed HTTP request" in reply
     sock.close()
 
 
@@ -144,3 +236,17 @@ def test_endpoint_keeps_answering_ping_after_hostile_clients(endpoint):
         sock.close()
     for sock in hostile:
         sock.close()
+
+
+def test_endpoint_drains_a_refused_body_for_a_bounded_time(endpoint):
+    """A client that declared 50 MB, got its 413 and keeps the connection open is closed after the drain."""
+    server, _, _ = endpoint
+    server.limits.drain_seconds = 0.5
+    sock = _connect(server)
+    sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                 b"Content-Length: 50000000\r\n\r\n" + b"\0" * 100_000)
+    started = time.monotonic()
+    reply = _read_all(sock, limit=5.0)
+    assert _status(reply) == 413
+    assert time.monotonic() - started < 3, "closed after the drain, not held open"
+    sock.close()

@@ -1,0 +1,198 @@
+"""The endpoint's HTTP transport: uvicorn's event loop, plus the deadlines a model server needs.
+
+Why an event loop: with a thread per connection, 300 clients trickling one header line a second,
+or 200 that connect and send nothing, hold every worker and the endpoint stops answering. Here a
+waiting connection costs a file descriptor and a timer; threads are spent only on complete
+requests (:mod:`scones.serving.server` runs the model in its own pool).
+
+uvicorn (httptools' llhttp parser, uvloop where installed) speaks HTTP/1.1. What it leaves open
+for a server facing hostile clients is added in :class:`DeadlineProtocol`:
+
+- a deadline for a request's head, from the connection's first moment or the request's first
+  byte: a slow or silent client is cut off after ``read_timeout`` seconds, without a reply;
+- a cap on the head's size (431), so a trickled endless header cannot grow memory;
+- a bounded drain of a body that was refused before it was read (413): the client reads the
+  status, not a reset, and cannot hold the connection open by sending forever;
+- malformed requests (a negative Content-Length, smuggling-shaped framing) answered with a JSON
+  400 that says what the parser refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import socket
+import threading
+from dataclasses import dataclass
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Connections the kernel queues before ``accept`` (Python's default of 5 drops bursts).
+LISTEN_BACKLOG = 1024
+#: Seconds an idle keep-alive connection stays open between requests (a load balancer's default).
+KEEP_ALIVE_SECONDS = 60.0
+#: Bytes a request line and headers may take in all.
+MAX_HEAD_BYTES = 64 * 1024
+#: Seconds a refused body is read and dropped for, after the reply has gone out.
+DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Limits:
+    """What one server allows a connection; read when a timer is armed, so a change applies at once."""
+
+    read_timeout: float
+    keep_alive: float = KEEP_ALIVE_SECONDS
+    max_head_bytes: int = MAX_HEAD_BYTES
+    drain_seconds: float = DRAIN_SECONDS
+
+
+def _json_reply(status: int, reason: str, error: str, message: str) -> bytes:
+    body = json.dumps({"error": error, "message": message}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n").encode() + body
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a head deadline, a head-size cap and a bounded drain."""
+
+    limits: Limits  # set on the per-server subclass made by :func:`protocol_for`
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._reading_head = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._arm_head_deadline()  # a client that connects and sends nothing is cut off too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        counted = self._reading_head  # a chunk may hold the end of a head and the start of its body
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(400, "Bad Request", "bad_request", "protocol upgrades are not supported")
+            return
+        except httptools.HttpParserError as exc:
+            self._refuse(400, "Bad Request", "bad_request", f"malformed HTTP request: {exc}")
+            return
+        if counted and self._reading_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_head_bytes:
+                self._refuse(431, "Request Header Fields Too Large", "headers_too_large",
+                             f"the request line and headers exceed {self.limits.max_head_bytes:,} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head = True
+        if self._head_timer is None:  # a keep-alive connection's next request: its head has a deadline too
+            self._arm_head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        if self._drain_timer is not None:  # the refused body has been read to its end: keep the connection
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        super().on_response_complete()
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            # answered before its body was read (a 413): read and drop the rest, for a bounded time
+            self._drain_timer = self.loop.call_later(self.limits.drain_seconds, self.transport.close)
+
+    def _arm_head_deadline(self) -> None:
+        self._head_timer = self.loop.call_later(self.limits.read_timeout, self._head_deadline_passed)
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self._reading_head and not self.transport.is_closing():
+            self.transport.close()  # as nginx does on client_header_timeout: no reply to a client that is not there
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._drain_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._drain_timer = None
+
+    def _refuse(self, status: int, reason: str, error: str, message: str) -> None:
+        self._cancel_timers()
+        if not self.transport.is_closing():
+            self.transport.write(_json_reply(status, reason, error, message))
+            self.transport.close()
+
+
+def protocol_for(limits: Limits) -> type[DeadlineProtocol]:
+    """A protocol class bound to one server's limits (uvicorn builds a protocol per connection from a class)."""
+    return type("EndpointProtocol", (DeadlineProtocol,), {"limits": limits})
+
+
+def raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one: each waiting client holds a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+        except (ValueError, OSError):
+            pass
+
+
+class LoopServer:
+    """An ASGI app served on a socket bound at construction (so port 0 gives its port at once).
+
+    ``serve_forever`` / ``shutdown`` / ``server_close`` behave as socketserver's do, so callers run
+    it in a thread the same way.
+    """
+
+    def __init__(self, address: tuple[str, int], app, limits: Limits, backlog: int = LISTEN_BACKLOG):
+        raise_open_file_limit()
+        self.limits = limits
+        self.app = app
+        self.backlog = backlog
+        self.socket = socket.create_server(address, backlog=backlog)  # SO_REUSEADDR on POSIX
+        self.server_address = self.socket.getsockname()
+        self._uvicorn: uvicorn.Server | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._done.set()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:  # noqa: ARG002 - socketserver's signature
+        config = uvicorn.Config(
+            self.app, http=protocol_for(self.limits), loop="auto", lifespan="off", ws="none", interface="asgi3",
+            log_config=None, log_level=logging.WARNING, access_log=False, server_header=False,
+            proxy_headers=False, timeout_keep_alive=self.limits.keep_alive, backlog=self.backlog,
+            timeout_graceful_shutdown=5)
+        self._uvicorn = uvicorn.Server(config)
+        self._done.clear()
+        try:
+            if not self._stop.is_set():
+                self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self._done.set()
+
+    def shutdown(self) -> None:
+        """Stop serving and wait until ``serve_forever`` has returned (in-flight requests finish first)."""
+        self._stop.set()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        self._done.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
