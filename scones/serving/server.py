@@ -30,6 +30,7 @@ as the AWS deployer Lambda -- fed by the local registry's event table.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -116,7 +117,6 @@ class ModelLoader:
 DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 8, 1024, 10.0
 #: Seconds a request's whole body may take to arrive (SageMaker gives an invocation 60 s in all).
 BODY_SECONDS = 60.0
-_NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,8 @@ class EndpointServer:
         elif method == "POST":
             reply = await self._post(path, scope, receive)
         else:
-            reply = Reply(405, _json(_NOT_FOUND, f"{method} is not served; use GET /ping or POST /invocations"),
-                          headers=(("Allow", "GET, POST"),))
+            error = MethodNotAllowed(f"{method} is not served; use GET /ping or POST /invocations")
+            reply = Reply(error.status, error.to_json(), headers=(("Allow", "GET, POST"),))
         if reply is not None:
             await _send(send, reply)
 
@@ -250,13 +250,13 @@ class EndpointServer:
             return Reply(200 if ready else 503, b'{"status": "healthy"}' if ready else b'{"status": "no model"}')
         if path in ("/scones/status", "/status"):
             return Reply(200, json.dumps(self.status()).encode())
-        return Reply(404, _json(_NOT_FOUND, f"no route GET {path}"))
+        return _answer(NotFound(f"no route GET {path}"))
 
     async def _post(self, path: str, scope, receive) -> Reply | None:
         match = _RUNTIME_PATH.match(path)
         runtime_api = match is not None
         if not runtime_api and path != "/invocations":
-            return Reply(404, _json(_NOT_FOUND, f"no route POST {path}"))  # the transport drains the body
+            return _answer(NotFound(f"no route POST {path}"))  # the transport drains the body
         if runtime_api and (match.group(1) != self.endpoint_name or self.deployment is None):
             # an endpoint name SageMaker does not know; and one with nothing live yet, which in AWS does not
             # exist until the deployer's first CreateEndpoint
@@ -275,7 +275,7 @@ class EndpointServer:
         if self._in_flight >= self.capacity:
             self.refused_busy += 1
             reply = self._error(inference.ServerBusy("every worker is busy and the queue is full"), runtime_api)
-            return Reply(reply.status, reply.body, reply.content_type, reply.headers + (("Retry-After", "1"),))
+            return dataclasses.replace(reply, headers=reply.headers + (("Retry-After", "1"),))
         deployment = self.deployment  # read once: this request finishes on this model
         self._in_flight += 1
         try:
@@ -290,7 +290,7 @@ class EndpointServer:
         if length > inference.MAX_PAYLOAD_BYTES:  # answered before it is read; the transport drains the rest
             raise inference.PayloadTooLarge(
                 f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
-        chunks, received = [], 0
+        chunks = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BODY_SECONDS
         while True:
@@ -299,11 +299,10 @@ class EndpointServer:
                     message = await receive()
             except TimeoutError:
                 raise _FramingError(RequestTimeout(
-                    f"the request body stalled: {received:,} of {length:,} bytes arrived") ) from None
+                    f"the request body stalled: {sum(map(len, chunks)):,} of {length:,} bytes arrived")) from None
             if message["type"] == "http.disconnect":
                 return None
             chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -367,8 +366,8 @@ class _FramingError(Exception):
         self.error = error
 
 
-def _json(error: str, message: str) -> bytes:
-    return json.dumps({"error": error, "message": message}).encode()
+def _answer(error: inference.InferenceError) -> Reply:
+    return Reply(error.status, error.to_json())
 
 
 def _headers(scope) -> dict[str, str]:
@@ -394,6 +393,14 @@ async def _send(send, reply: Reply) -> None:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+class NotFound(inference.InferenceError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(inference.InferenceError):
+    status, code = 405, "method_not_allowed"
 
 
 class ModelNotReady(inference.InferenceError):
