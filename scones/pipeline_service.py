@@ -51,13 +51,35 @@ def _ensure_reviewed(pipeline, store) -> None:
 
 
 def start(client, pipeline_name: str, parameters: dict[str, Any] | None = None,
-          display_name: str | None = None) -> str:
+          display_name: str | None = None, selective: dict | None = None) -> str:
+    """``selective``: a SelectiveExecutionConfig (SelectedSteps, SourcePipelineExecutionArn)."""
     kwargs: dict[str, Any] = {"PipelineName": pipeline_name}
+    if selective:
+        kwargs["SelectiveExecutionConfig"] = selective
     if parameters:
         kwargs["PipelineParameters"] = [{"Name": k, "Value": str(v)} for k, v in parameters.items()]
     if display_name:
         kwargs["PipelineExecutionDisplayName"] = display_name
     return client.start_pipeline_execution(**kwargs)["PipelineExecutionArn"]
+
+
+def stop(client, execution_arn: str) -> None:
+    """StopPipelineExecution; the token makes a repeated stop of the same execution one request."""
+    client.stop_pipeline_execution(PipelineExecutionArn=execution_arn, ClientRequestToken=_token(execution_arn))
+
+
+def retry(client, execution_arn: str) -> str:
+    """RetryPipelineExecution: SageMaker runs the failed steps of the same execution again."""
+    import uuid
+
+    return client.retry_pipeline_execution(PipelineExecutionArn=execution_arn,
+                                           ClientRequestToken=str(uuid.uuid4()))["PipelineExecutionArn"]
+
+
+def _token(execution_arn: str) -> str:
+    import hashlib
+
+    return "stop-" + hashlib.sha256(execution_arn.encode()).hexdigest()[:32]
 
 
 def describe(client, execution_arn: str) -> ExecutionStatus:

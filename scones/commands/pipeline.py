@@ -18,6 +18,11 @@ Examples:
   scones pipeline run --input ~/photos -p ProcessingInstanceCount=2 -p TrainingInstanceCount=2
                                                   two instances share the ETL, the check and training
   scones pipeline status                          the latest local execution, step by step
+  scones pipeline stop                            stop the running local execution (SIGTERM, then SIGKILL)
+  scones pipeline retry ID                        run a Failed or Stopped execution again from where it ended
+  scones pipeline run --from-execution ID --steps TrainModel
+                                                  run only TrainModel, reading the other steps' outputs
+                                                  (and by default the parameters) of execution ID
   scones pipeline upsert --role-arn ARN --kwargs '{"default_bucket": "my-bucket"}'
   scones pipeline start --role-arn ARN --wait --kwargs '{"default_bucket": "my-bucket"}'
 """
@@ -72,8 +77,30 @@ def register(subparsers) -> None:
     run.add_argument("--role-arn", default=None, help="run in SageMaker with this execution role")
     run.add_argument("--no-cache", action="store_true", help="ignore cached step results")
     run.add_argument("--logs", action="store_true", help="stream each job's log lines")
+    run.add_argument("--steps", default=None, metavar="A,B",
+                     help="selective execution: run only these steps (SageMaker's rules: every step between "
+                          "two selected ones selected too)")
+    run.add_argument("--from-execution", default=None, metavar="ID",
+                     help="with --steps: the execution whose outputs the other steps keep (Succeeded or "
+                          "Failed); its parameters are the defaults, -p overrides them")
     run.add_argument("--execution-id", default=None, help=argparse.SUPPRESS)  # set by the launcher
     run.set_defaults(handler=_run)
+
+    stop = group.add_parser("stop", help="stop an execution (local id, or a SageMaker ARN)",
+                            description="Stop a local execution as SageMaker stops one: the running job gets "
+                                        "SIGTERM and --grace seconds to end, then it is killed; the step and "
+                                        "the execution end Stopped. A SageMaker ARN is stopped with "
+                                        "StopPipelineExecution.")
+    stop.add_argument("execution", nargs="?", default=None, help="execution id or ARN (default: the running one)")
+    stop.add_argument("--grace", type=float, default=30.0, help="seconds before SIGKILL (default: %(default)s)")
+    stop.set_defaults(handler=_stop)
+
+    retry = group.add_parser("retry", help="retry a Failed or Stopped execution from its failed steps",
+                             description="RetryPipelineExecution: the steps that succeeded keep their outputs; "
+                                         "the others run again, with the execution's own definition and "
+                                         "parameters. A SageMaker ARN is retried in SageMaker.")
+    retry.add_argument("execution", help="execution id or ARN")
+    retry.set_defaults(handler=_retry)
 
     upsert = group.add_parser("upsert", help="stage step code in S3 and create/update the pipeline in SageMaker")
     common(upsert)
@@ -87,6 +114,9 @@ def register(subparsers) -> None:
     start.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     start.add_argument("--wait", action="store_true")
     start.add_argument("--poll-seconds", type=float, default=30.0)
+    start.add_argument("--steps", default=None, metavar="A,B", help="selective execution: only these steps")
+    start.add_argument("--from-execution", default=None, metavar="ARN",
+                       help="with --steps: SelectiveExecutionConfig.SourcePipelineExecutionArn")
     start.set_defaults(handler=_start)
 
     status = group.add_parser("status", help="show an execution step by step (local, or an AWS ARN)")
@@ -119,15 +149,103 @@ def _run(args: argparse.Namespace) -> int:
     from scones.settings import Settings
 
     settings = Settings.from_env()
+    parameters = parse_parameters(args.param)
+    selection = None
+    if args.steps or args.from_execution:
+        selection, parameters = _selection(settings, args, parameters)
+    _stop_on_sigterm()
     record = run_local_pipeline(
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
-        parameters=parse_parameters(args.param), input_path=args.input, module_name=args.module,
+        parameters=parameters, input_path=args.input, module_name=args.module, selection=selection,
         pipeline_kwargs=settings.pipeline_kwargs(_kwargs(args.kwargs)), use_cache=not args.no_cache,
         echo_logs=args.logs,
         notifier=settings.notifier(), execution_id=args.execution_id,
         live_version=lambda: served_version(settings),
     )
     return 0 if record.status == "Succeeded" else 1
+
+
+def _selected_steps(args: argparse.Namespace) -> list[str]:
+    steps = [name.strip() for name in (args.steps or "").split(",") if name.strip()]
+    if not steps:
+        raise SystemExit("--from-execution needs --steps A,B: the steps to run")
+    return steps
+
+
+def _selection(settings, args: argparse.Namespace, parameters: dict[str, str]):
+    """The local selective execution, and its parameters: the source's, overridden by ``-p``."""
+    from scones.engine.records import find_execution
+    from scones.engine.selective import Selection
+
+    steps = _selected_steps(args)
+    if not args.from_execution:
+        return Selection(tuple(steps)), parameters
+    source = find_execution(settings.workspace.runs, args.from_execution)
+    return Selection(tuple(steps), source), {**{k: str(v) for k, v in source.parameters.items()}, **parameters}
+
+
+def _stop_on_sigterm() -> None:
+    """`scones pipeline stop` (or any SIGTERM) stops this run's jobs and ends it Stopped, not killed mid-write."""
+    import signal
+    import threading
+
+    from scones.engine.stopping import STOP
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: STOP.request())
+
+
+def _is_aws(execution: str | None) -> bool:
+    return bool(execution and execution.startswith("arn:aws:sagemaker:") and ":local:" not in execution)
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from scones.settings import Settings
+
+    settings = Settings.from_env()
+    if _is_aws(args.execution):
+        from scones import pipeline_service
+
+        pipeline_service.stop(settings.aws_client("sagemaker"), args.execution)
+        print(f"stopping {args.execution}: `scones pipeline status {args.execution}` follows it")
+        return 0
+    from scones.engine.control import stop_execution
+    from scones.engine.records import EXECUTING, STOPPING, find_execution, list_executions
+    from scones.errors import NotFound
+
+    if args.execution:
+        record = find_execution(settings.workspace.runs, args.execution)
+    else:
+        record = next((r for r in list_executions(settings.workspace.runs) if r.status in (EXECUTING, STOPPING)),
+                      None)
+        if record is None:
+            raise NotFound("no local execution is running: nothing to stop")
+    print(f"stopping execution {record.execution_id} (pid {record.pid}; SIGKILL after {args.grace:g} s)")
+    final = stop_execution(record, args.grace)
+    stopped = [s.name for s in final.steps if s.status == "Stopped"]
+    print(f"execution {final.execution_id} {final.status}" + (f": stopped {', '.join(stopped)}" if stopped else ""))
+    return 0 if final.status == "Stopped" else 1
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from scones.settings import Settings
+
+    settings = Settings.from_env()
+    if _is_aws(args.execution):
+        from scones import pipeline_service
+
+        pipeline_service.retry(settings.aws_client("sagemaker"), args.execution)
+        print(f"retrying {args.execution}: `scones pipeline status {args.execution}` follows it")
+        return 0
+    from scones.engine.executor import LocalPipelineExecutor
+    from scones.engine.records import find_execution
+    from scones.serving.run import served_version
+
+    record = find_execution(settings.workspace.runs, args.execution)
+    executor = LocalPipelineExecutor(settings.store(), settings.registry(), settings.workspace.runs,
+                                     notifier=settings.notifier(), live_version=lambda: served_version(settings))
+    _stop_on_sigterm()
+    return 0 if executor.retry(record).status == "Succeeded" else 1
 
 
 def _aws_pipeline(args: argparse.Namespace):
@@ -160,7 +278,12 @@ def _start(args: argparse.Namespace) -> int:
     args.role_arn = None
     pipeline, _ = _aws_pipeline(args)
     client = pipeline.sagemaker_session.sagemaker_client
-    arn = pipeline_service.start(client, pipeline.name, parse_parameters(args.param))
+    selective = None
+    if args.steps or args.from_execution:
+        selective = {"SelectedSteps": [{"StepName": name} for name in _selected_steps(args)]}
+        if args.from_execution:
+            selective["SourcePipelineExecutionArn"] = args.from_execution
+    arn = pipeline_service.start(client, pipeline.name, parse_parameters(args.param), selective=selective)
     print(f"execution started: {arn}")
     if not args.wait:
         return 0
@@ -168,7 +291,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    if args.execution and args.execution.startswith("arn:aws:sagemaker:") and ":local:" not in args.execution:
+    if _is_aws(args.execution):
         from scones import pipeline_service
         from scones.settings import Settings
 

@@ -28,8 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,13 +41,25 @@ from typing import Any
 from scones.engine.expressions import PropertyFileRef, Resolver, evaluate_condition
 from scones.engine.jobs import JobFailed, run_processing_job, run_training_job
 from scones.engine.progress import ConsoleReporter, Reporter
-from scones.engine.records import EXECUTING, FAILED, NOT_EXECUTED, SUCCEEDED, ExecutionRecord, StepRecord
+from scones.engine.records import (
+    EXECUTING,
+    FAILED,
+    NOT_EXECUTED,
+    STOP_MARKER,
+    STOPPED,
+    SUCCEEDED,
+    ExecutionRecord,
+    StepRecord,
+)
 from scones.engine.request_shapes import step_request_errors, validation_message
-from scones.errors import InvalidInput, NotFound, SconesError, StepFailed, Unsupported
+from scones.engine.selective import Selection, checked_selection, mark_unselected
+from scones.engine.stopping import STOP
+from scones.errors import Conflict, InvalidInput, NotFound, SconesError, StepFailed, Unsupported
 from scones.notify import Notifier
 from scones.registry import PENDING, ModelRegistry
 from scones.store import ArtifactStore
 
+DEFINITION_FILE = "definition.json"  # the definition an execution ran, kept in its folder (retry reads it)
 _STEP_REFERENCE = re.compile(r"^Steps\.([A-Za-z0-9_\-]+)")
 
 
@@ -187,38 +201,75 @@ class LocalPipelineExecutor:
     # ------------------------------------------------------------------ running
 
     def start(self, definition: dict | str, pipeline_name: str, parameters: dict[str, Any] | None = None,
-              execution_id: str | None = None) -> ExecutionRecord:
-        """Execute a definition to the end; returns the record (status Succeeded or Failed)."""
+              execution_id: str | None = None, selection: Selection | None = None) -> ExecutionRecord:
+        """Execute a definition to the end; returns the record (Succeeded, Failed or Stopped).
+
+        With a ``selection`` only its steps run (SageMaker's selective execution); the others
+        keep the outputs of the selection's source execution.
+        """
         if isinstance(definition, str):
             definition = json.loads(definition)
-        nodes = build_graph(definition)
-        for node in nodes:
-            if node.type not in self._handlers:
-                raise Unsupported(f"step {node.name!r} has type {node.type!r}, which the local engine does not "
-                                  f"run (supported: {sorted(self._handlers)})")
+        nodes = self._runnable_graph(definition)
+        if selection is not None:
+            checked_selection({n.name: n.depends_on for n in nodes}, pipeline_name, selection)
         values = resolve_parameters(definition, parameters)
         execution_id = execution_id or secrets.token_hex(6)
         folder = self.runs_dir / pipeline_name / execution_id
         arn = f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline_name.lower()}/execution/{execution_id}"
         record = ExecutionRecord(pipeline_name, execution_id, arn, values, started=time.time(), folder=str(folder),
                                  steps=[StepRecord(n.name, n.type, depends_on=n.depends_on) for n in nodes])
+        if selection is not None:
+            mark_unselected(record, selection)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "definition.json").write_text(json.dumps(definition, indent=1), encoding="utf-8")
+        (folder / DEFINITION_FILE).write_text(json.dumps(definition, indent=1), encoding="utf-8")
+        return self._execute(record, definition, nodes)
+
+    def retry(self, record: ExecutionRecord) -> ExecutionRecord:
+        """``RetryPipelineExecution``: the same execution again from its failed or stopped steps.
+
+        What succeeded keeps its outputs; the rest runs with the execution's own definition and
+        parameters (not today's), as SageMaker retries it.
+        """
+        if record.status not in (FAILED, STOPPED):
+            raise Conflict(f"execution {record.execution_id} is {record.status}; only a Failed or Stopped "
+                           "execution can be retried")
+        definition = json.loads((Path(record.folder) / DEFINITION_FILE).read_text(encoding="utf-8"))
+        nodes = self._runnable_graph(definition)
+        for step in record.steps:
+            if step.status != SUCCEEDED and not step.reused_from:
+                step.status, step.started, step.ended, step.failure_reason = "Pending", None, None, ""
+                step.summary, step.log_tail, step.properties = "", [], {}
+        record.status, record.failure_reason, record.ended = EXECUTING, "", None
+        record.attempts += 1
+        record.pid, record.host = os.getpid(), socket.gethostname()
+        (Path(record.folder) / STOP_MARKER).unlink(missing_ok=True)  # the earlier stop is history
+        return self._execute(record, definition, nodes)
+
+    def _runnable_graph(self, definition: dict) -> list[StepNode]:
+        nodes = build_graph(definition)
+        for node in nodes:
+            if node.type not in self._handlers:
+                raise Unsupported(f"step {node.name!r} has type {node.type!r}, which the local engine does not "
+                                  f"run (supported: {sorted(self._handlers)})")
+        return nodes
+
+    def _execute(self, record: ExecutionRecord, definition: dict, nodes: list[StepNode]) -> ExecutionRecord:
+        folder = Path(record.folder)
         execution_vars = {
-            "PipelineExecutionId": execution_id, "PipelineExecutionArn": arn, "PipelineName": pipeline_name,
-            "PipelineArn": arn.split("/execution/")[0],
+            "PipelineExecutionId": record.execution_id, "PipelineExecutionArn": record.arn,
+            "PipelineName": record.pipeline_name, "PipelineArn": record.arn.split("/execution/")[0],
             "StartDateTime": dt.datetime.now(dt.UTC).isoformat(),
             "CurrentDateTime": dt.datetime.now(dt.UTC).isoformat(),
         }
         ctx = _Context(record, definition, None, folder, {n.name: n for n in nodes})  # type: ignore[arg-type]
-        ctx.resolver = Resolver(values, execution_vars, lambda name: self._properties(ctx, name),
+        ctx.resolver = Resolver(record.parameters, execution_vars, lambda name: self._properties(ctx, name),
                                 lambda ref: self._read_property_file(ctx, ref), self._read_json)
         record.save()
         self.reporter.execution_started(record)
         for node in nodes:
             self._run_node(ctx, node)
         if record.status == EXECUTING:
-            record.status = SUCCEEDED
+            record.status = STOPPED if STOP.requested() else SUCCEEDED
         record.ended = time.time()
         record.save()
         self.reporter.execution_finished(record)
@@ -231,8 +282,11 @@ class LocalPipelineExecutor:
     def _run_node(self, ctx: _Context, node: StepNode) -> None:
         record = ctx.record
         step = record.step(node.name)
-        blocked = [d for d in node.depends_on if record.step(d).status != SUCCEEDED]
-        reason = ("the execution already failed" if record.status != EXECUTING else
+        if step.status == SUCCEEDED or (record.selective and node.name not in record.selected_steps):
+            return  # done in an earlier attempt, or not selected
+        blocked = [d for d in node.depends_on if not _available(record.step(d))]
+        reason = ("the execution was stopped" if STOP.requested() else
+                  "the execution already failed" if record.status != EXECUTING else
                   f"upstream {blocked} did not succeed" if blocked else
                   "the condition chose the other branch" if not self._branch_taken(ctx, node) else "")
         if reason:
@@ -253,6 +307,8 @@ class LocalPipelineExecutor:
             self._fail_step(record, step, exc.message, exc.log_tail)
         except SconesError as exc:
             self._fail_step(record, step, exc.message, [])
+        if STOP.requested() and step.status == FAILED:  # however the job ended, its execution stopped it
+            step.status, record.status, record.failure_reason = STOPPED, STOPPED, ""
         step.ended = time.time()
         record.save()
         self.reporter.step_finished(step)
@@ -275,7 +331,7 @@ class LocalPipelineExecutor:
             step = ctx.record.step(name)
         except KeyError:
             raise InvalidInput(f"reference to unknown step {name!r}") from None
-        if step.status != SUCCEEDED:
+        if not _available(step):
             raise InvalidInput(f"step {name!r} has not succeeded; its properties are not available")
         return step.properties
 
@@ -440,6 +496,11 @@ class LocalPipelineExecutor:
             self.notifier.send("model_registered", *messages.registration(self.registry, version, self.live_version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
+
+
+def _available(step: StepRecord) -> bool:
+    """A step whose outputs later steps may read: it succeeded here, or in the source of a selective run."""
+    return step.status == SUCCEEDED or bool(step.reused_from and step.properties)
 
 
 def _on_instances(count) -> str:

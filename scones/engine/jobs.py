@@ -58,6 +58,12 @@ class Sandbox:
 
 #: The exit code run_logged reports for a job stopped at its StoppingCondition (SageMaker: MaxRuntimeExceeded).
 STOPPED_AT_MAX_RUNTIME = -999
+#: ... and for one stopped because its execution was (``scones pipeline stop``).
+STOPPED_BY_REQUEST = -998
+
+
+class JobStopped(JobFailed):
+    """The execution was stopped while this job ran."""
 
 
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Path,
@@ -72,12 +78,17 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Pat
     """
     import threading
 
+    from scones.engine.stopping import STOP
+
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stopped = threading.Event()
+    if STOP.requested():
+        return STOPPED_BY_REQUEST, []
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, errors="replace", bufsize=1)
+        STOP.track(process)
         if started is not None:
             started(process)
         watchdog = None
@@ -100,8 +111,11 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Pat
             if echo:
                 echo(line.rstrip("\n"))
         code = process.wait()
+        STOP.forget(process)
         if watchdog is not None:
             watchdog.cancel()
+    if STOP.requested():
+        return STOPPED_BY_REQUEST, list(tail)
     return (STOPPED_AT_MAX_RUNTIME if stopped.is_set() else code), list(tail)
 
 
@@ -216,6 +230,8 @@ def max_runtime(arguments: dict) -> float | None:
 
 
 def _raise_if_stopped(kind: str, job_name: str, code: int, limit: float | None, tail: list[str]) -> None:
+    if code == STOPPED_BY_REQUEST:
+        raise JobStopped(f"{kind} job {job_name} was stopped with its execution", tail)
     if code == STOPPED_AT_MAX_RUNTIME:
         raise JobFailed(f"MaxRuntimeExceeded: {kind} job {job_name} was stopped after its "
                         f"StoppingCondition.MaxRuntimeInSeconds of {limit:g} s", tail)

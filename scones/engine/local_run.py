@@ -146,7 +146,7 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
                        module_name: str = DEFAULT_MODULE, pipeline_kwargs: dict | None = None,
                        reporter: Reporter | None = None, use_cache: bool = True,
                        echo_logs: bool = False, notifier=None, execution_id: str | None = None,
-                       live_version=None) -> ExecutionRecord:
+                       live_version=None, selection=None) -> ExecutionRecord:
     kwargs = dict(pipeline_kwargs or {})
     name, definition, step_code = render_cached(module_name, kwargs, definition_cache())
     bucket = kwargs.get("default_bucket") or defaults.LOCAL_BUCKET
@@ -163,4 +163,4 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
     parameters = stage_input(store, definition, parameters or {}, input_path, bucket, prefix, synthesize)
     executor = LocalPipelineExecutor(store, registry, runs_dir, reporter, use_cache=use_cache, echo_logs=echo_logs,
                                      notifier=notifier, live_version=live_version)
-    return executor.start(definition, name, parameters, execution_id=execution_id)
+    return executor.start(definition, name, parameters, execution_id=execution_id, selection=selection)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Protocol, TextIO
 
-from scones.engine.records import FAILED, ExecutionRecord, StepRecord
+from scones.engine.records import FAILED, STOPPED, ExecutionRecord, StepRecord
 
 
 class Reporter(Protocol):
@@ -28,8 +28,13 @@ class ConsoleReporter:
 
     def execution_started(self, record: ExecutionRecord) -> None:
         self.width = max([len(s.name) for s in record.steps] + [12]) + 2
+        attempt = f", attempt {record.attempts}" if record.attempts > 1 else ""
         self._print(f"pipeline {record.pipeline_name}: execution {record.execution_id} "
-                    f"({len(record.steps)} steps; records in {record.folder})")
+                    f"({len(record.steps)} steps{attempt}; records in {record.folder})")
+        if record.selective:
+            source = record.selective.get("SourcePipelineExecutionArn", "").rsplit("/", 1)[-1]
+            self._print(f"  selective execution: only {', '.join(record.selected_steps)} run"
+                        + (f"; the other steps' outputs are execution {source}'s" if source else ""))
 
     def step_started(self, step: StepRecord) -> None:
         self._print(f"  {step.name:<{self.width}} {'Executing':<10} ({step.type})")
@@ -41,6 +46,8 @@ class ConsoleReporter:
         seconds = f"{step.seconds:6.1f} s" if step.seconds is not None else ""
         note = f"cached from {step.cached_from}" if step.cached_from else step.summary
         self._print(f"  {step.name:<{self.width}} {step.status:<10} {seconds}  {note}".rstrip())
+        if step.status == STOPPED:
+            self._print(f"    {step.failure_reason}")
         if step.status == FAILED:
             self._print(f"    reason: {step.failure_reason}")
             if step.log_tail:

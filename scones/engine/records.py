@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 EXECUTING, SUCCEEDED, FAILED, NOT_EXECUTED = "Executing", "Succeeded", "Failed", "NotExecuted"
+STOPPING, STOPPED = "Stopping", "Stopped"
+#: Written into a run's folder by ``scones pipeline stop``: a run that then dies was stopped, not crashed.
+STOP_MARKER = "stop-requested"
 
 
 @dataclass
@@ -27,6 +30,7 @@ class StepRecord:
     failure_reason: str = ""
     summary: str = ""
     cached_from: str = ""
+    reused_from: str = ""  # a step a selective execution did not select: its outputs are this execution's
     log_path: str = ""
     log_tail: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
@@ -49,6 +53,9 @@ class ExecutionRecord:
     failure_reason: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     folder: str = ""
+    #: SageMaker's SelectiveExecutionConfig when only some steps ran ({SourcePipelineExecutionArn, SelectedSteps})
+    selective: dict[str, Any] | None = None
+    attempts: int = 1  # 2 and more after ``scones pipeline retry``
     pid: int = field(default_factory=os.getpid)  # the process running it: a dead one means the run died
     host: str = field(default_factory=lambda: socket.gethostname())
 
@@ -74,7 +81,7 @@ class ExecutionRecord:
         data["steps"] = [StepRecord(**s) for s in data.get("steps", [])]
         data.setdefault("pid", 0)  # records written before pids were kept
         record = cls(**data)
-        if record.status == EXECUTING and record.orphaned():
+        if record.status in (EXECUTING, STOPPING) and record.orphaned():
             record.mark_died()
             try:
                 record.save()
@@ -97,6 +104,9 @@ class ExecutionRecord:
     def mark_died(self) -> None:
         import time
 
+        if (Path(self.folder) / STOP_MARKER).exists():  # `scones pipeline stop` ended it, however it ended
+            self.mark_stopped("stopped by `scones pipeline stop`")
+            return
         reason = f"the process running this execution (pid {self.pid}) is gone: killed or crashed"
         console = Path(self.folder) / "console.log"  # a launched run's output (scones.engine.launcher)
         last = _last_line(console)
@@ -107,6 +117,23 @@ class ExecutionRecord:
         for step in self.steps:
             if step.status == EXECUTING:
                 step.status, step.failure_reason, step.ended = FAILED, reason, step.ended or self.ended
+
+
+    def mark_stopped(self, reason: str) -> None:
+        """Stopped, as SageMaker ends a stopped execution: the running steps Stopped, the execution too."""
+        import time
+
+        self.status, self.failure_reason = STOPPED, ""
+        self.ended = self.ended or time.time()
+        for step in self.steps:
+            if step.status in (EXECUTING, STOPPING):
+                step.status, step.failure_reason, step.ended = STOPPED, reason, step.ended or self.ended
+            elif step.status == "Pending":
+                step.status, step.summary = NOT_EXECUTED, "the execution was stopped"
+
+    @property
+    def selected_steps(self) -> list[str]:
+        return [s["StepName"] for s in (self.selective or {}).get("SelectedSteps", [])]
 
 
 def _last_line(path: Path) -> str:
@@ -139,3 +166,16 @@ def list_executions(runs_dir: Path, pipeline_name: str | None = None) -> list[Ex
         if pipeline_name is None or record.pipeline_name == pipeline_name:
             records.append(record)
     return sorted(records, key=lambda r: r.started, reverse=True)
+
+
+def find_execution(runs_dir: Path, execution: str | None = None) -> ExecutionRecord:
+    """A local execution by id or ARN (the newest when None); NotFound names what there is."""
+    from scones.errors import NotFound
+
+    records = list_executions(runs_dir)
+    if execution:
+        records = [r for r in records if execution in (r.execution_id, r.arn)]
+    if not records:
+        raise NotFound("no local pipeline executions" + (f" matching {execution}" if execution else "")
+                       + ": `scones pipeline list` shows them")
+    return records[0]

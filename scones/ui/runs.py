@@ -87,6 +87,21 @@ def run(execution: str):
                       parameters=json.dumps(record.parameters, indent=2))
 
 
+@bp.post("/runs/<execution>/stop")
+def stop_run(execution: str):
+    """Stop a running execution as ``scones pipeline stop`` does; the page follows it to Stopped."""
+    import threading
+
+    from scones.engine.control import stop_execution
+
+    record = _find_run(execution)
+    if record.status != "Executing":
+        return redirect(url_for(".run", execution=execution,
+                                message=f"execution {execution} is {record.status}: nothing to stop"))
+    threading.Thread(target=stop_execution, args=(record,), daemon=True, name=f"stop-{execution}").start()
+    return redirect(url_for(".run", execution=execution, message=f"stopping execution {execution}"))
+
+
 @bp.get("/runs/<execution>/artifacts/<step>/<int:index>")
 def artifact(execution: str, step: str, index: int):
     store = dashboard().settings.store()

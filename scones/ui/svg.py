@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Executing": "#1565c0", "NotExecuted": "#9e9e9e",
-                  "Pending": "#bdbdbd"}
+                  "Pending": "#bdbdbd", "Stopped": "#ef6c00"}
 
 
 def _fit(text: str, limit: int) -> str:

@@ -11,6 +11,7 @@ LAYOUT = """<!doctype html>
  .status-Approved { color: #2e7d32; font-weight: bold; } .status-Rejected { color: #c62828; }
  .status-PendingManualApproval { color: #ef6c00; font-weight: bold; }
  .Succeeded { color: #2e7d32; } .Failed { color: #c62828; } .NotExecuted { color: #9e9e9e; }
+ .Stopped { color: #ef6c00; }
  .Executing { color: #1565c0; font-weight: bold; }
  .marker { border-radius: .6rem; padding: .05rem .5rem; font-size: .85em; color: white; }
  .marker-live { background: #2e7d32; } .marker-deploying { background: #1565c0; }
@@ -114,7 +115,14 @@ INDEX = MARKER + """
 RUN = """
 <p>Pipeline <b>{{ record.pipeline_name }}</b>, execution <b>{{ record.execution_id }}</b>:
  <b class="{{ record.status }}" id="run-status">{{ record.status }}</b>
- {% if record.status == "Executing" %}(this page refreshes until it ends){% endif %}</p>
+ {% if record.status == "Executing" %}(this page refreshes until it ends)
+ <form method="post" action="{{ url_for('runs.stop_run', execution=record.execution_id) }}" style="display:inline">
+ {{ csrf_field }}<button id="stop-run">Stop</button></form>{% endif %}
+ {% if record.attempts > 1 %}(attempt {{ record.attempts }}){% endif %}</p>
+{% if record.selective %}<p id="selective">Selective execution: only <b>{{ record.selected_steps|join(", ") }}</b>
+ ran{% if record.selective.SourcePipelineExecutionArn %}; the steps before them kept the outputs of execution
+ <a href="{{ url_for('runs.run', execution=record.selective.SourcePipelineExecutionArn.rsplit('/', 1)[-1]) }}">{{
+ record.selective.SourcePipelineExecutionArn.rsplit('/', 1)[-1] }}</a>{% endif %}.</p>{% endif %}
 {% if record.failure_reason %}<p class="flash" id="failure-reason">{{ record.failure_reason }}</p>{% endif %}
 {{ dag|safe }}
 <table><tr><th>step</th><th>type</th><th>status</th><th>seconds</th><th>detail</th><th>artifacts</th></tr>

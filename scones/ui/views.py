@@ -51,8 +51,9 @@ def deployment(versions: list[ModelVersion], endpoint: dict | None) -> Deploymen
 def step_summary(record: ExecutionRecord) -> str:
     """"5 succeeded, 1 failed, 1 not executed": every step counted once."""
     counts = {status: sum(s.status == status for s in record.steps)
-              for status in ("Succeeded", "Failed", "Executing", "NotExecuted")}
-    words = {"Succeeded": "succeeded", "Failed": "failed", "Executing": "running", "NotExecuted": "not executed"}
+              for status in ("Succeeded", "Failed", "Stopped", "Executing", "NotExecuted")}
+    words = {"Succeeded": "succeeded", "Failed": "failed", "Stopped": "stopped", "Executing": "running",
+             "NotExecuted": "not executed"}
     parts = [f"{n} {words[status]}" for status, n in counts.items() if n]
     pending = len(record.steps) - sum(counts.values())
     if pending:

@@ -4,11 +4,8 @@ import json
 
 import pytest
 
-from scones.engine.executor import LocalPipelineExecutor, build_graph, resolve_parameters
-from scones.engine.progress import QuietReporter
+from scones.engine.executor import build_graph, resolve_parameters
 from scones.errors import InvalidInput, Unsupported
-from scones.registry.local import SqliteRegistry
-from scones.store.local import LocalStore
 
 UPPER = ("import pathlib, sys; src, dst = sys.argv[1:3]; "
          "pathlib.Path(dst, 'out.txt').write_text(pathlib.Path(src, 'in.txt').read_text().upper()); "
@@ -42,14 +39,6 @@ def processing(name, source, code=UPPER, cache=False, output="out"):
 
 def output_of(step):
     return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['out'].S3Output.S3Uri"}
-
-
-@pytest.fixture
-def engine(tmp_path):
-    store = LocalStore(tmp_path / "store")
-    store.put_bytes("s3://bkt/data/in.txt", b"hello")
-    registry = SqliteRegistry(tmp_path / "registry.db")
-    return LocalPipelineExecutor(store, registry, tmp_path / "runs", QuietReporter())
 
 
 def two_steps(cache=False):

@@ -244,3 +244,23 @@ def test_the_registration_notice_compares_with_the_version_the_endpoint_served(a
     latest = [r for r in LocalOutbox(env.workspace.root / "outbox.jsonl").read() if r["kind"] == "model_registered"][-1]
     assert latest["subject"].startswith("SconesModels v3 registered") and "vs live v1" in latest["subject"]
     assert latest["message"]["compared_with"] == "live" and latest["message"]["approved"]["version"] == 1
+
+
+def test_only_train_model_reruns_on_the_first_runs_data_and_parameters(after_first_run, capsys):
+    from scones.engine.records import list_executions
+
+    runs = after_first_run.workspace.runs
+    (source,) = list_executions(runs)
+    assert cli.main(["pipeline", "run", "--from-execution", source.execution_id, "--steps", "TrainModel",
+                     "-p", "Epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert f"only TrainModel run; the other steps' outputs are execution {source.execution_id}'s" in out
+    again = next(r for r in list_executions(runs) if r.execution_id != source.execution_id)
+    assert [s.name for s in again.steps if s.status == "Succeeded"] == ["TrainModel"]
+    assert again.parameters["BatchSize"] == 16 and again.parameters["Epochs"] == 1  # the source's, and -p
+    channel = again.step("TrainModel").properties["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert source.execution_id in channel  # trained on the first run's ETL output
+    assert [v.version for v in after_first_run.registry().list_versions("SconesModels")] == [1]  # not selected
+    assert cli.main(["pipeline", "run", "--from-execution", source.execution_id, "--steps",
+                     "EtlCifar,TrainModel"]) == 1
+    assert "['CheckImages'] lie on a path between selected steps" in capsys.readouterr().err

@@ -163,3 +163,29 @@ def test_scones_pipeline_upsert_and_start_commands(aws, capsys):
     assert "execution started:" in out and "Succeeded" in out
     executions = aws.list_pipeline_executions(PipelineName="SconesAws")["PipelineExecutionSummaries"]
     assert len(executions) == 1
+
+
+def test_stop_retry_and_a_selective_start_send_the_requests_sagemaker_takes():
+    """moto has no Stop/RetryPipelineExecution and ignores SelectiveExecutionConfig: botocore's Stubber
+    checks each request against SageMaker's model instead."""
+    from botocore.stub import ANY
+
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/abc"
+    selective = {"SelectedSteps": [{"StepName": "TrainModel"}], "SourcePipelineExecutionArn": arn}
+    with Stubber(client) as stub:
+        stub.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn + "2"},
+                          {"PipelineName": "p", "SelectiveExecutionConfig": selective,
+                           "PipelineParameters": [{"Name": "Epochs", "Value": "3"}]})
+        stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
+                          {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+        stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
+                          {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+        stub.add_response("retry_pipeline_execution", {"PipelineExecutionArn": arn},
+                          {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+        assert pipeline_service.start(client, "p", {"Epochs": 3}, selective=selective) == arn + "2"
+        pipeline_service.stop(client, arn)
+        pipeline_service.stop(client, arn)
+        assert pipeline_service.retry(client, arn) == arn
+        stub.assert_no_pending_responses()
+    assert pipeline_service._token(arn) == pipeline_service._token(arn) != pipeline_service._token(arn + "2")
