@@ -172,7 +172,10 @@ def get_pipeline(
     classes = ParameterString("Classes", default_value="")
     processing_type = ParameterString("ProcessingInstanceType", default_value=processing_instance_type)
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
-    training_type = ParameterString("TrainingInstanceType", default_value=training_instance_type)
+    # the image and the launcher follow the render-time type: a start-time type of the other kind
+    # (GPU for a CPU rendering) is refused by SageMaker, as by the engine, instead of run on the wrong image
+    training_type = ParameterString("TrainingInstanceType", default_value=training_instance_type,
+                                    enum_values=same_kind_instance_types(training_instance_type))
     training_count = ParameterInteger("TrainingInstanceCount", default_value=1)
     # 0: 32 for a CIFAR archive, picked from the images' sizes for an image folder (processing/etl.py)
     image_size = ParameterInteger("ImageSize", default_value=0)
@@ -348,6 +351,18 @@ def get_pipeline(
 
 #: Instance families with GPUs, where SageMaker launches torchrun (one process per GPU) on every host.
 GPU_FAMILIES = ("ml.p", "ml.g")
+
+
+def same_kind_instance_types(instance_type: str) -> list[str]:
+    """SageMaker's training instance types of the same kind (GPU or CPU) as ``instance_type``.
+
+    To start on a GPU type, render for one: ``--kwargs '{"training_instance_type": "ml.g5.xlarge"}'``.
+    """
+    import botocore.session
+
+    known = botocore.session.get_session().get_service_model("sagemaker").shape_for("TrainingInstanceType").enum
+    gpu = instance_type.startswith(GPU_FAMILIES)
+    return sorted(t for t in known if t.startswith(GPU_FAMILIES) == gpu)
 
 
 def _distribution(region: str, instance_type: str) -> dict:

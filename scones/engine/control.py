@@ -34,7 +34,8 @@ def stop_execution(record: ExecutionRecord, grace_seconds: float = DEFAULT_GRACE
         if current.status not in (EXECUTING, STOPPING):
             return current
         time.sleep(poll_seconds)
-    for pid in [*_descendants(record.pid), record.pid]:
+    jobs = _descendants(record.pid)  # read before the run dies, while they are still its descendants
+    for pid in [record.pid, *jobs]:  # the run first: it must not outlive its jobs and record them failed
         _signal(pid, signal.SIGKILL)
     for _ in range(50):  # SIGKILL is not instant: wait until the process is gone (or a zombie)
         if ExecutionRecord.load(path).orphaned():

@@ -153,6 +153,13 @@ def resolve_parameters(definition: dict, overrides: dict[str, Any] | None) -> di
             values[name] = spec["DefaultValue"]
         else:
             raise InvalidInput(f"parameter {name} has no default; pass a value for it")
+        allowed = spec.get("EnumValues")
+        if allowed and str(values[name]) not in [str(v) for v in allowed]:  # SageMaker checks them at start
+            shown = ", ".join(map(str, allowed[:8])) + (f", ... ({len(allowed) - 8} more)" if len(allowed) > 8 else "")
+            raise InvalidInput(f"ValidationException (StartPipelineExecution): parameter {name} value "
+                               f"{values[name]!r} is not one of its EnumValues [{shown}]; EnumValues are fixed "
+                               "when the definition is rendered: render with get_pipeline's arguments "
+                               "(--kwargs) for other values")
     return values
 
 
@@ -269,7 +276,7 @@ class LocalPipelineExecutor:
         for node in nodes:
             self._run_node(ctx, node)
         if record.status == EXECUTING:
-            record.status = STOPPED if STOP.requested() else SUCCEEDED
+            record.status = STOPPED if _stop_requested(record) else SUCCEEDED
         record.ended = time.time()
         record.save()
         self.reporter.execution_finished(record)
@@ -285,7 +292,7 @@ class LocalPipelineExecutor:
         if step.status == SUCCEEDED or (record.selective and node.name not in record.selected_steps):
             return  # done in an earlier attempt, or not selected
         blocked = [d for d in node.depends_on if not _available(record.step(d))]
-        reason = ("the execution was stopped" if STOP.requested() else
+        reason = ("the execution was stopped" if _stop_requested(record) else
                   "the execution already failed" if record.status != EXECUTING else
                   f"upstream {blocked} did not succeed" if blocked else
                   "the condition chose the other branch" if not self._branch_taken(ctx, node) else "")
@@ -307,7 +314,7 @@ class LocalPipelineExecutor:
             self._fail_step(record, step, exc.message, exc.log_tail)
         except SconesError as exc:
             self._fail_step(record, step, exc.message, [])
-        if STOP.requested() and step.status == FAILED:  # however the job ended, its execution stopped it
+        if _stop_requested(record) and step.status == FAILED:  # however the job ended, its execution stopped it
             step.status, record.status, record.failure_reason = STOPPED, STOPPED, ""
         step.ended = time.time()
         record.save()
@@ -496,6 +503,15 @@ class LocalPipelineExecutor:
             self.notifier.send("model_registered", *messages.registration(self.registry, version, self.live_version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
+
+
+def _stop_requested(record: ExecutionRecord) -> bool:
+    """A stop this process heard (SIGTERM), or one it could not hear: ``scones pipeline stop``'s marker.
+
+    A run that ignores SIGTERM is killed with its jobs; the marker keeps it from recording the
+    killed job as a failure in the moment between the two kills.
+    """
+    return STOP.requested() or (Path(record.folder) / STOP_MARKER).exists()
 
 
 def _available(step: StepRecord) -> bool:

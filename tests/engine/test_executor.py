@@ -170,3 +170,24 @@ def test_a_job_past_its_stopping_condition_is_stopped_as_sagemaker_stops_it(engi
     assert record.step("Slow").failure_reason.startswith(
         "MaxRuntimeExceeded: processing job") and "MaxRuntimeInSeconds of 1 s" in record.step("Slow").failure_reason
     assert "working" in record.step("Slow").log_tail
+
+
+def test_a_value_outside_a_parameters_enum_values_is_refused_at_start():
+    definition = {"Parameters": [{"Name": "T", "Type": "String", "DefaultValue": "ml.m5.xlarge",
+                                  "EnumValues": ["ml.m5.xlarge", "ml.c5.xlarge"]}]}
+    assert resolve_parameters(definition, {"T": "ml.c5.xlarge"}) == {"T": "ml.c5.xlarge"}
+    with pytest.raises(InvalidInput, match=r"value 'ml.g5.xlarge' is not one of its EnumValues \[ml.m5.xlarge, "):
+        resolve_parameters(definition, {"T": "ml.g5.xlarge"})
+
+
+def test_a_gpu_training_type_at_start_is_refused_on_a_cpu_rendering_and_allowed_on_a_gpu_one():
+    """The image and torchrun launcher are chosen at render time: the other kind at start would run wrongly."""
+    from scones.engine.local_run import render_definition
+
+    for rendered, refused, allowed in (("ml.m5.xlarge", "ml.g5.xlarge", "ml.c5.2xlarge"),
+                                       ("ml.g5.xlarge", "ml.m5.xlarge", "ml.p3.2xlarge")):
+        _, definition = render_definition(training_instance_type=rendered, default_bucket="b")
+        assert resolve_parameters(definition, {"TrainingInstanceType": allowed})["TrainingInstanceType"] == allowed
+        with pytest.raises(InvalidInput, match=r"TrainingInstanceType value .* render with get_pipeline's "
+                                               r"arguments \(--kwargs\)"):
+            resolve_parameters(definition, {"TrainingInstanceType": refused})
