@@ -33,7 +33,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,10 +187,12 @@ class LocalPipelineExecutor:
 
     def __init__(self, store: ArtifactStore, registry: ModelRegistry, runs_dir: Path,
                  reporter: Reporter | None = None, use_cache: bool = True, echo_logs: bool = False,
-                 notifier: Notifier | None = None, live_version=None):
+                 notifier: Notifier | None = None, live_version=None,
+                 functions: Mapping[str, Callable[[Any, Any], Any]] | None = None):
         self.store = store
         self.notifier = notifier
         self.live_version = live_version  # () -> the version the endpoint serves, or None: what notices compare with
+        self.functions = dict(functions or {})  # Lambda function name -> handler(event, context), for Lambda steps
         self.registry = registry
         self.runs_dir = Path(runs_dir)
         self.reporter = reporter or ConsoleReporter()
@@ -203,6 +205,9 @@ class LocalPipelineExecutor:
             "Fail": self._fail,
             "RegisterModel": self._register,
             "Tuning": self._tuning,
+            "Model": self._model,
+            "Transform": self._transform,
+            "Lambda": self._lambda,
         }
 
     # ------------------------------------------------------------------ running
@@ -503,6 +508,50 @@ class LocalPipelineExecutor:
             self.notifier.send("model_registered", *messages.registration(self.registry, version, self.live_version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
+
+
+    def _model(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
+        """CreateModel: the model is a name for its container; a Transform step serves it."""
+        name = f"pipelines-{ctx.record.execution_id}-{node.name}"[:63]
+        request = {"ModelName": name, **arguments}
+        path = self._model_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(request), encoding="utf-8")
+        container = arguments.get("PrimaryContainer") or (arguments.get("Containers") or [{}])[0]
+        step.summary = f"model {name} serving {container.get('ModelDataUrl', '?')}"
+        from scones.engine.request_shapes import echoed
+
+        return {**echoed("DescribeModel", request), "ModelName": name,
+                "ModelArn": f"arn:aws:sagemaker:local:000000000000:model/{name.lower()}", "CreationTime": time.time()}
+
+    def _model_path(self, name: str) -> Path:
+        return self.runs_dir / ".models" / f"{name}.json"
+
+    def _transform(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
+        from scones.engine.transform import run_transform_job
+
+        path = self._model_path(str(arguments["ModelName"]))
+        if not path.exists():  # SageMaker's words for a model name it does not know
+            raise InvalidInput("ValidationException (CreateTransformJob): Could not find model "
+                               f'"{arguments["ModelName"]}".')
+        model = json.loads(path.read_text(encoding="utf-8"))
+        job_dir = ctx.folder / node.name
+        step.log_path = str(job_dir / "job.log")
+        echo = (lambda line: self.reporter.log_line(step, line)) if self.echo_logs else None
+        properties = run_transform_job(self.store, self._job_name(ctx, node), arguments, model, job_dir, echo)
+        written = self.store.list(arguments["TransformOutput"]["S3OutputPath"])
+        count = arguments.get("TransformResources", {}).get("InstanceCount", 1)
+        step.summary = " ".join(filter(None, [f"{len(written)} outputs", _on_instances(count)]))
+        return properties
+
+    def _lambda(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
+        """The named function's handler, in-process, with the resolved arguments as its event."""
+        from scones.engine.functions import invoke_for_step
+
+        arn = ctx.resolver.resolve(node.definition.get("FunctionArn", ""))
+        outputs = invoke_for_step(self.functions, str(arn), arguments, node.definition.get("OutputParameters", []))
+        step.summary = ", ".join(f"{k}={v}" for k, v in outputs.items())[:200]
+        return {"OutputParameters": outputs}
 
 
 def _stop_requested(record: ExecutionRecord) -> bool:

@@ -1,12 +1,12 @@
 """What SageMaker refuses, refused here: each step's resolved arguments checked against botocore's model.
 
 A pipeline step's ``Arguments`` are the request SageMaker sends for it (CreateProcessingJob,
-CreateTrainingJob, CreateHyperParameterTuningJob, CreateModelPackage) less the name SageMaker gives
-the job. botocore carries AWS's own shapes for them; its ``ParamValidator`` checks unknown keys,
-required members, types and minimums, and :func:`_constraint_errors` adds what botocore leaves to
-the service: values outside an enumeration (an instance type, an approval status), integers above
-their maximum. The messages are
-worded as SageMaker's ``ValidationException``.
+CreateTrainingJob, CreateHyperParameterTuningJob, CreateModelPackage, CreateModel,
+CreateTransformJob) less the name SageMaker gives the job. botocore carries AWS's own shapes for
+them; its ``ParamValidator`` checks unknown keys, required members, types and minimums, and
+:func:`_constraint_errors` adds what botocore leaves to the service: values outside an enumeration
+(an instance type, an approval status), integers above their maximum. The messages are worded as
+SageMaker's ``ValidationException``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ OPERATIONS = {
     "Training": ("CreateTrainingJob", "TrainingJobName"),
     "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
     "RegisterModel": ("CreateModelPackage", None),
+    "Model": ("CreateModel", "ModelName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
 }
 
 
