@@ -16,6 +16,7 @@ MODEL_PACKAGE_GROUP = "SconesModels"
 #: The training pipeline's and the monitoring pipeline's names.
 PIPELINE_NAME = "SconesPipeline"
 MONITOR_PIPELINE_NAME = "SconesMonitor"
+BATCH_PIPELINE_NAME = "SconesBatch"
 #: The SageMaker endpoint (and the local one) the workflow's classifier calls.
 ENDPOINT_NAME = "scones-endpoint"
 #: Where a local run's "S3" data and code live in the artifact store, and the job-name prefix.

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("common", "processing", "training")
 #: zipapp name -> module whose ``main()`` it runs
 PROCESSING_ENTRY_POINTS = {"etl.pyz": "processing.etl", "check.pyz": "processing.check",
-                           "evaluate.pyz": "processing.evaluate"}
+                           "evaluate.pyz": "processing.evaluate", "summarize.pyz": "processing.batch_summary"}
 #: The monitoring job runs the platform's own drift check (scones.monitor.job) on capture in S3; its
 #: zipapp holds that module's import closure, pure Python over numpy/pandas/scipy/boto3 (all in the
 #: PyTorch image).

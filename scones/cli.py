@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = ("demo", "data", "steps", "pipeline", "registry", "endpoint", "workflow", "review", "monitor", "ui",
-                   "infra", "gc")
+                   "batch", "infra", "gc")
 
 DESCRIPTION = """\
 scones-mlops: CIFAR-100 bicycle-vs-motorcycle classification on SageMaker,
@@ -25,6 +25,7 @@ EPILOG = """\
 Start here:
   scones demo                       the whole story locally, end to end
   scones review list                what the workflow sent to a person (answer: scones review answer, or scones ui)
+  scones batch run --input DIR      score a folder of photos with the approved model (batch transform)
 
 One step at a time (outputs go under $SCONES_HOME, default ./.scones):
   scones data synth                 write a SYNTHETIC CIFAR-100 archive (offline)

@@ -51,11 +51,14 @@ def _ensure_reviewed(pipeline, store) -> None:
 
 
 def start(client, pipeline_name: str, parameters: dict[str, Any] | None = None,
-          display_name: str | None = None, selective: dict | None = None) -> str:
-    """``selective``: a SelectiveExecutionConfig (SelectedSteps, SourcePipelineExecutionArn)."""
+          display_name: str | None = None, selective: dict | None = None, max_parallel_steps: int | None = None) -> str:
+    """``selective``: a SelectiveExecutionConfig (SelectedSteps, SourcePipelineExecutionArn);
+    ``max_parallel_steps``: this execution's ParallelismConfiguration."""
     kwargs: dict[str, Any] = {"PipelineName": pipeline_name}
     if selective:
         kwargs["SelectiveExecutionConfig"] = selective
+    if max_parallel_steps is not None:
+        kwargs["ParallelismConfiguration"] = {"MaxParallelExecutionSteps": max_parallel_steps}
     if parameters:
         kwargs["PipelineParameters"] = [{"Name": k, "Value": str(v)} for k, v in parameters.items()]
     if display_name:

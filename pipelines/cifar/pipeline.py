@@ -358,9 +358,9 @@ def same_kind_instance_types(instance_type: str) -> list[str]:
 
     To start on a GPU type, render for one: ``--kwargs '{"training_instance_type": "ml.g5.xlarge"}'``.
     """
-    import botocore.session
+    from common.service_models import service_model
 
-    known = botocore.session.get_session().get_service_model("sagemaker").shape_for("TrainingInstanceType").enum
+    known = service_model("sagemaker").shape_for("TrainingInstanceType").enum
     gpu = instance_type.startswith(GPU_FAMILIES)
     return sorted(t for t in known if t.startswith(GPU_FAMILIES) == gpu)
 

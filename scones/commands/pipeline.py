@@ -83,6 +83,9 @@ def register(subparsers) -> None:
     run.add_argument("--from-execution", default=None, metavar="ID",
                      help="with --steps: the execution whose outputs the other steps keep (Succeeded or "
                           "Failed); its parameters are the defaults, -p overrides them")
+    run.add_argument("--max-parallel", type=int, default=None, metavar="N",
+                     help="at most N independent steps at once (SageMaker's ParallelismConfiguration; "
+                          "default: every step whose inputs are ready)")
     run.add_argument("--execution-id", default=None, help=argparse.SUPPRESS)  # set by the launcher
     run.set_defaults(handler=_run)
 
@@ -117,6 +120,8 @@ def register(subparsers) -> None:
     start.add_argument("--steps", default=None, metavar="A,B", help="selective execution: only these steps")
     start.add_argument("--from-execution", default=None, metavar="ARN",
                        help="with --steps: SelectiveExecutionConfig.SourcePipelineExecutionArn")
+    start.add_argument("--max-parallel", type=int, default=None, metavar="N",
+                       help="ParallelismConfiguration.MaxParallelExecutionSteps for this execution")
     start.set_defaults(handler=_start)
 
     status = group.add_parser("status", help="show an execution step by step (local, or an AWS ARN)")
@@ -158,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
         settings.store(), settings.registry(), settings.workspace.runs, settings.workspace.data,
         parameters=parameters, input_path=args.input, module_name=args.module, selection=selection,
         pipeline_kwargs=settings.pipeline_kwargs(_kwargs(args.kwargs)), use_cache=not args.no_cache,
-        echo_logs=args.logs,
+        echo_logs=args.logs, max_parallel_steps=args.max_parallel,
         notifier=settings.notifier(), execution_id=args.execution_id,
         live_version=lambda: served_version(settings),
     )
@@ -283,7 +288,8 @@ def _start(args: argparse.Namespace) -> int:
         selective = {"SelectedSteps": [{"StepName": name} for name in _selected_steps(args)]}
         if args.from_execution:
             selective["SourcePipelineExecutionArn"] = args.from_execution
-    arn = pipeline_service.start(client, pipeline.name, parse_parameters(args.param), selective=selective)
+    arn = pipeline_service.start(client, pipeline.name, parse_parameters(args.param), selective=selective,
+                                 max_parallel_steps=args.max_parallel)
     print(f"execution started: {arn}")
     if not args.wait:
         return 0

@@ -47,11 +47,13 @@ from scones.engine.records import (
     NOT_EXECUTED,
     STOP_MARKER,
     STOPPED,
+    STOPPING,
     SUCCEEDED,
     ExecutionRecord,
     StepRecord,
 )
 from scones.engine.request_shapes import step_request_errors, validation_message
+from scones.engine.retry import policy_errors, retry_delay
 from scones.engine.selective import Selection, checked_selection, mark_unselected
 from scones.engine.stopping import STOP
 from scones.errors import Conflict, InvalidInput, NotFound, SconesError, StepFailed, Unsupported
@@ -84,6 +86,20 @@ def _references(value: Any) -> set[str]:
     elif isinstance(value, list):
         for item in value:
             found |= _references(item)
+    return found
+
+
+def _property_references(value: Any) -> set[str]:
+    """Every ``{"Get": "Steps.X..."}`` path in ``value``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if set(value) == {"Get"} and isinstance(value["Get"], str) and value["Get"].startswith("Steps."):
+            found.add(value["Get"])
+        for item in value.values():
+            found |= _property_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _property_references(item)
     return found
 
 
@@ -188,10 +204,15 @@ class LocalPipelineExecutor:
     def __init__(self, store: ArtifactStore, registry: ModelRegistry, runs_dir: Path,
                  reporter: Reporter | None = None, use_cache: bool = True, echo_logs: bool = False,
                  notifier: Notifier | None = None, live_version=None,
-                 functions: Mapping[str, Callable[[Any, Any], Any]] | None = None):
+                 functions: Mapping[str, Callable[[Any, Any], Any]] | None = None,
+                 max_parallel_steps: int | None = None):
         self.store = store
         self.notifier = notifier
         self.live_version = live_version  # () -> the version the endpoint serves, or None: what notices compare with
+        if max_parallel_steps is not None and max_parallel_steps < 1:  # ParallelismConfiguration's minimum
+            raise InvalidInput("ValidationException: ParallelismConfiguration.MaxParallelExecutionSteps must be at "
+                               f"least 1, got {max_parallel_steps}")
+        self.max_parallel_steps = max_parallel_steps  # None: every step whose dependencies have ended, at once
         self.functions = dict(functions or {})  # Lambda function name -> handler(event, context), for Lambda steps
         self.registry = registry
         self.runs_dir = Path(runs_dir)
@@ -263,7 +284,31 @@ class LocalPipelineExecutor:
             if node.type not in self._handlers:
                 raise Unsupported(f"step {node.name!r} has type {node.type!r}, which the local engine does not "
                                   f"run (supported: {sorted(self._handlers)})")
+            refused = policy_errors(node.type, node.definition.get("RetryPolicies")) + \
+                self._reference_errors(node, {n.name: n for n in nodes})
+            if refused:  # SageMaker refuses the definition itself: nothing runs
+                raise InvalidInput(f"ValidationException (CreatePipeline): step {node.name}: " + "; ".join(refused))
         return nodes
+
+    @staticmethod
+    def _reference_errors(node: StepNode, nodes: dict[str, StepNode]) -> list[str]:
+        """Property references to paths the referenced step's SageMaker answer does not have."""
+        from scones.engine.expressions import path_tokens
+        from scones.engine.request_shapes import property_path_error
+
+        arguments = node.definition.get("Arguments", {})
+        if node.type == "Condition":  # its branches' steps are checked as nodes of their own
+            arguments = {"Conditions": arguments.get("Conditions", [])}
+        errors = []
+        for reference in sorted(_property_references([arguments, node.definition.get("FunctionArn")])):
+            tokens = path_tokens(reference[len("Steps."):])
+            target, rest = nodes.get(str(tokens[0])), tokens[1:]
+            if target is None or rest[:1] == ["PropertyFiles"]:
+                continue  # an unknown step is build_graph's error; property files are JsonGet's
+            reason = property_path_error(target.definition, rest)
+            if reason:
+                errors.append(f"{{'Get': {reference!r}}}: {reason}")
+        return errors
 
     def _execute(self, record: ExecutionRecord, definition: dict, nodes: list[StepNode]) -> ExecutionRecord:
         folder = Path(record.folder)
@@ -278,8 +323,7 @@ class LocalPipelineExecutor:
                                 lambda ref: self._read_property_file(ctx, ref), self._read_json)
         record.save()
         self.reporter.execution_started(record)
-        for node in nodes:
-            self._run_node(ctx, node)
+        self._run_all(ctx, nodes)
         if record.status == EXECUTING:
             record.status = STOPPED if _stop_requested(record) else SUCCEEDED
         record.ended = time.time()
@@ -290,6 +334,30 @@ class LocalPipelineExecutor:
 
             self.notifier.send("pipeline_failed", *messages.pipeline_failed(record))
         return record
+
+    def _run_all(self, ctx: _Context, nodes: list[StepNode]) -> None:
+        """Each step starts once every step it depends on has ended, up to ``max_parallel_steps`` at a
+        time: SageMaker's ``ParallelismConfiguration.MaxParallelExecutionSteps`` (unset: no limit)."""
+        limit = self.max_parallel_steps or len(nodes)
+        if limit <= 1:
+            for node in nodes:
+                self._run_node(ctx, node)
+            return
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        pending, running = list(nodes), {}
+        with ThreadPoolExecutor(limit, thread_name_prefix="step") as pool:
+            while pending or running:
+                ready = [n for n in pending if all(_ended(ctx.record.step(d)) for d in n.depends_on)]
+                for node in ready[:limit - len(running)]:
+                    pending.remove(node)
+                    running[pool.submit(self._run_node, ctx, node)] = node
+                if not running:  # cannot happen on an acyclic graph whose steps all end; never spin
+                    raise InvalidInput(f"steps {[n.name for n in pending]} wait on steps that never ended")
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    future.result()  # an engine error (not a step failure) ends the run, as before
 
     def _run_node(self, ctx: _Context, node: StepNode) -> None:
         record = ctx.record
@@ -308,22 +376,48 @@ class LocalPipelineExecutor:
         step.status, step.started = EXECUTING, time.time()
         record.save()
         self.reporter.step_started(step)
-        try:
-            arguments = ctx.resolver.resolve(node.definition.get("Arguments", {})) if node.type != "Condition" else {}
-            refused = step_request_errors(node.type, arguments)
-            if refused:  # SageMaker would not start this job: neither does the engine
-                raise InvalidInput(validation_message(node.type, refused))
-            step.properties = self._handlers[node.type](ctx, node, arguments, step)
-            step.status = SUCCEEDED
-        except JobFailed as exc:
-            self._fail_step(record, step, exc.message, exc.log_tail)
-        except SconesError as exc:
-            self._fail_step(record, step, exc.message, [])
+        attempts = 1
+        while True:
+            try:
+                arguments = ctx.resolver.resolve(node.definition.get("Arguments", {})) \
+                    if node.type != "Condition" else {}
+                refused = step_request_errors(node.type, arguments)
+                if refused:  # SageMaker would not start this job: neither does the engine
+                    raise InvalidInput(validation_message(node.type, refused))
+                step.properties = self._handlers[node.type](ctx, node, arguments, step)
+                step.status = SUCCEEDED
+            except JobFailed as exc:
+                wait = retry_delay(node.definition.get("RetryPolicies"), exc.exception_type, attempts,
+                                   time.time() - step.started)
+                if wait is not None and self._sleep_unless_stopped(record, wait):
+                    self.reporter.log_line(step, f"attempt {attempts} failed ({exc.exception_type}: {exc.message}); "
+                                                 f"retried after {wait:g} s by its retry policy")
+                    failed_dir = ctx.folder / node.name
+                    if failed_dir.exists():  # the next attempt starts from a clean container; the log is kept
+                        failed_dir.rename(ctx.folder / f"{node.name}.attempt-{attempts}")
+                    attempts += 1
+                    continue
+                self._fail_step(record, step, exc.message, exc.log_tail)
+            except SconesError as exc:
+                self._fail_step(record, step, exc.message, [])
+            break
+        if attempts > 1:
+            step.summary = f"{step.summary} (attempt {attempts})".strip()
         if _stop_requested(record) and step.status == FAILED:  # however the job ended, its execution stopped it
             step.status, record.status, record.failure_reason = STOPPED, STOPPED, ""
         step.ended = time.time()
         record.save()
         self.reporter.step_finished(step)
+
+    @staticmethod
+    def _sleep_unless_stopped(record: ExecutionRecord, seconds: float) -> bool:
+        """Wait before a retry; False when the execution is stopped meanwhile (then no retry)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if _stop_requested(record):
+                return False
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return not _stop_requested(record)
 
     @staticmethod
     def _fail_step(record: ExecutionRecord, step: StepRecord, reason: str, tail: list[str]) -> None:
@@ -561,6 +655,11 @@ def _stop_requested(record: ExecutionRecord) -> bool:
     killed job as a failure in the moment between the two kills.
     """
     return STOP.requested() or (Path(record.folder) / STOP_MARKER).exists()
+
+
+def _ended(step: StepRecord) -> bool:
+    """Done one way or another: its dependents may now run, or be skipped."""
+    return step.status not in ("Pending", EXECUTING, STOPPING)
 
 
 def _available(step: StepRecord) -> bool:

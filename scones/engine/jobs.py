@@ -35,11 +35,30 @@ STOP_GRACE_SECONDS = 5.0
 
 
 class JobFailed(StepFailed):
-    """A job exited non-zero; carries the tail of its log."""
+    """A job exited non-zero; carries the tail of its log, and SageMaker's exception type when a retry
+    policy may match it (:mod:`scones.engine.retry`)."""
 
-    def __init__(self, message: str, log_tail: list[str]):
+    def __init__(self, message: str, log_tail: list[str], exception_type: str | None = None):
         super().__init__(message)
         self.log_tail = log_tail
+        self.exception_type = exception_type
+
+
+def job_failure(kind: str, job_name: str, code: int, where: str, tail: list[str]) -> JobFailed:
+    """A job's non-zero exit in SageMaker's terms: its code's error, or, killed by a signal the engine did
+    not send (the out-of-memory killer, a native crash), the instance's -- which retry policies may retry."""
+    import signal
+
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        from scones.engine.retry import INTERNAL_ERROR
+
+        return JobFailed(f"InternalServerError: {kind} job {job_name} was killed by {name}{where}", tail,
+                         INTERNAL_ERROR)
+    return JobFailed(f"AlgorithmError: {kind} job {job_name} exited with code {code}{where}", tail)
 
 
 @dataclass
@@ -201,7 +220,7 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
         host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
         _raise_if_stopped("processing", job_name, code, limit, tail)
-        raise JobFailed(f"AlgorithmError: processing job {job_name} exited with code {code}{where}", tail)
+        raise job_failure("processing", job_name, code, where, tail)
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for sandbox in sandboxes:
         for item in outputs:
@@ -396,7 +415,7 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
         host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
         _raise_if_stopped("training", job_name, code, limit, tail)
-        raise JobFailed(f"AlgorithmError: training job {job_name} exited with code {code}{where}", tail)
+        raise job_failure("training", job_name, code, where, tail)
     sandbox = prepared[0][0]
     model_dir, output_data = sandbox.host_path("/opt/ml/model"), sandbox.host_path("/opt/ml/output/data")
     base = arguments["OutputDataConfig"]["S3OutputPath"].rstrip("/")

@@ -62,7 +62,8 @@ def stage_input(store: ArtifactStore, definition: dict, parameters: dict[str, An
         parameters["InputDataUrl"] = uri
         return parameters
     uri = resolve_parameters(definition, parameters).get("InputDataUrl")
-    if uri and uri.startswith("s3://") and not store.list(uri):
+    # only an archive's place gets a synthetic archive: another pipeline's empty prefix fails as in SageMaker
+    if uri and uri.startswith("s3://") and uri.endswith(".tar.gz") and not store.list(uri):
         print(f"no data at {uri}: writing a SYNTHETIC CIFAR-100 archive there (drawn images, real format)")
         store.put_file(synthesize(), uri)
     return parameters
@@ -146,7 +147,7 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
                        module_name: str = DEFAULT_MODULE, pipeline_kwargs: dict | None = None,
                        reporter: Reporter | None = None, use_cache: bool = True,
                        echo_logs: bool = False, notifier=None, execution_id: str | None = None,
-                       live_version=None, selection=None) -> ExecutionRecord:
+                       live_version=None, selection=None, max_parallel_steps: int | None = None) -> ExecutionRecord:
     kwargs = dict(pipeline_kwargs or {})
     name, definition, step_code = render_cached(module_name, kwargs, definition_cache())
     bucket = kwargs.get("default_bucket") or defaults.LOCAL_BUCKET
@@ -162,5 +163,6 @@ def run_local_pipeline(store: ArtifactStore, registry: ModelRegistry, runs_dir: 
 
     parameters = stage_input(store, definition, parameters or {}, input_path, bucket, prefix, synthesize)
     executor = LocalPipelineExecutor(store, registry, runs_dir, reporter, use_cache=use_cache, echo_logs=echo_logs,
-                                     notifier=notifier, live_version=live_version)
+                                     notifier=notifier, live_version=live_version,
+                                     max_parallel_steps=max_parallel_steps)
     return executor.start(definition, name, parameters, execution_id=execution_id, selection=selection)

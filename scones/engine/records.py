@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ EXECUTING, SUCCEEDED, FAILED, NOT_EXECUTED = "Executing", "Succeeded", "Failed",
 STOPPING, STOPPED = "Stopping", "Stopped"
 #: Written into a run's folder by ``scones pipeline stop``: a run that then dies was stopped, not crashed.
 STOP_MARKER = "stop-requested"
+_SAVING = threading.Lock()
 
 
 @dataclass
@@ -66,13 +68,15 @@ class ExecutionRecord:
         raise KeyError(name)
 
     def save(self) -> None:
-        """Write atomically, so a reader polling the file never sees half a record."""
+        """Write atomically, so a reader polling the file never sees half a record; steps running in
+        parallel save one at a time."""
         folder = Path(self.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".execution-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle, indent=1, default=str)
-        os.replace(tmp, folder / "execution.json")
+        with _SAVING:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".execution-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(asdict(self), handle, indent=1, default=str)
+            os.replace(tmp, folder / "execution.json")
 
     @classmethod
     def load(cls, path: Path) -> ExecutionRecord:

@@ -27,9 +27,9 @@ OPERATIONS = {
 
 @cache
 def _input_shape(operation: str):
-    import botocore.session
+    from common.service_models import service_model
 
-    return botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
+    return service_model("sagemaker").operation_model(operation).input_shape
 
 
 def step_request_errors(step_type: str, arguments: dict) -> list[str]:
@@ -79,9 +79,9 @@ def validation_message(operation_step_type: str, errors: list[str]) -> str:
 
 @cache
 def _output_members(operation: str) -> frozenset[str]:
-    import botocore.session
+    from common.service_models import service_model
 
-    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).output_shape
+    shape = service_model("sagemaker").operation_model(operation).output_shape
     return frozenset(shape.members)
 
 
@@ -90,3 +90,58 @@ def echoed(describe_operation: str, arguments: dict) -> dict:
     ``InputDataConfig``, ``RoleArn``...), so every property path SageMaker offers resolves here too."""
     members = _output_members(describe_operation)
     return {key: value for key, value in arguments.items() if key in members}
+
+
+#: Step type -> the Describe/List answers its properties are (the SDK's ``Properties`` shape names).
+PROPERTY_OPERATIONS = {
+    "Processing": ("DescribeProcessingJob",),
+    "Training": ("DescribeTrainingJob",),
+    "Tuning": ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
+    "Model": ("DescribeModel",),
+    "Transform": ("DescribeTransformJob",),
+    "RegisterModel": ("DescribeModelPackage",),
+}
+
+
+def property_path_error(step: dict, tokens: list) -> str | None:
+    """Why ``Steps.<step>.<tokens>`` names nothing SageMaker's step has (None: the path exists).
+
+    Job steps are checked against their Describe* answer's shape; a Lambda step has its declared
+    ``OutputParameters``, a Condition step its ``Outcome``; any other step no properties at all.
+    """
+    kind = step.get("Type", "")
+    path = ".".join(str(t) for t in tokens)
+    if kind == "Lambda":
+        declared = [o.get("OutputName") for o in step.get("OutputParameters", [])]
+        if len(tokens) == 2 and tokens[0] == "OutputParameters" and tokens[1] in declared:
+            return None
+        return f"a Lambda step has OutputParameters[name] for its declared outputs {declared}, not {path!r}"
+    if kind == "Condition":
+        return None if tokens == ["Outcome"] else f"a Condition step has Outcome only, not {path!r}"
+    if kind not in PROPERTY_OPERATIONS:
+        return f"a {kind} step has no properties"
+    from common.service_models import service_model
+
+    reasons = []
+    for operation in PROPERTY_OPERATIONS[kind]:
+        reason = _shape_path_error(service_model("sagemaker").operation_model(operation).output_shape, tokens)
+        if reason is None:
+            return None
+        reasons.append(f"{operation} {reason}")
+    return f"no property {path!r} on a {kind} step: " + "; ".join(reasons)
+
+
+def _shape_path_error(shape, tokens: list) -> str | None:
+    where = shape.name
+    for token in tokens:
+        if shape.type_name == "structure":
+            if token not in shape.members:
+                return f"has no {token!r} in {where}"
+            shape, where = shape.members[token], f"{where}.{token}"
+        elif shape.type_name == "list":
+            shape, where = shape.member, f"{where}[{token!r}]"
+        elif shape.type_name == "map":
+            shape, where = shape.value, f"{where}[{token!r}]"
+        else:
+            return f"has a {shape.type_name} at {where}, with no {token!r} in it"
+    return None

@@ -109,5 +109,7 @@ def run_tuning_job(store: ArtifactStore, tuning_name: str, arguments: dict, job_
         "HyperParameterTuningJobStatus": "Completed",
         "BestTrainingJob": ranked[0],
         "TrainingJobSummaries": ranked + [s for s in summaries if s["TrainingJobStatus"] != "Completed"],
-        "TrainingJobStatusCounters": {"Completed": len(done), "Failed": len(summaries) - len(done)},
+        # DescribeHyperParameterTuningJob's counters: a trial whose code failed is a NonRetryableError
+        "TrainingJobStatusCounters": {"Completed": len(done), "InProgress": 0, "RetryableError": 0,
+                                      "NonRetryableError": len(summaries) - len(done), "Stopped": 0},
     }

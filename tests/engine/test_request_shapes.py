@@ -8,6 +8,7 @@ import pytest
 
 from scones import cli
 from scones.engine.request_shapes import step_request_errors
+from scones.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,40 @@ def test_a_training_steps_properties_answer_every_path_describe_training_job_has
     shown = echoed("DescribeTrainingJob", request)
     assert set(shown) == {"RoleArn", "ResourceConfig", "InputDataConfig", "StoppingCondition"}, \
         "Tags are not part of DescribeTrainingJob's answer"
+
+
+def test_a_property_path_sagemakers_answer_lacks_is_refused_before_anything_runs(engine):
+    from tests.engine.test_executor import UPPER, output_of, processing
+
+    definition = {"Version": "2020-12-01", "Parameters": [],
+                  "Steps": [processing("First", "s3://bkt/data"),
+                            processing("Second", {"Get": "Steps.First.ProcessingOutputConfig.Outputs['out'].S3Output"
+                                                         ".Bucket"})]}
+    with pytest.raises(InvalidInput, match=r"ValidationException \(CreatePipeline\): step Second: "
+                                           r"\{'Get': \"Steps.First.ProcessingOutputConfig.Outputs\['out'\].S3Output."
+                                           r"Bucket\"\}: no property .* DescribeProcessingJob has no 'Bucket' in "):
+        engine.start(definition, "P")
+    assert not (engine.runs_dir / "P").exists()
+    definition["Steps"][1] = processing("Second", output_of("First"), code=UPPER.replace("in.txt", "out.txt"))
+    record = engine.start(definition, "P")
+    assert record.status == "Succeeded", record.failure_reason
+
+
+@pytest.mark.parametrize(("step", "tokens", "says"), [
+    ({"Type": "Tuning"}, ["TrainingJobStatusCounters", "Failed"], "has no 'Failed' in"),
+    ({"Type": "Tuning"}, ["TrainingJobStatusCounters", "NonRetryableError"], None),
+    ({"Type": "Tuning"}, ["TrainingJobSummaries", 0, "TrainingJobName"], None),  # the SDK's get_top_model_s3_uri
+    ({"Type": "Training"}, ["ResourceConfig", "InstanceCount"], None),
+    ({"Type": "Training"}, ["ModelArtifacts", "S3ModelArtifacts", "x"], "has a string at"),
+    ({"Type": "Model"}, ["ModelName"], None),
+    ({"Type": "Transform"}, ["TransformOutput", "S3OutputPath"], None),
+    ({"Type": "Lambda", "OutputParameters": [{"OutputName": "Url"}]}, ["OutputParameters", "Url"], None),
+    ({"Type": "Lambda", "OutputParameters": [{"OutputName": "Url"}]}, ["OutputParameters", "Uri"], "declared"),
+    ({"Type": "Condition"}, ["Outcome"], None),
+    ({"Type": "Fail"}, ["ErrorMessage"], "a Fail step has no properties"),
+])
+def test_property_paths_follow_sagemakers_describe_answers(step, tokens, says):
+    from scones.engine.request_shapes import property_path_error
+
+    reason = property_path_error(step, tokens)
+    assert reason is None if says is None else says in reason

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from scones.artifacts import unpack_model
 from scones.engine.transform_agent import RecordError, json_path
 
 ROLE = "arn:aws:iam::000000000000:role/scones-local-execution"
@@ -32,26 +31,6 @@ def transform_step(name="ScoreImages", source="s3://bkt/images", model="CreateSc
 
 def definition(*steps):
     return {"Version": "2020-12-01", "Parameters": [], "Steps": list(steps)}
-
-
-@pytest.fixture
-def served_artifact(engine, trained_model, tiny_etl, tmp_path):
-    """The tiny model in the store, six test PNGs under s3://bkt/images/, and the handler to compare with."""
-    engine.store.put_file(trained_model, "s3://bkt/model/model.tar.gz")
-    images = sorted((tiny_etl / "test").rglob("*.png"))[:6]
-    for index, path in enumerate(images):
-        engine.store.put_bytes(f"s3://bkt/images/{'sub/' if index % 2 else ''}{path.name}", path.read_bytes())
-    import sys
-
-    code = unpack_model(trained_model, tmp_path / "reference") / "code"
-    sys.path.insert(0, str(code))
-    try:
-        from training.inference import model_fn, transform_fn
-    finally:
-        sys.path.remove(str(code))
-    model = model_fn(str(tmp_path / "reference"))
-    return images, lambda body, content_type="image/png": json.loads(
-        transform_fn(model, body, content_type, "application/json")[0])
 
 
 def test_a_transform_scores_every_object_through_the_artifacts_own_handler(engine, served_artifact):

@@ -128,7 +128,8 @@ def test_tuning_job_carries_the_best_trial_forward(tmp_path, monkeypatch):
     result = tuning.run_tuning_job(None, "tune", arguments, tmp_path, log=lambda _: None)
     assert [s["TrainingJobName"] for s in result["TrainingJobSummaries"]] == ["tune-001", "tune-003", "tune-002"]
     assert result["TrainingJobSummaries"][-1]["TrainingJobStatus"] == "Failed"
-    assert result["TrainingJobStatusCounters"] == {"Completed": 2, "Failed": 1}
+    assert result["TrainingJobStatusCounters"] == {"Completed": 2, "InProgress": 0, "RetryableError": 0,
+                                                  "NonRetryableError": 1, "Stopped": 0}  # SageMaker's members
 
 
 def test_tuning_job_fails_when_every_trial_fails(tmp_path, monkeypatch):

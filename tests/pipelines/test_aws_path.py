@@ -38,7 +38,7 @@ def test_run_pipeline_seed_code_command_line(aws, capsys):
     assert len(executions) == 1
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="scones-bucket")["Contents"]]
     code_keys = {k.rsplit("/", 1)[-1] for k in keys if "/code/" in k}
-    assert code_keys == {"etl.pyz", "check.pyz", "evaluate.pyz", "sourcedir.tar.gz", "monitor.pyz"}
+    assert code_keys == {"etl.pyz", "check.pyz", "evaluate.pyz", "summarize.pyz", "sourcedir.tar.gz", "monitor.pyz"}
     # SageMaker refuses a processing input with no objects: the reviewed-images prefix gets a placeholder
     assert set(keys) - {k for k in keys if "/code/" in k} == {f"{KWARGS['base_job_prefix']}/reviewed/README.txt"}
     assert "step code staged" in out and "Succeeded" in out
@@ -176,14 +176,16 @@ def test_stop_retry_and_a_selective_start_send_the_requests_sagemaker_takes():
     with Stubber(client) as stub:
         stub.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn + "2"},
                           {"PipelineName": "p", "SelectiveExecutionConfig": selective,
-                           "PipelineParameters": [{"Name": "Epochs", "Value": "3"}]})
+                           "PipelineParameters": [{"Name": "Epochs", "Value": "3"}],
+                           "ParallelismConfiguration": {"MaxParallelExecutionSteps": 2}})
         stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
                           {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
         stub.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
                           {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
         stub.add_response("retry_pipeline_execution", {"PipelineExecutionArn": arn},
                           {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
-        assert pipeline_service.start(client, "p", {"Epochs": 3}, selective=selective) == arn + "2"
+        assert pipeline_service.start(client, "p", {"Epochs": 3}, selective=selective,
+                                      max_parallel_steps=2) == arn + "2"
         pipeline_service.stop(client, arn)
         pipeline_service.stop(client, arn)
         assert pipeline_service.retry(client, arn) == arn
