@@ -538,7 +538,7 @@ class LocalPipelineExecutor:
 
         documents = {}
         for uri in output_uris:
-            for name in ("report.json", "evaluation.json"):
+            for name in ("report.json", "evaluation.json", "summary.json"):
                 target = f"{uri.rstrip('/')}/{name}"
                 if self.store.exists(target):
                     try:

@@ -39,4 +39,14 @@ def summarize_outputs(documents: dict[str, dict]) -> str:
         return quarantine_summary(documents["report.json"])
     if "evaluation.json" in documents:
         return evaluation_summary(documents["evaluation.json"])
+    if "summary.json" in documents and "below_threshold" in documents["summary.json"]:
+        return batch_summary(documents["summary.json"])
     return ""
+
+
+def batch_summary(summary: dict) -> str:
+    """Batch scoring's ``summary.json`` -> "1000 images: 968 at or above 0.93, 32 below (to review)"."""
+    unreadable = len(summary.get("unreadable", []))
+    return (f"{summary.get('images', 0)} images: {summary.get('at_or_above_threshold', 0)} at or above "
+            f"{summary.get('threshold', 0):g}, {summary.get('below_threshold', 0)} below (to review)"
+            + (f"; {unreadable} unreadable outputs" if unreadable else ""))

@@ -76,7 +76,8 @@ def ordered_steps(record: ExecutionRecord) -> list:
 
 
 ARTIFACT_NAMES = {"evaluation.json": "evaluation report", "report.json": "quarantine report",
-                  "reliability.png": "reliability diagram", "model.tar.gz": "model artifact"}
+                  "reliability.png": "reliability diagram", "model.tar.gz": "model artifact",
+                  "summary.json": "batch summary", "predictions.csv": "predictions table"}
 
 
 #: Files inside model.tar.gz worth a link of their own (training/diagnostics.py writes them).

@@ -46,6 +46,7 @@ def test_scones_batch_run_scores_a_folder_and_sends_the_uncertain_ones_to_review
     out = capsys.readouterr().out
     assert f"with {served.model_group} version 1 (Approved)" in out
     assert f"{len(images)} images: 0 at or above 1.01, {len(images)} below ({len(images)} queued for review" in out
+    assert f"{len(images)} images: 0 at or above 1.01, {len(images)} below (to review)" in out  # the step's line
     queue = served.review_queue()
     items = queue.items()
     assert len(items) == len(images) and {i.model_version for i in items} == {1}
@@ -85,3 +86,18 @@ def test_the_models_classes_come_from_the_artifact(trained_model, tmp_path):
     (tmp_path / "model.tar.gz").write_bytes(b"not a tarball")
     with pytest.raises(ValueError, match="not a readable model.tar.gz"):
         model_classes(tmp_path)
+
+
+def test_the_run_page_links_the_batch_summary_and_predictions(tmp_path):
+    from scones.engine.records import StepRecord
+    from scones.store.local import LocalStore
+    from scones.ui.views import step_artifacts
+
+    store = LocalStore(tmp_path / "store")
+    prefix = "s3://bkt/scones/batch/e1/summary"
+    for name in ("summary.json", "predictions.csv", "review.jsonl"):
+        store.put_bytes(f"{prefix}/{name}", b"{}")
+    step = StepRecord("SummarizeScores", "Processing", properties={"ProcessingOutputConfig": {"Outputs": [
+        {"OutputName": "summary", "S3Output": {"S3Uri": prefix}}]}})
+    assert sorted((a["name"], a["what"]) for a in step_artifacts(step, store)) == [
+        ("predictions.csv", "predictions table"), ("summary.json", "batch summary")]
