@@ -141,3 +141,32 @@ def test_property_paths_follow_sagemakers_describe_answers(step, tokens, says):
 
     reason = property_path_error(step, tokens)
     assert reason is None if says is None else says in reason
+
+
+@pytest.mark.parametrize(("module", "kwargs"), [
+    ("pipelines.cifar.pipeline", {"tuning": True}),
+    ("pipelines.cifar.pipeline", {"debugger_rules": True}),
+    ("pipelines.cifar.pipeline", {"training_instance_type": "ml.g5.xlarge"}),
+    ("pipelines.monitor.pipeline", {}),
+    ("pipelines.batch.pipeline", {}),
+], ids=["tuning", "debugger", "gpu", "monitor", "batch"])
+def test_every_sdk_rendered_variant_is_accepted_whole(engine, module, kwargs):
+    """Each step's request on botocore's shapes, each property reference on the Describe answers, each
+    retry policy on the definition's rules: what SageMaker checks at CreatePipeline and at each step."""
+    from scones.engine.local_run import definition_cache, render_cached
+
+    _, definition, _ = render_cached(module, kwargs, definition_cache())
+    found = {}
+
+    def walk(items):
+        for step in items:
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                walk(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
+
+    walk(definition["Steps"])
+    parameters = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    for name, step in found.items():
+        if step["Type"] != "Condition":
+            assert step_request_errors(step["Type"], _resolved(step, parameters)) == [], name
+    assert engine._runnable_graph(definition)  # references, retry policies, step types: nothing refused

@@ -191,3 +191,23 @@ def test_stop_retry_and_a_selective_start_send_the_requests_sagemaker_takes():
         assert pipeline_service.retry(client, arn) == arn
         stub.assert_no_pending_responses()
     assert pipeline_service._token(arn) == pipeline_service._token(arn) != pipeline_service._token(arn + "2")
+
+
+def test_the_batch_pipeline_is_upserted_and_started_with_its_model_and_images(aws, capsys):
+    from scones import cli
+
+    kwargs = json.dumps({**KWARGS, "pipeline_name": "SconesBatchAws"})
+    assert cli.main(["pipeline", "upsert", "--module", "pipelines.batch.pipeline", "--role-arn", ROLE,
+                     "--kwargs", kwargs]) == 0
+    definition = json.loads(aws.describe_pipeline(PipelineName="SconesBatchAws")["PipelineDefinition"])
+    assert [s["Type"] for s in definition["Steps"]] == ["Model", "Transform", "Processing"]
+    keys = {o["Key"].rsplit("/", 1)[-1] for o in
+            boto3.client("s3").list_objects_v2(Bucket="scones-bucket")["Contents"]}
+    assert "summarize.pyz" in keys  # the summary step's code is staged with the upsert
+    assert cli.main(["pipeline", "start", "--module", "pipelines.batch.pipeline", "--kwargs", kwargs,
+                     "-p", "ModelDataUrl=s3://scones-bucket/models/v3/model.tar.gz",
+                     "-p", "InputDataUrl=s3://scones-bucket/incoming/", "--max-parallel", "2"]) == 0
+    [execution] = aws.list_pipeline_executions(PipelineName="SconesBatchAws")["PipelineExecutionSummaries"]
+    parameters = aws.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=execution["PipelineExecutionArn"])["PipelineParameters"]
+    assert {"Name": "ModelDataUrl", "Value": "s3://scones-bucket/models/v3/model.tar.gz"} in parameters
