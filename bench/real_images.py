@@ -1,7 +1,9 @@
 """Real images that are on this machine without a network, in both input kinds the ETL takes.
 
 - scikit-learn's ``digits``: 1,797 scanned handwritten digits (8x8, 16 grey levels, UCI);
-- scikit-image's ``lfw_subset``: 100 faces from Labeled Faces in the Wild and 100 non-face patches (25x25).
+- scikit-image's ``lfw_subset``: 100 faces from Labeled Faces in the Wild and 100 non-face patches (25x25);
+- scikit-image's bundled photographs (brick, grass, gravel, the moon, coffee, retina, ...): ten classes of
+  non-overlapping tiles, one class per photograph -- many classes of real pixels that are not digits.
 
 Both packages ship the pixels in their wheels (``pip install -e '.[test]'`` brings them). The
 builders write them the way a user would bring images: a CIFAR-100-format archive, or a
@@ -84,4 +86,40 @@ def faces_folder(root: Path) -> Path:
         folder = root / ("face" if index < 100 else "not_face")
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grey, "L").convert("RGB").save(folder / f"lfw_{index:03d}.png")
+    return root
+
+
+#: scikit-image's bundled photographs used as texture classes: each gives tiles of one kind of surface.
+TEXTURES = ("brick", "grass", "gravel", "moon", "coffee", "rocket", "immunohistochemistry", "retina",
+            "hubble_deep_field", "astronaut")
+
+
+def textures_folder(root: Path, per_class: int = 170, tile: int = 32, seed: int = 0) -> Path:
+    """Ten classes of real photographic texture: non-overlapping tiles of ten bundled photographs.
+
+    No two images share a pixel, so a test tile is never a shifted copy of a training one. Nearly
+    flat tiles (the black around the retina, empty sky) are left out: they belong to no class. Tiles
+    are saved at mixed sizes (32 to 64 px) as PNG or JPEG, as a user's folder would hold them.
+    """
+    import skimage.data
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for name in TEXTURES:
+        photo = np.asarray(getattr(skimage.data, name)())
+        photo = photo if photo.ndim == 3 else np.stack([photo] * 3, axis=-1)
+        photo = photo[..., :3].astype(np.uint8)
+        tiles = [photo[y:y + tile, x:x + tile] for y in range(0, photo.shape[0] - tile + 1, tile)
+                 for x in range(0, photo.shape[1] - tile + 1, tile)]
+        tiles = [t for t in tiles if t.std() >= 5.0]
+        chosen = rng.permutation(len(tiles))[:per_class]
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in chosen:
+            side = int(rng.integers(32, 65))
+            image = Image.fromarray(tiles[index]).resize((side, side), Image.BILINEAR)
+            if rng.random() < 0.5:
+                image.save(folder / f"tile_{index:04d}.png")
+            else:
+                image.save(folder / f"tile_{index:04d}.jpg", quality=int(rng.integers(80, 96)))
     return root
