@@ -138,11 +138,13 @@ def train(train_dir: Path, validation_dir: Path | None, model_dir: Path, recipe:
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(model)  # broadcasts rank 0's initial weights to every rank
+    plan = recipe.plan(len(classes))
+    recipe = recipe.for_classes(len(classes))
     flip, flip_note = resolve_flip(recipe.horizontal_flip, x_train)
     loop = TrainingLoop(model, net, (x_train, y_train), (x_val, y_val), recipe, cluster, flip, log)
     log(f"training {architecture} on {len(y_train)} images of {size}x{size}, validating on {len(y_val)}, "
         f"classes {classes[:10]}{'...' if len(classes) > 10 else ''}; up to {loop.planned_steps} steps "
-        f"({loop.steps_per_epoch} per epoch), {flip_note}"
+        f"({loop.steps_per_epoch} per epoch; {plan}), {flip_note}"
         + (f"; data-parallel over {cluster.world_size} ranks ({cluster.backend})" if cluster.distributed else ""))
     stop_reason = loop.fit()
     history = loop.history
@@ -188,7 +190,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     defaults = Recipe()
     parser.add_argument("--epochs", type=int, default=defaults.epochs,
-                        help="cap on epochs; training usually stops earlier (patience, step budget)")
+                        help="cap on epochs; 0 (default): 60 up to four classes, then 15 per class (at most "
+                             "400); training usually stops earlier (patience, step budget)")
     parser.add_argument("--learning-rate", "--learning_rate", dest="learning_rate", type=float,
                         default=defaults.learning_rate, help="peak AdamW learning rate of the one-cycle schedule")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=defaults.batch_size)
@@ -197,7 +200,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="process-group backend when SM_HOSTS lists several hosts or torchrun launched this "
                              "(auto: nccl with a GPU, else gloo)")
     parser.add_argument("--max-steps", "--max_steps", dest="max_steps", type=int, default=defaults.max_steps,
-                        help="budget of optimizer steps")
+                        help="budget of optimizer steps; 0 (default): 1,200 up to four classes, then 300 per "
+                             "class")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after this many epochs without a better validation loss")
     parser.add_argument("--weight-decay", "--weight_decay", dest="weight_decay", type=float,

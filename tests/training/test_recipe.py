@@ -128,3 +128,36 @@ def test_evaluation_reports_calibration_and_draws_the_reliability_diagram(traine
     assert (tmp_path / RELIABILITY_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((tmp_path / "evaluation.json").read_text())
     assert saved["calibration"]["temperature"] == cal["temperature"]
+
+
+def test_the_epoch_cap_and_step_budget_scale_with_the_classes_unless_given():
+    """Up to four classes what the two- and four-class sets were tuned with; beyond, per class."""
+    auto = Recipe()
+    assert [(r.epochs, r.max_steps) for r in map(auto.for_classes, (2, 4, 5, 10, 133))] == [
+        (60, 1200), (60, 1200), (75, 1500), (150, 3000), (400, 39900)]
+    given = Recipe(epochs=20, max_steps=500)
+    assert (given.for_classes(10).epochs, given.for_classes(10).max_steps) == (20, 500)
+    assert auto.plan(10) == "epoch cap 150 (auto: 10 classes), step budget 3000 (auto), patience 10"
+
+
+def test_a_ten_class_run_is_not_ended_by_the_two_class_cap(tmp_path):
+    """Ten classes, a few images each: the log names the scaled plan and the cap that applies."""
+    from common.imaging import encode_png
+    from common.manifest import write_classes
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation"):
+        folder = tmp_path / split
+        entries = []
+        for label in range(10):
+            (folder / f"c{label}").mkdir(parents=True)
+            for i in range(3):
+                pixels = np.full((32, 32, 3), 20 * label, np.uint8) + rng.integers(0, 10, (32, 32, 3), dtype=np.uint8)
+                (folder / f"c{label}" / f"{i}.png").write_bytes(encode_png(pixels))
+                entries.append(LstEntry(len(entries), label, f"c{label}/{i}.png"))
+        write_lst(folder / f"{split}.lst", entries)
+        write_classes(folder, [f"c{label}" for label in range(10)])
+    lines = []
+    train(tmp_path / "train", tmp_path / "validation", tmp_path / "model", log=lines.append,
+          recipe=Recipe(patience=1, cooldown_epochs=0, batch_size=32))
+    assert any("epoch cap 150 (auto: 10 classes), step budget 3000 (auto)" in line for line in lines)
