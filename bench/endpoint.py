@@ -7,7 +7,12 @@ Trains a small model on synthetic data (or reuses --home), starts
   and 300 idle connections are held open;
 - requests/s with 8 concurrent clients (8 client processes, keep-alive);
 - batch images/s (JSON batches of 256 base64 PNGs to /invocations);
-- the model alone (ONNX Runtime, batches of 512) for reference.
+- the model alone (ONNX Runtime, batches of 512) for reference;
+- the physical limit each figure is held against, measured in the same run: the model's own
+  forward time for one image and for 256, PNG decoding alone (to the model's input) for one and
+  for 256, and the round trip of a bare HTTP server (an asyncio protocol answering a constant
+  body, its own process) -- each endpoint figure is printed as a multiple of its limit (for one
+  image: bare round trip + decode + forward).
 
 The peer figures to beat (measured side by side on this kind of machine with the same small CNN,
 one 32x32 PNG per request, 8 clients): MLflow 3.17 ``models serve`` p50 2.2 ms / p99 4.9 ms /
@@ -193,6 +198,85 @@ def model_only(home: Path, bodies: list[bytes]) -> float:
     return 512 * 20 / (time.perf_counter() - started)
 
 
+BARE_SERVER = r"""
+import asyncio, sys
+try:
+    import uvloop
+    uvloop.install()
+except ImportError:
+    pass
+REPLY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n[0.91, 0.09]"
+
+
+class Constant(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            length = 0
+            for line in self.buffer[:head_end].split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(self.buffer) < head_end + 4 + length:
+                return
+            self.buffer = self.buffer[head_end + 4 + length:]
+            self.transport.write(REPLY)
+
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Constant, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+def bare_round_trip(bodies: list[bytes], count: int) -> np.ndarray:
+    """Milliseconds per request to a server that parses the request and answers a constant body."""
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        return latency(f"http://127.0.0.1:{port}", bodies, count)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _best_ms(work, repeat: int) -> float:
+    """The median of ``repeat`` timings of ``work()``, in milliseconds (the machine's steady state)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
+def limits(home: Path, bodies: list[bytes]) -> dict[str, float]:
+    """The parts an endpoint request cannot avoid, each timed alone (milliseconds)."""
+    from common.imaging import preprocess
+    from training.inference import LoadedModel
+
+    folder = next((home / "endpoints").rglob("classes.json")).parent
+    model = LoadedModel(folder, threads=2)
+    one = preprocess(bodies[0])[None]
+    batch = np.stack([preprocess(b) for b in bodies[:256]])
+    model.predict(batch)
+    return {
+        "forward_1": _best_ms(lambda: model.predict(one), 300),
+        "forward_256": _best_ms(lambda: model.predict(batch), 30),
+        "decode_1": _best_ms(lambda: preprocess(bodies[0]), 300),
+        "decode_256": _best_ms(lambda: [preprocess(b) for b in bodies[:256]], 10),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -214,6 +298,8 @@ def main() -> int:
         finally:
             stop_server(process)
         alone = model_only(home, bodies)
+        bare = bare_round_trip(bodies, args.requests)
+        limit = limits(home, bodies)
     print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
     print(f"  single image, 1 client, {args.requests} requests: p50 {np.percentile(single, 50):.2f} ms, "
           f"p99 {np.percentile(single, 99):.2f} ms, mean {single.mean():.2f} ms   (targets: p99 <= 4 ms)")
@@ -225,6 +311,24 @@ def main() -> int:
     print(f"  model alone (ONNX Runtime, batches of 512, no HTTP/decoding): {alone:,.0f} images/s")
     print("  peers, same CNN, 8 clients: MLflow 3.17 p50 2.2 / p99 4.9 ms, 366 req/s; TorchServe 0.12 2.5 / 21 ms, "
           "518 req/s (720 batched); LitServe 0.2.19 1.5 / 6.0 ms, 693 req/s (930 batched)")
+    bare50, bare99 = np.percentile(bare, 50), np.percentile(bare, 99)
+    one_limit = bare50 + limit["decode_1"] + limit["forward_1"]
+    png_limit = 256 / ((limit["decode_256"] + limit["forward_256"]) / 1000)
+    npy_limit = 256 / ((bare50 + limit["forward_256"]) / 1000)
+    print("physical limits on this machine, measured in this run:")
+    print(f"  bare HTTP server, constant body: p50 {bare50:.3f} ms, p99 {bare99:.3f} ms round trip")
+    print(f"  PNG decode to the model's input: {limit['decode_1']:.3f} ms for 1, {limit['decode_256']:.1f} ms for 256")
+    print(f"  model forward: {limit['forward_1']:.3f} ms for 1, {limit['forward_256']:.1f} ms for 256")
+    print("the endpoint as a multiple of its limit (1.0x = nothing but the unavoidable work):")
+    print(f"  single image p50: {np.percentile(single, 50):.2f} ms vs {one_limit:.2f} ms (round trip + decode + "
+          f"forward) = {np.percentile(single, 50) / one_limit:.2f}x   (goal <= 1.5x)")
+    tail_limit = bare99 + limit["decode_1"] + limit["forward_1"]
+    print(f"  single image p99: {np.percentile(single, 99):.2f} ms vs {tail_limit:.2f} ms = "
+          f"{np.percentile(single, 99) / tail_limit:.2f}x   (goal <= 3x)")
+    print(f"  PNG batches of 256: {batched:,.0f} vs {png_limit:,.0f} images/s (decode + forward, one core) = "
+          f"{png_limit / batched:.2f}x")
+    print(f"  npy batches of 256: {batched_npy:,.0f} vs {npy_limit:,.0f} images/s (round trip + forward) = "
+          f"{npy_limit / batched_npy:.2f}x")
     return 0
 
 
