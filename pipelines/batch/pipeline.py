@@ -29,7 +29,10 @@ from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.steps import ProcessingStep, TransformStep
 
 from common import defaults
-from pipelines.cifar.pipeline import LOCAL_BUCKET, LOCAL_ROLE, framework_image, get_session, get_step_code
+from pipelines.cifar.pipeline import framework_image, get_step_code, pipeline_context
+
+#: What a pipeline module offers its drivers: the pipeline, and the step code to stage before it runs.
+__all__ = ["get_pipeline", "get_step_code"]
 
 #: The serving contract of the artifact (training/artifact.py): the container imports code/inference.py.
 SERVING_ENV = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
@@ -48,11 +51,7 @@ def get_pipeline(
     **_ignored,
 ) -> Pipeline:
     """Build the batch scoring pipeline; a bare call renders offline, as the training pipeline does."""
-    bucket = default_bucket or LOCAL_BUCKET
-    role = role or LOCAL_ROLE
-    session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
-    code = get_step_code(bucket, base_job_prefix)
-    prefix = f"s3://{bucket}/{base_job_prefix}"
+    role, session, code, prefix = pipeline_context(region, role, default_bucket, base_job_prefix, sagemaker_session)
 
     model_data = ParameterString("ModelDataUrl", default_value=f"{prefix}/batch/model/model.tar.gz")
     input_data = ParameterString("InputDataUrl", default_value=f"{prefix}/batch/input")

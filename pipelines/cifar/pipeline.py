@@ -86,6 +86,16 @@ def get_step_code(default_bucket: str | None = None, base_job_prefix: str = defa
     return build_step_code(default_bucket or LOCAL_BUCKET, base_job_prefix)
 
 
+def pipeline_context(region: str, role: str | None, default_bucket: str | None, base_job_prefix: str,
+                     sagemaker_session=None) -> tuple[str, PipelineSession, StepCode, str]:
+    """(role, session, step code, ``s3://bucket/prefix``) for a ``get_pipeline`` call: the placeholders
+    a bare call renders offline with, or the caller's role, bucket and session."""
+    bucket = default_bucket or LOCAL_BUCKET
+    role = role or LOCAL_ROLE
+    session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
+    return role, session, get_step_code(bucket, base_job_prefix), f"s3://{bucket}/{base_job_prefix}"
+
+
 class StablePipeline(Pipeline):
     """A pipeline whose definition is the same document on every render of the same code and arguments.
 
@@ -159,10 +169,7 @@ def get_pipeline(
         raise ValueError("debugger_rules cannot be combined with tuning: SageMaker tuning jobs run no Debugger "
                          "rules; render one variant or the other")
     bucket = default_bucket or LOCAL_BUCKET
-    role = role or LOCAL_ROLE
-    session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
-    code = get_step_code(bucket, base_job_prefix)
-    prefix = f"s3://{bucket}/{base_job_prefix}"
+    role, session, code, prefix = pipeline_context(region, role, bucket, base_job_prefix, sagemaker_session)
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
 
     input_data = ParameterString("InputDataUrl", default_value=f"{prefix}/data/cifar-100-python.tar.gz")

@@ -19,7 +19,10 @@ from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.steps import ProcessingStep
 
 from common import defaults
-from pipelines.cifar.pipeline import LOCAL_BUCKET, LOCAL_ROLE, framework_image, get_session, get_step_code
+from pipelines.cifar.pipeline import framework_image, get_step_code, pipeline_context
+
+#: What a pipeline module offers its drivers: the pipeline, and the step code to stage before it runs.
+__all__ = ["get_pipeline", "get_step_code"]
 from pipelines.step_code import MONITOR_APP
 
 
@@ -38,11 +41,7 @@ def get_pipeline(
     **_ignored,
 ) -> Pipeline:
     """Build the monitoring pipeline; like the training pipeline, a bare call renders offline."""
-    bucket = default_bucket or LOCAL_BUCKET
-    role = role or LOCAL_ROLE
-    session = sagemaker_session or get_session(region, bucket, offline=role == LOCAL_ROLE)
-    code = get_step_code(bucket, base_job_prefix)
-    prefix = f"s3://{bucket}/{base_job_prefix}"
+    role, session, code, prefix = pipeline_context(region, role, default_bucket, base_job_prefix, sagemaker_session)
 
     capture_uri = ParameterString("CaptureUri", default_value=f"{prefix}/datacapture/{endpoint_name}")
     hours = ParameterFloat("Hours", default_value=24.0)

@@ -74,21 +74,6 @@ class StepNode:
     branch: tuple[str, bool] | None = None  # (condition step, outcome that runs this step)
 
 
-def _references(value: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, dict):
-        if set(value) == {"Get"} and isinstance(value["Get"], str):
-            match = _STEP_REFERENCE.match(value["Get"])
-            if match:
-                found.add(match.group(1))
-        for item in value.values():
-            found |= _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _references(item)
-    return found
-
-
 def _property_references(value: Any) -> set[str]:
     """Every ``{"Get": "Steps.X..."}`` path in ``value``."""
     found: set[str] = set()
@@ -101,6 +86,12 @@ def _property_references(value: Any) -> set[str]:
         for item in value:
             found |= _property_references(item)
     return found
+
+
+def _references(value: Any) -> set[str]:
+    """The names of the steps ``value`` reads properties of."""
+    return {_STEP_REFERENCE.match(path).group(1) for path in _property_references(value)
+            if _STEP_REFERENCE.match(path)}
 
 
 def build_graph(definition: dict) -> list[StepNode]:

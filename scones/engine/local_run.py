@@ -126,7 +126,7 @@ def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tup
         pipeline = build_pipeline(module, kwargs)
         code = None
         if hasattr(module, "get_step_code"):
-            code = {"bucket": kwargs.get("default_bucket") or module.LOCAL_BUCKET,
+            code = {"bucket": kwargs.get("default_bucket") or defaults.LOCAL_BUCKET,
                     "prefix": kwargs.get("base_job_prefix", defaults.BASE_PREFIX)}
         entry = {"name": pipeline.name, "definition": json.loads(pipeline.definition()), "step_code": code}
         if path is not None:
