@@ -190,7 +190,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     defaults = Recipe()
     parser.add_argument("--epochs", type=int, default=defaults.epochs,
-                        help="cap on epochs; 0 (default): 60 up to four classes, then 15 per class (at most "
+                        help="cap on epochs; 0 (default): 60 up to four classes, then 12 per class (at most "
                              "400); training usually stops earlier (patience, step budget)")
     parser.add_argument("--learning-rate", "--learning_rate", dest="learning_rate", type=float,
                         default=defaults.learning_rate, help="peak AdamW learning rate of the one-cycle schedule")
@@ -203,7 +203,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="budget of optimizer steps; 0 (default): 1,200 up to four classes, then 300 per "
                              "class")
     parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="stop after this many epochs without a better validation loss")
+                        help="stop after this many epochs without a better validation loss; 0 (default): "
+                             "an eighth of the epoch cap, at least 10")
     parser.add_argument("--weight-decay", "--weight_decay", dest="weight_decay", type=float,
                         default=defaults.weight_decay)
     parser.add_argument("--label-smoothing", "--label_smoothing", dest="label_smoothing", type=float,

@@ -133,11 +133,12 @@ def test_evaluation_reports_calibration_and_draws_the_reliability_diagram(traine
 def test_the_epoch_cap_and_step_budget_scale_with_the_classes_unless_given():
     """Up to four classes what the two- and four-class sets were tuned with; beyond, per class."""
     auto = Recipe()
-    assert [(r.epochs, r.max_steps) for r in map(auto.for_classes, (2, 4, 5, 10, 133))] == [
-        (60, 1200), (60, 1200), (75, 1500), (150, 3000), (400, 39900)]
-    given = Recipe(epochs=20, max_steps=500)
-    assert (given.for_classes(10).epochs, given.for_classes(10).max_steps) == (20, 500)
-    assert auto.plan(10) == "epoch cap 150 (auto: 10 classes), step budget 3000 (auto), patience 10"
+    assert [(r.epochs, r.max_steps, r.patience) for r in map(auto.for_classes, (2, 4, 5, 10, 133))] == [
+        (60, 1200, 10), (60, 1200, 10), (60, 1500, 10), (120, 3000, 15), (400, 39900, 50)]
+    given = Recipe(epochs=20, max_steps=500, patience=3)
+    resolved = given.for_classes(10)
+    assert (resolved.epochs, resolved.max_steps, resolved.patience) == (20, 500, 3)
+    assert auto.plan(10) == "epoch cap 120 (auto: 10 classes), step budget 3000 (auto), patience 15 (auto)"
 
 
 def test_a_ten_class_run_is_not_ended_by_the_two_class_cap(tmp_path):
@@ -160,4 +161,5 @@ def test_a_ten_class_run_is_not_ended_by_the_two_class_cap(tmp_path):
     lines = []
     train(tmp_path / "train", tmp_path / "validation", tmp_path / "model", log=lines.append,
           recipe=Recipe(patience=1, cooldown_epochs=0, batch_size=32))
-    assert any("epoch cap 150 (auto: 10 classes), step budget 3000 (auto)" in line for line in lines)
+    assert any("epoch cap 120 (auto: 10 classes), step budget 3000 (auto), patience 1 (given)" in line
+               for line in lines)
