@@ -19,7 +19,6 @@ import csv
 import json
 import math
 import sys
-import tarfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,26 +37,17 @@ class SummaryError(ValueError):
 
 
 def model_classes(model: Path) -> list[str]:
-    """``classes.json`` from ``model.tar.gz`` (or a folder holding it), read without unpacking the rest."""
-    model = Path(model)
-    if model.is_dir():
-        if (model / "classes.json").exists():
-            return json.loads((model / "classes.json").read_text(encoding="utf-8"))
-        tarballs = sorted(model.glob("*.tar.gz"))
-        if not tarballs:
-            raise SummaryError(f"{model}: no model.tar.gz and no classes.json")
-        model = tarballs[0]
-    try:
-        with tarfile.open(model, "r:gz") as tar:
-            member = next((m for m in tar.getmembers() if m.name.lstrip("./") == "classes.json"), None)
-            if member is None or not member.isfile():
-                raise SummaryError(f"{model}: holds no classes.json")
-            classes = json.loads(tar.extractfile(member).read())
-    except (tarfile.TarError, OSError, ValueError) as exc:
-        raise SummaryError(f"{model}: not a readable model.tar.gz ({exc})") from exc
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise SummaryError(f"{model}: classes.json is not a list of class names")
-    return classes
+    """``classes.json`` of ``model.tar.gz`` (or a folder holding it, or an unpacked model), as evaluation reads it."""
+    import tempfile
+
+    from common.manifest import read_classes
+    from processing.evaluate import extract_model
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            return read_classes(extract_model(Path(model), Path(scratch)))
+        except ValueError as exc:  # EvaluationError, ManifestError: the message names the file and the fault
+            raise SummaryError(str(exc)) from exc
 
 
 def _probabilities(path: Path, count: int) -> list[float]:

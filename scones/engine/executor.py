@@ -90,8 +90,8 @@ def _property_references(value: Any) -> set[str]:
 
 def _references(value: Any) -> set[str]:
     """The names of the steps ``value`` reads properties of."""
-    return {_STEP_REFERENCE.match(path).group(1) for path in _property_references(value)
-            if _STEP_REFERENCE.match(path)}
+    matches = (_STEP_REFERENCE.match(path) for path in _property_references(value))
+    return {match.group(1) for match in matches if match}
 
 
 def build_graph(definition: dict) -> list[StepNode]:
@@ -593,7 +593,6 @@ class LocalPipelineExecutor:
             self.notifier.send("model_registered", *messages.registration(self.registry, version, self.live_version))
         return {"ModelPackageArn": version.arn, "ModelPackageVersion": version.version,
                 "ModelApprovalStatus": version.status, "ModelPackageGroupName": version.group}
-
 
     def _model(self, ctx: _Context, node: StepNode, arguments: dict, step: StepRecord) -> dict:
         """CreateModel: the model is a name for its container; a Transform step serves it."""

@@ -138,7 +138,7 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log_path: Pat
     return (STOPPED_AT_MAX_RUNTIME if stopped.is_set() else code), list(tail)
 
 
-def _job_env(extra: dict[str, str]) -> dict[str, str]:
+def job_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
@@ -194,7 +194,7 @@ def _prepare_processing_host(store: ArtifactStore, arguments: dict, sandbox: San
     env[RESOURCE_CONFIG_VARIABLE] = str(config)
     if len(hosts) > 1:  # the hosts' names do not resolve here: every instance is this machine
         env.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port)})
-    return command, _job_env(env), sandbox.root
+    return command, job_env(env), sandbox.root
 
 
 def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job_dir: Path,
@@ -215,7 +215,7 @@ def run_processing_job(store: ArtifactStore, job_name: str, arguments: dict, job
             for sandbox, host in zip(sandboxes, hosts, strict=True)]
     started = time.time()
     limit = max_runtime(arguments)
-    failed = _first_failure(hosts, *_run_hosts(runs, job_dir, echo, limit))
+    failed = first_failure(hosts, *run_hosts(runs, job_dir, echo, limit))
     if failed:
         host, code, tail = failed
         where = f" on {host}" if count > 1 else ""
@@ -263,7 +263,7 @@ def _decode_hyperparameter(value: str) -> Any:
         return value
 
 
-def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path,
+def run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path,
                echo: Callable[[str], None] | None,
                max_seconds: float | None = None) -> tuple[list[tuple[int, list[str]]], list[int]]:
     """Every host's (command, environment, working folder) at once; ``job.log`` is the first
@@ -305,7 +305,7 @@ def _run_hosts(runs: list[tuple[list[str], dict[str, str], Path]], job_dir: Path
     return results, order
 
 
-def _first_failure(hosts: list[str], results: list[tuple[int, list[str]]],
+def first_failure(hosts: list[str], results: list[tuple[int, list[str]]],
                    order: list[int]) -> tuple[str, int, list[str]] | None:
     """(host, exit code, log tail) of the host that failed first, or None when all succeeded."""
     for index in order:
@@ -408,8 +408,8 @@ def run_training_job(store: ArtifactStore, job_name: str, arguments: dict, job_d
                               hosts, port) for host in hosts]
     started = time.time()
     limit = max_runtime(arguments)
-    failed = _first_failure(hosts, *_run_hosts(
-        [([sys.executable, program, *args], _job_env(env), sandbox.host_path("/opt/ml/code"))
+    failed = first_failure(hosts, *run_hosts(
+        [([sys.executable, program, *args], job_env(env), sandbox.host_path("/opt/ml/code"))
          for sandbox, env, args, program in prepared], job_dir, echo, limit))
     if failed:
         host, code, tail = failed

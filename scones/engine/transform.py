@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scones.engine.jobs import JobFailed, Sandbox, _first_failure, _job_env, _run_hosts
+from scones.engine.jobs import JobFailed, Sandbox, first_failure, job_env, run_hosts
 from scones.errors import StepFailed, Unsupported
-from scones.store import ArtifactStore, relative_key
+from scones.store import ArtifactStore
 
 AGENT = Path(__file__).with_name("transform_agent.py")
 
@@ -55,8 +55,7 @@ def run_transform_job(store: ArtifactStore, job_name: str, arguments: dict, mode
     if not container.get("ModelDataUrl"):
         raise StepFailed(f"ClientError: model {arguments['ModelName']} has no ModelDataUrl to serve")
     source_uri = arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-    objects = [uri for uri, _ in store.list(source_uri)]
-    if not objects:
+    if not store.list(source_uri):
         raise StepFailed(f"ClientError: no S3 objects found under {source_uri}")
     count = int(arguments.get("TransformResources", {}).get("InstanceCount", 1) or 1)
     hosts = [f"algo-{i + 1}" for i in range(count)]
@@ -66,11 +65,10 @@ def run_transform_job(store: ArtifactStore, job_name: str, arguments: dict, mode
     runs, outputs = [], []
     for index, host in enumerate(hosts):
         sandbox = Sandbox(job_dir / ("container" if count == 1 else f"{host}/container"))
-        runs.append(_prepare_agent(store, arguments, container, sandbox, model_tar, objects[index::count],
-                                   source_uri))
+        runs.append(_prepare_agent(store, arguments, container, sandbox, model_tar, (index, count)))
         outputs.append(sandbox.host_path("/opt/ml/output"))
     started = time.time()
-    failed = _first_failure(hosts, *_run_hosts(runs, job_dir, echo))
+    failed = first_failure(hosts, *run_hosts(runs, job_dir, echo))
     if failed:
         host, code, tail = failed
         reason = next((line for line in reversed(tail) if line.startswith("ClientError:")), "")
@@ -93,19 +91,15 @@ def run_transform_job(store: ArtifactStore, job_name: str, arguments: dict, mode
 
 
 def _prepare_agent(store: ArtifactStore, arguments: dict, container: dict, sandbox: Sandbox, model_tar: Path,
-                   objects: list[str], source_uri: str) -> tuple[list[str], dict[str, str], Path]:
-    """One instance: its share of the objects, the unpacked model, the agent and its configuration."""
+                   shard: tuple[int, int]) -> tuple[list[str], dict[str, str], Path]:
+    """One instance: its share of the objects (every N-th, as ``ShardedByS3Key``), the unpacked model,
+    the agent and its configuration."""
     from scones.artifacts import unpack_model
 
     inputs, model_dir = sandbox.host_path("/opt/ml/input/data"), sandbox.host_path("/opt/ml/model")
     inputs.mkdir(parents=True, exist_ok=True)
     unpack_model(model_tar, model_dir)
-    prefix_key = source_uri.split("/", 3)[3] if source_uri.count("/") >= 3 else ""
-    for uri in objects:
-        relative = relative_key(uri.split("/", 3)[3], prefix_key) or uri.rsplit("/", 1)[-1]
-        target = inputs / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store.get_bytes(uri))
+    store.download(arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"], inputs, shard=shard)
     agent = sandbox.host_path("/opt/ml/agent/transform_agent.py")
     agent.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(AGENT, agent)
@@ -124,5 +118,5 @@ def _prepare_agent(store: ArtifactStore, arguments: dict, container: dict, sandb
     }
     config_path = sandbox.host_path("/opt/ml/agent/config.json")
     config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
-    env = _job_env({k: str(v) for k, v in container.get("Environment", {}).items()})
+    env = job_env({k: str(v) for k, v in container.get("Environment", {}).items()})
     return [sys.executable, str(agent), str(config_path)], env, sandbox.root
