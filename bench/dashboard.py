@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def write_capture(root: Path, hours: int, per_hour: int) -> int:
     import numpy as np
 
+    from common.capture import capture_record
     from common.imaging import encode_png
-    from scones.serving.capture import capture_record
 
     rng = np.random.default_rng(0)
     image = encode_png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))

@@ -38,9 +38,9 @@ def main() -> int:
         os.environ["SCONES_HOME"] = str(Path(scratch) / "home")
         import numpy as np
 
+        from common.capture import capture_record
         from common.imaging import encode_png
         from scones.review import ReviewItem, item_id
-        from scones.serving.capture import capture_record
         from scones.settings import Settings
 
         settings = Settings.from_env()

@@ -47,3 +47,10 @@ PIPELINE_EXECUTION_EVENT = "SageMaker Model Building Pipeline Execution Status C
 IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "application/x-image")
 JSON_CONTENT_TYPE = "application/json"
 NPY_CONTENT_TYPE = "application/x-npy"
+#: Shadow variants' names start with this: their capture folder is kept out of live monitoring.
+SHADOW_VARIANT_PREFIX = "shadow-"
+#: How an endpoint is deployed (``scones.deploy.modes``): real-time or serverless, and a new version's rollout.
+DEPLOY_MODE = "realtime"
+ROLLOUT = "all-at-once"
+SERVERLESS_MEMORY_MB = 2048
+SERVERLESS_MAX_CONCURRENCY = 20

@@ -67,7 +67,8 @@ TASKS: tuple[Task, ...] = (
     Task(state="SerializeImageData", handler="lambdas.serialize_image_data", logical_id="SerializeFunction",
          function="serialize-image-data", permissions=("read_images",)),
     Task(state="ClassifyImage", handler="lambdas.classifier", logical_id="ClassifierFunction",
-         function="classifier", settings=("ENDPOINT_NAME", "CLASSES"), permissions=("invoke_endpoint",),
+         function="classifier", settings=("ENDPOINT_NAME", "CLASSES", "CAPTURE_URI"),
+         permissions=("invoke_endpoint", "write_capture"),
          retry_errors=("EndpointUnavailableError",)),  # the endpoint is down or throttled
     Task(state="FilterLowConfidence", handler="lambdas.filter_low_confidence", logical_id="FilterFunction",
          function="filter-low-confidence", settings=("THRESHOLD",)),

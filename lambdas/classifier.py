@@ -6,6 +6,12 @@ Settings: ``ENDPOINT_NAME``; ``CLASSES`` (comma separated, the model's
 at the local endpoint. Adds ``inferences`` (a list of floats), ``label`` and ``confidence``,
 and ``inference_id`` (sent as InvokeEndpoint's InferenceId, so capture and a reviewer's answer join)
 with ``model_version`` (from the endpoint's custom attributes; None when it does not say).
+
+``CAPTURE_URI`` (set when the endpoint is serverless, which has no data capture): each answer is
+also written as a data-capture record, in SageMaker's format under the endpoint's capture prefix
+(:class:`scones.serving.capture.RecordSink`), so drift checks, live accuracy and the dashboard keep
+working. A capture that fails is logged and never fails the classification: SageMaker's own capture
+does not fail requests either.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ def classify(data: bytes, endpoint: str, client, classes: int | None = None) -> 
 
 
 def invoke(data: bytes, endpoint: str, client, classes: int | None = None,
-           inference_id: str | None = None) -> tuple[list[float], int | None]:
+           inference_id: str | None = None, capture=None) -> tuple[list[float], int | None]:
     """(probabilities, the model version that answered, when the endpoint says: ``model-version=N``).
 
     ``inference_id`` goes to InvokeEndpoint's ``InferenceId``, which data capture records: it is
-    what a person's answer to this image is later joined on.
+    what a person's answer to this image is later joined on. ``capture`` (a RecordSink) records the
+    exchange when the endpoint cannot (serverless).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -64,7 +71,27 @@ def invoke(data: bytes, endpoint: str, client, classes: int | None = None,
     problem = probability_problem(result, classes)
     if problem:
         raise InvalidModelOutputError(f"endpoint {endpoint} answered {str(result)[:80]}: {problem}")
-    return [float(v) for v in result], _model_version(answer.get("CustomAttributes", ""))
+    version = _model_version(answer.get("CustomAttributes", ""))
+    if capture is not None:
+        _capture(capture, endpoint, answer.get("InvokedProductionVariant") or "AllTraffic", data, raw,
+                 inference_id, version)
+    return [float(v) for v in result], version
+
+
+def _capture(sink, endpoint: str, variant: str, data: bytes, output: bytes, inference_id: str | None,
+             version: int | None) -> None:
+    import datetime as dt
+
+    from common.capture import capture_record
+
+    metadata = {**({"inferenceId": inference_id} if inference_id else {}),
+                **({"modelVersion": str(version)} if version is not None else {})}
+    record = capture_record(content_type_of(data), data, "application/json", output, dt.datetime.now(dt.UTC),
+                            metadata)
+    try:
+        sink.write(endpoint, variant, record)
+    except Exception as exc:  # noqa: BLE001 - capture is a record of the answer, never a reason to lose it
+        print(json.dumps({"capture_failed": f"{type(exc).__name__}: {exc}", "endpoint": endpoint}))
 
 
 def endpoint_error(exc, endpoint: str) -> Exception:
@@ -124,9 +151,14 @@ def classes_from(env: Env) -> list[str]:
 def make_handler(env: Env, clients: Clients):
     """A handler bound to the function's endpoint and classes, calling through ``clients``."""
     endpoint, classes = env.get("ENDPOINT_NAME", ENDPOINT_NAME), classes_from(env)
+    capture = None
+    if env.get("CAPTURE_URI"):
+        from common.capture import RecordSink
+
+        capture = RecordSink(env["CAPTURE_URI"], clients)
 
     def configured(event, context=None):
-        return _classify_event(event, endpoint, classes, clients("sagemaker-runtime"))
+        return _classify_event(event, endpoint, classes, clients("sagemaker-runtime"), capture)
 
     return configured
 
@@ -134,7 +166,7 @@ def make_handler(env: Env, clients: Clients):
 handler = entry_point(make_handler)
 
 
-def _classify_event(event, endpoint: str, classes: list[str], client):
+def _classify_event(event, endpoint: str, classes: list[str], client, capture=None):
     body = extract_body(event)
     image_data = body.get("image_data")
     if not isinstance(image_data, str) or not image_data:
@@ -144,7 +176,7 @@ def _classify_event(event, endpoint: str, classes: list[str], client):
     except (binascii.Error, ValueError) as exc:
         raise InvalidEventError(f"image_data is not base64 ({exc})") from exc
     inference_id = str(uuid.uuid4())
-    inferences, version = invoke(data, endpoint, client, len(classes), inference_id)
+    inferences, version = invoke(data, endpoint, client, len(classes), inference_id, capture)
     top = max(range(len(inferences)), key=inferences.__getitem__)
     label = classes[top]
     return response({**body, "inferences": inferences, "label": label, "confidence": inferences[top],

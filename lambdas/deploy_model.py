@@ -4,7 +4,9 @@ Settings (the template's): ``ENDPOINT_NAME``, ``EXECUTION_ROLE_ARN``, ``CAPTURE_
 optional ``MODEL_PACKAGE_GROUP`` (ignore other groups), ``INSTANCE_TYPE``,
 ``ROLLBACK_ALARMS`` (comma separated CloudWatch alarm names), ``KMS_KEY_ID`` (endpoint volumes and
 capture objects), ``NOTIFY_TOPIC_ARN``
-(SNS topic told about each deployment and rollback).
+(SNS topic told about each deployment and rollback); ``DEPLOY_MODE`` (realtime or serverless), ``ROLLOUT``
+(all-at-once, canary 10% 5m, linear 20% 2m), ``SERVERLESS_MEMORY`` and ``SERVERLESS_CONCURRENCY``
+(:mod:`scones.deploy.modes`, which refuses what SageMaker does not allow together).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from lambdas._runtime import Clients, Env, entry_point
 
 def build_deployer(env: Env, clients: Clients):
     """The deployer over the SageMaker registry and endpoint, with the function's settings and clients."""
+    from common import defaults
     from scones.deploy import Deployer
+    from scones.deploy.modes import DeploymentMode
     from scones.deploy.sagemaker import EndpointSettings, SageMakerEndpointBackend
     from scones.registry.sagemaker import SageMakerRegistry
 
@@ -27,6 +31,10 @@ def build_deployer(env: Env, clients: Clients):
         instance_type=env.get("INSTANCE_TYPE", "ml.m5.large"),
         rollback_alarms=tuple(a for a in env.get("ROLLBACK_ALARMS", "").split(",") if a),
         kms_key_id=env.get("KMS_KEY_ID", ""),
+        mode=DeploymentMode.parse(env.get("DEPLOY_MODE") or defaults.DEPLOY_MODE,
+                                  env.get("ROLLOUT") or defaults.ROLLOUT,
+                                  int(env.get("SERVERLESS_MEMORY") or defaults.SERVERLESS_MEMORY_MB),
+                                  int(env.get("SERVERLESS_CONCURRENCY") or defaults.SERVERLESS_MAX_CONCURRENCY)),
     )
     registry = SageMakerRegistry(clients("sagemaker"), clients("s3"))
     backend = SageMakerEndpointBackend(settings, registry, clients("sagemaker"), clients("application-autoscaling"))

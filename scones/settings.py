@@ -12,6 +12,9 @@
 | ``SCONES_REVIEW_SAMPLE`` | ``common.defaults.REVIEW_SAMPLE`` (0.02) | ``0`` turns it off |
 | ``SCONES_AWS_ENDPOINT_URL`` | none: AWS itself             | ``http://127.0.0.1:5000`` |
 | ``SCONES_AWS_REGION`` | ``AWS_DEFAULT_REGION`` or ``us-east-1``  |                    |
+| ``SCONES_DEPLOY_MODE`` | ``realtime``                            | ``serverless``     |
+| ``SCONES_ROLLOUT``    | ``all-at-once``                          | ``canary 10% 5m``  |
+| ``SCONES_SERVERLESS_MEMORY`` / ``_CONCURRENCY`` | 2048 MB / 20   |                    |
 
 Every AWS client the platform makes (registry, store, notifier) comes from :meth:`Settings.aws_client`,
 so an endpoint URL given here reaches all of them and nothing else: a local workflow's in-process
@@ -24,6 +27,7 @@ import os
 from dataclasses import dataclass
 
 from common import defaults
+from scones.deploy.modes import DeploymentMode
 from scones.errors import InvalidInput
 from scones.notify import Notifier, open_notifier
 from scones.registry import ModelRegistry, open_registry
@@ -43,6 +47,7 @@ class Settings:
     aws_region: str = "us-east-1"
     review_uri: str = ""
     review_sample: float = defaults.REVIEW_SAMPLE
+    deploy_mode: DeploymentMode = DeploymentMode()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +63,11 @@ class Settings:
             aws_region=os.environ.get("SCONES_AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             review_uri=os.environ.get("SCONES_REVIEW", f"sqlite:///{ws.root / 'review.db'}"),
             review_sample=_share("SCONES_REVIEW_SAMPLE", defaults.REVIEW_SAMPLE),
+            deploy_mode=DeploymentMode.parse(
+                os.environ.get("SCONES_DEPLOY_MODE") or defaults.DEPLOY_MODE,
+                os.environ.get("SCONES_ROLLOUT") or defaults.ROLLOUT,
+                _whole("SCONES_SERVERLESS_MEMORY", defaults.SERVERLESS_MEMORY_MB),
+                _whole("SCONES_SERVERLESS_CONCURRENCY", defaults.SERVERLESS_MAX_CONCURRENCY)),
         )
 
     def aws_client(self, service: str, region: str | None = None):
@@ -105,7 +115,10 @@ class Settings:
                 "SCONES_STORE": self.store_uri, "SCONES_MODEL_GROUP": self.model_group,
                 "SCONES_NOTIFY": self.notify_uri, "SCONES_THRESHOLD": str(self.threshold),
                 "SCONES_REVIEW": self.review_uri, "SCONES_REVIEW_SAMPLE": str(self.review_sample),
-                "SCONES_AWS_REGION": self.aws_region, "SCONES_AWS_ENDPOINT_URL": self.aws_endpoint_url or ""}
+                "SCONES_AWS_REGION": self.aws_region, "SCONES_AWS_ENDPOINT_URL": self.aws_endpoint_url or "",
+                "SCONES_DEPLOY_MODE": self.deploy_mode.kind, "SCONES_ROLLOUT": str(self.deploy_mode.rollout),
+                "SCONES_SERVERLESS_MEMORY": str(self.deploy_mode.serverless.memory_mb),
+                "SCONES_SERVERLESS_CONCURRENCY": str(self.deploy_mode.serverless.max_concurrency)}
 
 
 def _share(name: str, default: float) -> float:
@@ -118,3 +131,12 @@ def _share(name: str, default: float) -> float:
         return share_value(text, name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def _whole(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise InvalidInput(f"{name} must be a whole number, got {text!r}")
+    return int(text)

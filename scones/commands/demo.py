@@ -111,7 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
         threshold = settings.threshold if args.threshold is None else args.threshold
         started = _stage(f"4. inference workflow: serialize -> classify -> filter (threshold {threshold}) "
                          f"on {args.images} test images")
-        from scones.workflow.classify import classify_images, format_result, review_target
+        from scones.workflow.classify import classifier_capture, classify_images, format_result, review_target
 
         chosen = test_images(settings, record, args.images)
         first = chosen[0]
@@ -119,7 +119,8 @@ def run_demo(args: argparse.Namespace) -> int:
         report = classify_images([(name, data) for name, data, _ in chosen], live["url"], DEFAULT_ENDPOINT,
                                  live["live"]["classes"], threshold,
                                  cache_dir=settings.workspace.root / "cache" / "workflows",
-                                 notifier=settings.notifier(), review=review_target(settings))
+                                 notifier=settings.notifier(), review=review_target(settings),
+                                 capture_uri=classifier_capture(settings))
         width = max(len(name) for name, _, _ in chosen)
         for (_, _, truth), result in zip(chosen, report.results, strict=True):
             print(f"  {format_result(result, width)}   (true: {truth})")

@@ -152,7 +152,13 @@ def _classify(args: argparse.Namespace) -> int:
 
     from scones.serving.run import read_state
     from scones.settings import Settings
-    from scones.workflow.classify import classify_images, format_result, read_sources, review_target
+    from scones.workflow.classify import (
+        classifier_capture,
+        classify_images,
+        format_result,
+        read_sources,
+        review_target,
+    )
 
     settings = Settings.from_env()
     state = read_state(settings, args.endpoint_name) or {}
@@ -171,7 +177,7 @@ def _classify(args: argparse.Namespace) -> int:
     report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], threshold,
                              batch=False if args.single else None,
                              cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
-                             review=review_target(settings))
+                             review=review_target(settings), capture_uri=classifier_capture(settings))
     width = min(60, max(len(r.image) for r in report.results))
     for result in report.results:
         print(format_result(result, width))

@@ -1,17 +1,26 @@
 """SageMaker endpoint backend: Model from the package, EndpointConfig with data capture,
 create or blue/green update, target-tracking autoscaling.
 
+The deployment mode (:mod:`scones.deploy.modes`) shapes each call: a serverless variant carries a
+``ServerlessConfig`` instead of instances and no data capture (the classifier captures), and is not
+autoscaled; the update's traffic routing is the configured rollout (all at once, canary, linear).
+:meth:`SageMakerEndpointBackend.apply_layout` serves an A/B split (weighted production variants)
+or a shadow (``ShadowProductionVariants``) through one new endpoint configuration.
+
 Names are derived from the endpoint and the package version, so a retried or
 duplicated event finds what an earlier attempt created instead of failing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
 from scones.aws_errors import call
 from scones.deploy import EndpointBackend
+from scones.deploy.modes import DeploymentMode, Layout, VariantSpec
 from scones.errors import NotFound
 from scones.registry import ModelRegistry, ModelVersion
 
@@ -32,6 +41,7 @@ class EndpointSettings:
     scale_in_cooldown: int = 300
     rollback_alarms: tuple[str, ...] = field(default=())
     kms_key_id: str = ""  # encrypts the endpoint's volumes and the capture objects when set
+    mode: DeploymentMode = field(default_factory=DeploymentMode)
 
     @property
     def alarms(self) -> tuple[str, ...]:
@@ -83,27 +93,74 @@ class SageMakerEndpointBackend(EndpointBackend):
 
     def deploy(self, version: ModelVersion) -> None:
         s = self.settings
-        model_name = _name(s.endpoint_name, f"v{version.version}")
+        s.mode.check(Layout.single(version.version), gpu=s.instance_type.startswith(("ml.g", "ml.p")))
         config_name = _name(s.endpoint_name, f"v{version.version}", "config")
+        self._create_config(config_name, Layout.single(version.version), {version.version: version})
+        self._create_or_update(config_name, self.deployment_config())
+        if not s.mode.is_serverless:  # a serverless variant scales itself: it has no instance count to track
+            self.register_autoscaling()
+
+    def apply_layout(self, layout: Layout) -> str:
+        """Serve ``layout`` (an A/B split, a shadow): one new endpoint configuration, then UpdateEndpoint.
+
+        Returns the configuration's name (derived from the layout, so applying it twice creates nothing new).
+        """
+        self.settings.mode.check(layout)
+        versions = {n: self.registry.get_version(self._group(), n) for n in layout.versions()}
+        digest = hashlib.sha256(json.dumps(layout.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        config_name = _name(self.settings.endpoint_name, "layout", digest)
+        self._create_config(config_name, layout, versions)
+        self._create_or_update(config_name, None)
+        return config_name
+
+    def _group(self) -> str:
+        live = self.live_version()
+        if live is None:
+            raise NotFound(f"endpoint {self.settings.endpoint_name} serves nothing yet: approve a version first")
+        return live.group
+
+    def _model(self, version: ModelVersion) -> str:
+        s = self.settings
+        model_name = _name(s.endpoint_name, f"v{version.version}")
         if not self._exists(self.client.describe_model, ModelName=model_name):
             self._call("create model", self.client.create_model, ModelName=model_name,
                        PrimaryContainer={"ModelPackageName": version.arn}, ExecutionRoleArn=s.execution_role_arn,
                        Tags=[{"Key": "scones:model-package", "Value": version.arn}])
-        if not self._exists(self.client.describe_endpoint_config, EndpointConfigName=config_name):
-            self._call("create endpoint config", self.client.create_endpoint_config,
-                       EndpointConfigName=config_name, ProductionVariants=[{
-                           "VariantName": VARIANT, "ModelName": model_name, "InstanceType": s.instance_type,
-                           "InitialInstanceCount": s.initial_instance_count}],
-                       DataCaptureConfig=self.data_capture_config(),
-                       **({"KmsKeyId": s.kms_key_id} if s.kms_key_id else {}))
+        return model_name
+
+    def production_variant(self, spec: VariantSpec, model_name: str) -> dict:
+        """One variant of an endpoint configuration: instances (real-time) or a ServerlessConfig."""
+        s = self.settings
+        variant = {"VariantName": spec.name, "ModelName": model_name, "InitialVariantWeight": spec.weight}
+        if s.mode.is_serverless:
+            variant["ServerlessConfig"] = s.mode.serverless.request()
+        else:
+            variant.update(InstanceType=s.instance_type, InitialInstanceCount=s.initial_instance_count)
+        return variant
+
+    def _create_config(self, config_name: str, layout: Layout, versions: dict[int, ModelVersion]) -> None:
+        if self._exists(self.client.describe_endpoint_config, EndpointConfigName=config_name):
+            return
+        s = self.settings
+        extra: dict = {"KmsKeyId": s.kms_key_id} if s.kms_key_id else {}
+        if not s.mode.is_serverless:  # SageMaker refuses DataCaptureConfig on a serverless endpoint
+            extra["DataCaptureConfig"] = self.data_capture_config()
+        if layout.shadow is not None:
+            extra["ShadowProductionVariants"] = [
+                self.production_variant(layout.shadow, self._model(versions[layout.shadow.version]))]
+        self._call("create endpoint config", self.client.create_endpoint_config, EndpointConfigName=config_name,
+                   ProductionVariants=[self.production_variant(spec, self._model(versions[spec.version]))
+                                       for spec in layout.production], **extra)
+
+    def _create_or_update(self, config_name: str, deployment_config: dict | None) -> None:
+        s = self.settings
         if self._endpoint() is None:
             self._call("create endpoint", self.client.create_endpoint, EndpointName=s.endpoint_name,
                        EndpointConfigName=config_name)
         else:
             self._call("update endpoint", self.client.update_endpoint, EndpointName=s.endpoint_name,
                        EndpointConfigName=config_name, RetainAllVariantProperties=False,
-                       DeploymentConfig=self.deployment_config())
-        self.register_autoscaling()
+                       **({"DeploymentConfig": deployment_config} if deployment_config else {}))
 
     def data_capture_config(self) -> dict:
         return {
@@ -116,10 +173,10 @@ class SageMakerEndpointBackend(EndpointBackend):
         }
 
     def deployment_config(self) -> dict:
-        """Blue/green: the new fleet takes all traffic at once after baking; alarms roll it back."""
+        """Blue/green by the configured rollout (all at once, canary, linear); the alarms roll it back."""
         return {
             "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+                "TrafficRoutingConfiguration": self.settings.mode.rollout.traffic_routing(),
                 "TerminationWaitInSeconds": 300,
                 "MaximumExecutionTimeoutInSeconds": 3600,
             },

@@ -53,6 +53,8 @@ KEY_ADMIN = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:Ena
              "kms:ListResourceTags", "kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant", "kms:Encrypt",
              "kms:Decrypt", "kms:GenerateDataKey"]
 PREFIX_ARN = "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ProjectName}/*"
+CAPTURE_URI = "s3://${ArtifactBucket}/${ProjectName}/datacapture"
+CAPTURE_ARN = "arn:${AWS::Partition}:s3:::${ArtifactBucket}/${ProjectName}/datacapture/*"
 GROUP_PACKAGES = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/${GroupLower}/*"
 GROUP_ARN = ("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
              "model-package-group/${ModelPackageGroupName}")
@@ -117,6 +119,8 @@ PERMISSIONS = {
     "invoke_endpoint": {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": _sub(ENDPOINT_ARN)},
     "start_human_loop": {"Effect": "Allow", "Action": ["sagemaker:StartHumanLoop", "sagemaker:DescribeHumanLoop"],
                          "Resource": [_sub(REVIEW_FLOW_ARN), _sub(HUMAN_LOOPS_ARN)]},
+    # a serverless endpoint has no data capture: the classifier writes the records (encrypted with the project key)
+    "write_capture": {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": _sub(CAPTURE_ARN)},
 }
 #: Where each setting a function reads comes from in the template.
 SETTING_SOURCES = {
@@ -126,6 +130,8 @@ SETTING_SOURCES = {
     "NOTIFY_TOPIC_ARN": {"Ref": "NotificationTopic"},
     "REVIEW_QUEUE": _sub("a2i://" + REVIEW_FLOW_ARN),
     "REVIEW_SAMPLE": {"Ref": "ReviewSample"},
+    # only a serverless endpoint needs the classifier to capture (a real-time one captures itself)
+    "CAPTURE_URI": {"Fn::If": ["IsServerless", _sub(CAPTURE_URI), ""]},
 }
 
 
@@ -171,7 +177,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ), environment={
         "ENDPOINT_NAME": SETTING_SOURCES["ENDPOINT_NAME"],
         "EXECUTION_ROLE_ARN": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
-        "CAPTURE_S3_URI": _sub("s3://${ArtifactBucket}/${ProjectName}/datacapture"),
+        "CAPTURE_S3_URI": _sub(CAPTURE_URI),
+        "DEPLOY_MODE": {"Ref": "DeployMode"}, "ROLLOUT": {"Ref": "Rollout"},
+        "SERVERLESS_MEMORY": {"Ref": "ServerlessMemoryInMB"},
+        "SERVERLESS_CONCURRENCY": {"Ref": "ServerlessMaxConcurrency"},
         "MODEL_PACKAGE_GROUP": {"Ref": "ModelPackageGroupName"},
         "NOTIFY_TOPIC_ARN": SETTING_SOURCES["NOTIFY_TOPIC_ARN"],
         "ROLLBACK_ALARMS": _sub(",".join(ROLLBACK_ALARM_NAMES)), "KMS_KEY_ID": {"Ref": "DataKey"}}),
@@ -528,8 +537,21 @@ def build_template() -> dict:
                                   "Description": "origins allowed to call POST /classify from a browser (CORS)"},
             "ModelLatencyP99Microseconds": {"Type": "Number", "Default": 500000,
                                             "Description": "p99 ModelLatency that raises the alarm (and rolls back)"},
+            "DeployMode": {"Type": "String", "Default": defaults.DEPLOY_MODE,
+                           "AllowedValues": ["realtime", "serverless"],
+                           "Description": "realtime (instances, data capture) or serverless (pay per request; "
+                                          "the classifier captures)"},
+            "Rollout": {"Type": "String", "Default": defaults.ROLLOUT,
+                        "AllowedPattern": r"(all-at-once( \d+[smh]?)?)|((canary|linear) \d+% \d+[smh]?)",
+                        "Description": "how an approved version takes traffic: all-at-once, canary 10% 5m, "
+                                       "linear 20% 2m (the alarms roll it back)"},
+            "ServerlessMemoryInMB": {"Type": "Number", "Default": defaults.SERVERLESS_MEMORY_MB,
+                                     "AllowedValues": [1024, 2048, 3072, 4096, 5120, 6144]},
+            "ServerlessMaxConcurrency": {"Type": "Number", "Default": defaults.SERVERLESS_MAX_CONCURRENCY,
+                                         "MinValue": 1, "MaxValue": 200},
         },
         "Conditions": {"RetrainOnDriftEnabled": {"Fn::Equals": [{"Ref": "RetrainOnDrift"}, "true"]},
+                       "IsServerless": {"Fn::Equals": [{"Ref": "DeployMode"}, "serverless"]},
                        "HasProvisionedConcurrency": {"Fn::Not": [{"Fn::Equals": [
                            {"Ref": "ProvisionedConcurrency"}, 0]}]}},
         "Resources": resources,

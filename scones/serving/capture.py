@@ -11,7 +11,6 @@ Writing happens on a background thread, so a request never waits for the disk.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import queue
@@ -19,33 +18,7 @@ import threading
 import uuid
 from pathlib import Path
 
-JSON_TYPES = ("application/json",)
-
-
-def _encode(data: bytes, content_type: str) -> tuple[str, str]:
-    if content_type.split(";")[0].strip().lower() in JSON_TYPES:
-        try:
-            return data.decode("utf-8"), "JSON"
-        except UnicodeDecodeError:
-            pass
-    return base64.b64encode(data).decode("ascii"), "BASE64"
-
-
-def capture_record(input_type: str, body: bytes, output_type: str, output: bytes,
-                   when: dt.datetime, metadata: dict | None = None) -> dict:
-    input_data, input_encoding = _encode(body, input_type)
-    output_data, output_encoding = _encode(output, output_type)
-    return {
-        "captureData": {
-            "endpointInput": {"observedContentType": input_type, "mode": "INPUT", "data": input_data,
-                              "encoding": input_encoding},
-            "endpointOutput": {"observedContentType": output_type, "mode": "OUTPUT", "data": output_data,
-                               "encoding": output_encoding},
-        },
-        "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                          **(metadata or {})},
-        "eventVersion": "0",
-    }
+from common.capture import capture_record
 
 
 class CaptureWriter:
@@ -90,3 +63,4 @@ class CaptureWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
+

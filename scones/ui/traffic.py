@@ -18,7 +18,7 @@ bp = Blueprint("traffic", __name__)
 @bp.post("/classify")
 def classify():
     from scones.ui import views
-    from scones.workflow.classify import classify_images, review_target
+    from scones.workflow.classify import classifier_capture, classify_images, review_target
 
     board = dashboard()
     settings = board.settings
@@ -35,7 +35,7 @@ def classify():
     report = classify_images([(Path(upload.filename).name, upload.read())], endpoint["url"], endpoint["endpoint"],
                              endpoint["live"]["classes"], threshold,
                              cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
-                             review=review_target(settings))
+                             review=review_target(settings), capture_uri=classifier_capture(settings))
     return redirect(url_for("home.index", result=json.dumps(asdict(report.results[0])), _anchor="classify"))
 
 

@@ -35,6 +35,15 @@ def review_target(settings) -> ReviewTarget:
     return ReviewTarget(settings.review_uri, settings.store(), settings.review_sample)
 
 
+def classifier_capture(settings) -> str:
+    """Where the classifier writes capture records: only when the endpoint is serverless (it captures nothing)."""
+    if not settings.deploy_mode.is_serverless:
+        return ""
+    from scones.serving.run import capture_root
+
+    return f"file://{capture_root(settings)}"
+
+
 @dataclass(frozen=True)
 class ClassifyReport:
     results: list[ImageResult]
@@ -74,19 +83,21 @@ def read_sources(sources: list[str], store=None) -> list[tuple[str, bytes]]:
 def classify_images(images: list[tuple[str, bytes]], endpoint_url: str, endpoint_name: str, classes: list[str],
                     threshold: float, batch: bool | None = None, config: WorkflowConfig | None = None,
                     cache_dir: Path | None = None, notifier=None,
-                    bucket: ImageBucket | None = None, review: ReviewTarget | None = None) -> ClassifyReport:
+                    bucket: ImageBucket | None = None, review: ReviewTarget | None = None,
+                    capture_uri: str = "") -> ClassifyReport:
     """Run each image through serialize -> classify -> filter; batches go through the Map workflow.
 
     ``bucket``: put the images in that S3 bucket (an AWS API) for the serializer to read, instead of
     the runner's own in-process bucket. ``review``: the queue the review branch adds to; an image
     sent to review is kept in ``review.store`` at the S3 URI the item names, since the runner's
-    own bucket is gone when the run ends.
+    own bucket is gone when the run ends. ``capture_uri``: the classifier captures there
+    (:func:`classifier_capture`: a serverless endpoint's).
     """
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # failed executions are results here, not log noise
     config = config or WorkflowConfig()
     handlers = workflow_handlers(config, EndpointTarget(endpoint_url, endpoint_name, tuple(classes), threshold),
                                  images=bucket, review_queue=review.queue_uri if review else "",
-                                 review_sample=review.sample if review else 0.0)
+                                 review_sample=review.sample if review else 0.0, capture_uri=capture_uri)
     use_batch = len(images) > 1 if batch is None else batch
     started = time.perf_counter()
     run = uuid.uuid4().hex[:12]

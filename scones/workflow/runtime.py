@@ -105,15 +105,19 @@ class ImageBucket:
     name: str
 
 
-def local_settings(target: EndpointTarget, review_queue: str = "", review_sample: float = 0.0) -> dict[str, str]:
-    """The functions' settings on this machine, by the names the template sets them in AWS."""
+def local_settings(target: EndpointTarget, review_queue: str = "", review_sample: float = 0.0,
+                   capture_uri: str = "") -> dict[str, str]:
+    """The functions' settings on this machine, by the names the template sets them in AWS.
+
+    ``capture_uri``: where the classifier writes capture records (only for a serverless endpoint).
+    """
     return {"ENDPOINT_NAME": target.name, "CLASSES": ",".join(target.classes), "THRESHOLD": str(target.threshold),
-            "REVIEW_QUEUE": review_queue, "REVIEW_SAMPLE": str(review_sample)}
+            "REVIEW_QUEUE": review_queue, "REVIEW_SAMPLE": str(review_sample), "CAPTURE_URI": capture_uri}
 
 
 def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: str = "us-east-1",
                       images: ImageBucket | None = None, review_queue: str = "",
-                      review_sample: float = 0.0) -> dict[str, Handler]:
+                      review_sample: float = 0.0, capture_uri: str = "") -> dict[str, Handler]:
     """Function name -> handler, for every row of the task table, as the Lambda service would load them.
 
     Each handler is its module's ``make_handler(env, clients)`` (the module named by the row's
@@ -124,7 +128,7 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
     """
     clients = Clients({"s3": images.client} if images else None, region=region,
                       endpoint_urls={"sagemaker-runtime": target.url})
-    settings = local_settings(target, review_queue, review_sample)
+    settings = local_settings(target, review_queue, review_sample, capture_uri)
 
     def on_first_call(task: Task) -> Handler:
         built: list[Handler] = []

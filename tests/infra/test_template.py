@@ -98,7 +98,8 @@ def test_event_rules_watch_this_group(template):
 
 
 #: The handlers and what they import are pure Python; a zip past this has picked up something it should not.
-LAMBDA_ZIP_BUDGET = 60_000  # deflated: 40.7 KB before human review, 55.3 KB with its two tasks and the A2I backend
+LAMBDA_ZIP_BUDGET = 72_000  # deflated: 40.7 KB before human review, 55.3 KB with its two tasks and the A2I
+# backend, 66.5 KB with the deployment modes (the deployer) and capture records (the serverless classifier)
 
 
 def test_lambda_zip_holds_what_the_handlers_import_and_nothing_else(tmp_path):

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
+from common.capture import capture_record
 from lambdas import notify_pipeline_failure
 from scones import pipeline_service
 from scones.monitor import job
 from scones.notify import messages
 from scones.registry.sagemaker import SageMakerRegistry
-from scones.serving.capture import capture_record
 
 REGION = "us-east-1"
 CLASSES = ["bicycle", "motorcycle"]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.capture import capture_record
 from scones import cli
 from scones.monitor.capture_reader import read_capture
 from scones.monitor.report import class_mix_drift, confidence_drift, write_report
-from scones.serving.capture import capture_record
 
 CLASSES = ["bicycle", "motorcycle"]
 EVALUATION = {"evaluation": {"classes": CLASSES, "predicted_counts": {"bicycle": 100, "motorcycle": 100},

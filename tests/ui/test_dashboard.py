@@ -189,7 +189,7 @@ def test_upload_then_drift_shows_per_version_verdicts(browser, site, tmp_path):
     import datetime as dt
     import json
 
-    from scones.serving.capture import capture_record
+    from common.capture import capture_record
     from scones.serving.run import capture_root
 
     registry = site.settings.registry()
