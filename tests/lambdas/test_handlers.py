@@ -233,3 +233,41 @@ def test_locations_that_s3_cannot_hold_get_a_named_error(bucket, key, message):
 
     with pytest.raises(InvalidEventError, match=message):
         require_location({"s3_bucket": bucket, "s3_key": key})
+
+
+def test_a_serverless_classifier_captures_each_answer_in_sagemakers_format(monkeypatch):
+    """A serverless endpoint has no data capture: with CAPTURE_URI the classifier writes the record to S3 itself."""
+    from moto import mock_aws
+
+    from scones.monitor.capture_reader import read_capture
+    from scones.store import open_store
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        monkeypatch.setitem(CLIENTS.made, "s3", s3)
+        stubber = _runtime_stub(monkeypatch)
+        image = support.random_png()
+        answer = _answer([0.2, 0.8])
+        answer.update(CustomAttributes="model-version=4", InvokedProductionVariant="AllTraffic")
+        stubber.add_response("invoke_endpoint", answer, {"EndpointName": "prod", "ContentType": "image/png",
+                                                         "Accept": "application/json", "Body": image,
+                                                         "InferenceId": ANY})
+        env = {"ENDPOINT_NAME": "prod", "CAPTURE_URI": "s3://bkt/scones/datacapture"}
+        event = {"body": {"image_data": base64.b64encode(image).decode()}}
+        body = classifier.make_handler(env, CLIENTS)(event)["body"]
+        [key] = [o["Key"] for o in s3.list_objects_v2(Bucket="bkt")["Contents"]]
+        assert key.startswith("scones/datacapture/prod/AllTraffic/") and key.endswith(".jsonl")
+        scan = read_capture("s3://bkt/scones/datacapture/prod", open_store("s3://", lambda service: s3))
+        [prediction] = scan.predictions
+        assert prediction.probabilities == (0.2, 0.8) and prediction.model_version == "4"
+        assert prediction.inference_id == body["inference_id"], "ground truth joins this record"
+        record = json.loads(s3.get_object(Bucket="bkt", Key=key)["Body"].read())
+        assert base64.b64decode(record["captureData"]["endpointInput"]["data"]) == image
+
+        s3.delete_object(Bucket="bkt", Key=key)
+        s3.delete_bucket(Bucket="bkt")  # capture now fails: the classification must not
+        stubber.add_response("invoke_endpoint", _answer([0.2, 0.8]), {
+            "EndpointName": "prod", "ContentType": "image/png", "Accept": "application/json", "Body": image,
+            "InferenceId": ANY})
+        assert classifier.make_handler(env, CLIENTS)(event)["body"]["label"] == "motorcycle"
