@@ -133,4 +133,4 @@ def endpoint(served):
     watcher.stop()
     server.shutdown()
     server.server_close()
-    server.capture.close()
+    server.close_capture()

@@ -24,6 +24,7 @@ from pathlib import Path
 from common import defaults
 from inference_workflow.tasks import ALL_TASKS, LIVE_ALIAS, Task
 from inference_workflow.workflow_config import WorkflowConfig
+from scones.deploy.alarms import LATENCY_P99_MICROSECONDS, ROLLBACK_ALARMS, AlarmRule
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 #: Actions with no resource-level permissions in AWS: only these may use Resource "*".
@@ -42,8 +43,9 @@ UNSCOPABLE_ACTIONS = frozenset({
 })
 
 SUB = "Fn::Sub"
-#: The CloudWatch alarms a blue/green endpoint update watches; any of them in ALARM rolls it back.
-ROLLBACK_ALARM_NAMES = ("${EndpointName}-invocation-5xx-errors", "${EndpointName}-model-latency-p99")
+#: The CloudWatch alarms a blue/green endpoint update watches; any of them in ALARM rolls it back (the local
+#: endpoint evaluates the same rules: scones.deploy.alarms).
+ROLLBACK_ALARM_NAMES = tuple(rule.name for rule in ROLLBACK_ALARMS)
 #: The actions a key policy grants to the roles that encrypt or read with the project's key.
 KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
            "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
@@ -339,12 +341,16 @@ def _add_live_aliases(resources: dict) -> None:
                 {"Ref": "AWS::NoValue"}]}}}
 
 
-def _alarm(name: str, description: str, namespace: str, metric: str, dimensions: list[dict], threshold,
-           statistic: dict) -> dict:
+def _alarm(rule: AlarmRule, namespace: str, dimensions: list[dict], threshold=None) -> dict:
+    statistic = {"Statistic": rule.statistic} if rule.statistic in ("Sum", "Average", "Maximum", "Minimum",
+                                                                     "SampleCount") else \
+        {"ExtendedStatistic": rule.statistic}
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmName": _sub(name), "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
-        "Dimensions": dimensions, **statistic, "Period": 60, "EvaluationPeriods": 3, "DatapointsToAlarm": 2,
-        "Threshold": threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "AlarmName": _sub(rule.name), "AlarmDescription": rule.description, "Namespace": namespace,
+        "MetricName": rule.metric, "Dimensions": dimensions, **statistic, "Period": rule.period,
+        "EvaluationPeriods": rule.evaluation_periods, "DatapointsToAlarm": rule.datapoints_to_alarm,
+        "Threshold": rule.threshold if threshold is None else threshold,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         "TreatMissingData": "notBreaching", "AlarmActions": [{"Ref": "NotificationTopic"}]}}
 
 
@@ -360,17 +366,13 @@ def _add_production_serving(resources: dict) -> None:
     """
     endpoint = [{"Name": "EndpointName", "Value": {"Ref": "EndpointName"}},
                 {"Name": "VariantName", "Value": "AllTraffic"}]
-    resources["Endpoint5xxAlarm"] = _alarm(
-        ROLLBACK_ALARM_NAMES[0], "the endpoint answers with server errors (a blue/green update rolls back)",
-        "AWS/SageMaker", "Invocation5XXErrors", endpoint, 1, {"Statistic": "Sum"})
-    resources["ModelLatencyAlarm"] = _alarm(
-        ROLLBACK_ALARM_NAMES[1], "p99 model latency above ModelLatencyP99Microseconds (rolls an update back)",
-        "AWS/SageMaker", "ModelLatency", endpoint, {"Ref": "ModelLatencyP99Microseconds"},
-        {"ExtendedStatistic": "p99"})
+    errors, latency = ROLLBACK_ALARMS
+    resources["Endpoint5xxAlarm"] = _alarm(errors, "AWS/SageMaker", endpoint)
+    resources["ModelLatencyAlarm"] = _alarm(latency, "AWS/SageMaker", endpoint, {"Ref": "ModelLatencyP99Microseconds"})
     resources["WorkflowFailuresAlarm"] = _alarm(
-        "${ProjectName}-workflow-executions-failed", "inference workflow executions fail", "AWS/States",
-        "ExecutionsFailed", [{"Name": "StateMachineArn", "Value": {"Ref": "InferenceStateMachine"}}], 1,
-        {"Statistic": "Sum"})
+        AlarmRule("${ProjectName}-workflow-executions-failed", "inference workflow executions fail",
+                  "ExecutionsFailed", "Sum", 1),
+        "AWS/States", [{"Name": "StateMachineArn", "Value": {"Ref": "InferenceStateMachine"}}])
     resources["HttpApi"] = {"Type": "AWS::ApiGatewayV2::Api", "Properties": {
         "Name": _sub("${ProjectName}-api"), "ProtocolType": "HTTP",
         "CorsConfiguration": {"AllowOrigins": {"Ref": "ApiAllowedOrigins"}, "AllowMethods": ["POST", "OPTIONS"],
@@ -535,7 +537,7 @@ def build_template() -> dict:
                                        "Description": "warm containers per request-path function (0: none)"},
             "ApiAllowedOrigins": {"Type": "CommaDelimitedList", "Default": "http://localhost:3000",
                                   "Description": "origins allowed to call POST /classify from a browser (CORS)"},
-            "ModelLatencyP99Microseconds": {"Type": "Number", "Default": 500000,
+            "ModelLatencyP99Microseconds": {"Type": "Number", "Default": LATENCY_P99_MICROSECONDS,
                                             "Description": "p99 ModelLatency that raises the alarm (and rolls back)"},
             "DeployMode": {"Type": "String", "Default": defaults.DEPLOY_MODE,
                            "AllowedValues": ["realtime", "serverless"],

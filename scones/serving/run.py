@@ -48,14 +48,43 @@ def served_version(settings: Settings, endpoint: str = DEFAULT_ENDPOINT):
         return None
 
 
+def endpoint_folder(settings: Settings, endpoint: str) -> Path:
+    return settings.workspace.root / "endpoints" / endpoint
+
+
 def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str = "127.0.0.1", port: int = 8080,
-                 threads: int | None = None, capture: bool = True, log=print) -> tuple[EndpointServer, RegistryWatcher]:
+                 threads: int | None = None, capture: bool = True, log=print,
+                 alarm_period: float | None = None) -> tuple[EndpointServer, RegistryWatcher]:
+    """The endpoint, its deployer and its registry watcher, by the settings' deployment mode.
+
+    Serverless: the endpoint captures nothing (SageMaker's serverless endpoints cannot; the
+    classifier writes the records) and throttles beyond MaxConcurrency. ``alarm_period``: seconds
+    per alarm datapoint while a rollout bakes (the template's alarms use 60).
+    """
+    from scones.deploy.modes import SINGLE_VARIANT
+    from scones.serving.layout import LayoutController, layout_file
+
+    mode = settings.deploy_mode
     registry = settings.registry()
-    writer = CaptureWriter(capture_root(settings), endpoint) if capture else None
-    server = EndpointServer((host, port), endpoint, writer, state_file(settings, endpoint))
-    loader = ModelLoader(settings.store(), settings.workspace.root / "endpoints" / endpoint / "models", threads)
-    deployer = Deployer(registry, LocalEndpointBackend(server, loader, log), settings.model_group,
-                        notifier=settings.notifier(), endpoint_name=endpoint)
+    writer = CaptureWriter(capture_root(settings), endpoint, SINGLE_VARIANT) if capture and not mode.is_serverless \
+        else None
+    server = EndpointServer((host, port), endpoint, writer, state_file(settings, endpoint),
+                            max_concurrency=mode.serverless.max_concurrency if mode.is_serverless else None)
+    server.mode = mode.describe()
+    folder = endpoint_folder(settings, endpoint)
+    loader = ModelLoader(settings.store(), folder / "models", threads)
+    notifier = settings.notifier()
+    controller = LayoutController(server, loader, registry, settings.model_group, mode, layout_file(folder), log)
+
+    def rolled_back(driver, reason: str) -> None:
+        from scones.notify import messages
+
+        decision = {"action": "rolled_back", "version": driver.old.version.version,
+                    "reason": f"v{driver.new.version.version} rolled back during its rollout: {reason}"}
+        notifier.send("deployment", *messages.deployment(endpoint, decision, driver.old.version))
+
+    backend = LocalEndpointBackend(server, loader, log, mode.rollout, alarm_period, rolled_back, controller)
+    deployer = Deployer(registry, backend, settings.model_group, notifier=notifier, endpoint_name=endpoint)
     server.failed_versions = deployer.failed  # shown by the status page and the dashboard
     registry.create_group(settings.model_group)
     decision = deployer.sync(settings.model_group)
@@ -65,23 +94,27 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval (scones registry approve N)")
     elif decision.action == "no_deployable_version":
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval of a version that loads")
+    controller.poll()  # a split or shadow asked for before this start
     server.write_state()
     from scones.events import open_event_source
 
     events = open_event_source(settings.registry_uri, registry, settings.model_group)
-    watcher = RegistryWatcher(events, deployer, log=log)
+    watcher = RegistryWatcher(events, deployer, log=log, controller=controller)
     return server, watcher
 
 
-def serve(settings: Settings, endpoint: str, host: str, port: int, threads: int | None, capture: bool) -> int:
+def serve(settings: Settings, endpoint: str, host: str, port: int, threads: int | None, capture: bool,
+          alarm_period: float | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    server, watcher = build_server(settings, endpoint, host, port, threads, capture, log)
+    server, watcher = build_server(settings, endpoint, host, port, threads, capture, log, alarm_period)
     watcher.start()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    capture_note = server.capture.folder if server.capture else \
+        "by the classifier (serverless)" if settings.deploy_mode.is_serverless else "off"
     log(f"endpoint {endpoint} serving on {server.url} (pid {os.getpid()}): GET /ping, POST /invocations, "
-        f"POST /endpoints/{endpoint}/invocations; capture -> {server.capture.folder if server.capture else 'off'}")
+        f"POST /endpoints/{endpoint}/invocations; {server.mode}; capture -> {capture_note}")
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
@@ -89,8 +122,7 @@ def serve(settings: Settings, endpoint: str, host: str, port: int, threads: int 
     finally:
         watcher.stop()
         server.server_close()
-        if server.capture:
-            server.capture.close()
+        server.close_capture()
         path = state_file(settings, endpoint)
         state = server.status() | {"status": "Stopped"}
         path.write_text(json.dumps(state, indent=1), encoding="utf-8")

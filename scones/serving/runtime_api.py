@@ -46,3 +46,12 @@ def validation_error(message: str) -> tuple[int, bytes, str]:
 
 def endpoint_not_found(endpoint: str) -> tuple[int, bytes, str]:
     return validation_error(f"Endpoint {endpoint} of account {ACCOUNT} not found.")
+
+
+def throttling(message: str) -> tuple[int, bytes, str]:
+    """(400, body, error type) for a serverless endpoint past its MaxConcurrency.
+
+    AWS's common ``ThrottlingException`` (HTTP 400): not in botocore's sagemaker-runtime model, so
+    boto3 raises a plain ClientError with that code, and its retry handler retries it as throttling.
+    """
+    return 400, json.dumps({"message": message}).encode(), "ThrottlingException"

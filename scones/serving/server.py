@@ -25,6 +25,13 @@ assignment. A request reads the reference once, so in-flight requests finish
 on the model they started with. A version that fails its check never goes
 live. The swap is driven by :class:`scones.deploy.Deployer` -- the same rules
 as the AWS deployer Lambda -- fed by the local registry's event table.
+
+Deployment modes (:mod:`scones.deploy.modes`): what serves is a :class:`~scones.serving.routing.Routing`
+-- weighted production fleets (an A/B split, or both fleets of a canary or linear rollout, driven by
+:mod:`scones.serving.rollout` under the template's rollback alarms), ``TargetVariant`` honoured, and
+a shadow answering copies off the request path (:mod:`scones.serving.shadow`). Capture is kept per
+variant, as SageMaker's. In serverless mode the endpoint captures nothing (the classifier does) and
+requests beyond ``MaxConcurrency`` are throttled with SageMaker's ThrottlingException.
 """
 
 from __future__ import annotations
@@ -34,10 +41,12 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import random
 import re
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +58,8 @@ from scones.registry import ModelVersion
 from scones.serving import runtime_api as runtime_api_errors
 from scones.serving import transport
 from scones.serving.capture import CaptureWriter
+from scones.serving.routing import Deployment, Fleet, Routing
+from scones.serving.shadow import ShadowRunner
 from scones.store import ArtifactStore
 from training import inference
 
@@ -56,13 +67,8 @@ _RUNTIME_PATH = re.compile(r"^/endpoints/([A-Za-z0-9\-]{1,63})/invocations$")
 VARIANT = "AllTraffic"
 #: The header botocore sends for InvokeEndpoint's InferenceId; the capture record keeps it as eventMetadata.inferenceId.
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
-
-
-@dataclass(frozen=True)
-class Deployment:
-    version: ModelVersion
-    model: inference.LoadedModel
-    since: str
+#: InvokeEndpoint's TargetVariant: the production variant to answer, whatever its weight.
+TARGET_VARIANT_HEADER = "x-amzn-sagemaker-target-variant"
 
 
 class ModelLoader:
@@ -73,16 +79,19 @@ class ModelLoader:
         self.cache_dir = Path(cache_dir)
         self.threads = threads
 
-    def load(self, version: ModelVersion) -> inference.LoadedModel:
-        """Raises SconesError naming the version when it cannot be fetched, unpacked, loaded or checked."""
+    def load(self, version: ModelVersion, threads: int | None = None) -> inference.LoadedModel:
+        """Raises SconesError naming the version when it cannot be fetched, unpacked, loaded or checked.
+
+        ``threads``: the model's own (a shadow runs single-threaded, so the live model keeps the cores).
+        """
         try:
-            return self._load(version)
+            return self._load(version, threads or self.threads)
         except SconesError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a candidate model must leave the live one serving
             raise SconesError(f"version {version.version} cannot be served: {type(exc).__name__}: {exc}") from exc
 
-    def _load(self, version: ModelVersion) -> inference.LoadedModel:
+    def _load(self, version: ModelVersion, threads: int | None) -> inference.LoadedModel:
         from scones.artifacts import unpack_model
 
         folder = self.cache_dir / version.group / str(version.version)
@@ -94,7 +103,7 @@ class ModelLoader:
                 unpack_model(tarball, Path(scratch) / "model")
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(Path(scratch) / "model", folder)
-        model = inference.LoadedModel(folder, threads=self.threads)
+        model = inference.LoadedModel(folder, threads=threads)
         self.check(model)
         return model
 
@@ -139,7 +148,7 @@ class EndpointServer:
 
     def __init__(self, address: tuple[str, int], endpoint_name: str, capture: CaptureWriter | None = None,
                  state_file: Path | None = None, workers: int = DEFAULT_WORKERS, pending: int = DEFAULT_PENDING,
-                 read_timeout: float = DEFAULT_READ_TIMEOUT):
+                 read_timeout: float = DEFAULT_READ_TIMEOUT, max_concurrency: int | None = None):
         self.limits = transport.Limits(read_timeout=read_timeout)
         self._transport = transport.LoopServer(address, self, self.limits)
         self.server_address = self._transport.server_address
@@ -150,8 +159,18 @@ class EndpointServer:
         self.endpoint_name = endpoint_name
         self.region = runtime_api_errors.REGION  # named in ModelError's log stream ARN
         self.capture = capture
+        self._writers: dict[str, CaptureWriter] = {capture.folder.name: capture} if capture else {}
         self.state_file = state_file
-        self.deployment: Deployment | None = None
+        self.routing: Routing | None = None
+        self.max_concurrency = max_concurrency  # serverless: concurrent invocations beyond it are throttled
+        self.refused_throttled = 0
+        self.shadow: ShadowRunner | None = None
+        self.rollout = None  # the RolloutDriver of the last rollout (its status stays on the page)
+        self.mode = ""  # the deployment mode, described (status page)
+        self.layout_error = ""  # why the last requested split or shadow was not applied
+        self.layout_applied = ""  # the id of the last layout request the endpoint answered (applied or not)
+        self._watched: tuple[Deployment, object] | None = None  # the fleet a rollout's alarms watch
+        self._variant_counts: dict[tuple[str, int], list[int]] = {}
         self.history: list[dict] = []
         self.failed_versions: list[dict] = []  # the deployer's record of versions that did not deploy
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # the counters below start here
@@ -186,23 +205,80 @@ class EndpointServer:
 
     # -- state ----------------------------------------------------------------------------------------
 
-    def count(self, error: bool) -> None:
+    def count(self, error: bool, fleet: Fleet | None = None) -> None:
         """One answered invocation (worker threads count concurrently: under the lock)."""
         with self._lock:
             if error:
                 self.errors += 1
             else:
                 self.invocations += 1
+            if fleet is not None:
+                counts = self._variant_counts.setdefault((fleet.variant, fleet.deployment.version.version), [0, 0])
+                counts[error] += 1
+
+    @property
+    def deployment(self) -> Deployment | None:
+        """What the endpoint reports as live (a rollout's target, a split's heaviest variant)."""
+        routing = self.routing
+        return routing.primary if routing else None
 
     def swap(self, version: ModelVersion, model: inference.LoadedModel) -> None:
-        deployment = Deployment(version, model, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        self.deployment = deployment  # one assignment: requests see the old or the new model, never neither
+        """Serve ``version`` alone, at once (a shadow of another version stays)."""
+        self.set_routing(Routing.single(Deployment(version, model), VARIANT, self._shadow_beside(version)))
+        self.record_history(version)
+
+    def record_history(self, version: ModelVersion) -> None:
         with self._lock:
-            self.history.append({"version": version.version, "group": version.group, "since": deployment.since})
+            self.history.append({"version": version.version, "group": version.group,
+                                 "since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
         self.write_state()
+
+    def _shadow_beside(self, version: ModelVersion) -> Fleet | None:
+        """The current shadow, unless it is ``version`` (a shadowed version that goes live stops shadowing)."""
+        shadow = self.routing.shadow if self.routing else None
+        return None if shadow is None or shadow.deployment.version.version == version.version else shadow
+
+    def set_routing(self, routing: Routing) -> None:
+        """Replace what serves in one assignment; starts or stops the shadow's runner to match."""
+        previous = self.routing.shadow if self.routing else None
+        self.routing = routing  # one assignment: a request sees the old routing or the new, never neither
+        if routing.shadow is not previous:
+            if self.shadow is not None:
+                self.shadow.stop()
+            self.shadow = None if routing.shadow is None else ShadowRunner(
+                routing.shadow, self._writer(routing.shadow.variant))
+        self.write_state()
+
+    def watch_fleet(self, deployment: Deployment | None, watch) -> None:
+        """Feed ``deployment``'s requests to ``watch`` (a rollout's alarms); None stops."""
+        self._watched = None if deployment is None else (deployment, watch)
+
+    def _writer(self, variant: str) -> CaptureWriter | None:
+        """The capture writer of ``variant`` (SageMaker keeps a folder per variant); None with capture off."""
+        if self.capture is None:
+            return None
+        with self._lock:
+            writer = self._writers.get(variant)
+            if writer is None:
+                writer = self._writers[variant] = CaptureWriter(self.capture.folder.parent.parent,
+                                                                self.endpoint_name, variant)
+        return writer
+
+    def close_capture(self) -> None:
+        if self.shadow is not None:
+            self.shadow.stop()
+        for writer in list(self._writers.values()):
+            writer.close()
 
     def status(self) -> dict:
         live = self.deployment
+        routing = self.routing
+        with self._lock:
+            counts = dict(self._variant_counts)
+        variants = routing.variants() if routing else []
+        for variant in variants:
+            answered, failed = counts.get((variant["variant"], variant["version"]), (0, 0))
+            variant.update(invocations=answered, errors=failed)
         return {
             "endpoint": self.endpoint_name,
             "url": self.url,
@@ -219,7 +295,15 @@ class EndpointServer:
             "invocations": self.invocations,
             "errors": self.errors,
             "refused_busy": self.refused_busy,
+            "refused_throttled": self.refused_throttled,
             "capture": str(self.capture.folder) if self.capture else None,
+            "mode": self.mode,
+            "max_concurrency": self.max_concurrency,
+            "variants": variants,
+            "shadow": self.shadow.status() if self.shadow else None,
+            "rollout": self.rollout.status() if self.rollout else None,
+            "layout_error": self.layout_error,
+            "layout_applied": self.layout_applied,
         }
 
     def write_state(self) -> None:
@@ -272,17 +356,39 @@ class EndpointServer:
             return self._error(error, runtime_api, front_end=True)
         if body is None:
             return None  # the client left
+        if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
+            return self._throttled(runtime_api)
         if self._in_flight >= self.capacity:
             self.refused_busy += 1
             reply = self._error(inference.ServerBusy("every worker is busy and the queue is full"), runtime_api)
             return dataclasses.replace(reply, headers=reply.headers + (("Retry-After", "1"),))
-        deployment = self.deployment  # read once: this request finishes on this model
+        routing = self.routing  # read once: this request finishes on the fleet it picks here
+        fleet = None
+        if routing is not None:
+            target = headers.get(TARGET_VARIANT_HEADER)
+            fleet = routing.pick(random.random()) if not target else routing.target(target, random.random())
+            if fleet is None:
+                self.count(error=True)
+                status, body, kind = runtime_api_errors.validation_error(
+                    f"Variant {target} does not exist for endpoint {self.endpoint_name}.")
+                return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
         self._in_flight += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._invoke, deployment, body, headers, runtime_api)
+                self._pool, self._invoke, fleet, body, headers, runtime_api)
         finally:
             self._in_flight -= 1
+
+    def _throttled(self, runtime_api: bool) -> Reply:
+        """A serverless endpoint at its MaxConcurrency: SageMaker throttles (botocore retries ThrottlingException)."""
+        self.refused_throttled += 1
+        self.count(error=True)
+        message = f"Rate exceeded: endpoint {self.endpoint_name} is at its MaxConcurrency of {self.max_concurrency}"
+        if runtime_api:
+            status, body, kind = runtime_api_errors.throttling(message)
+            return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+        return Reply(429, json.dumps({"error": "throttled", "message": message}).encode(),
+                     headers=(("Retry-After", "1"),))
 
     async def _read_body(self, headers: dict[str, str], receive) -> bytes | None:
         """The body, whole; raises a 4xx for framing SageMaker refuses, and 408 when it stalls."""
@@ -311,13 +417,13 @@ class EndpointServer:
         return body
 
     def _error(self, error: inference.InferenceError, runtime_api: bool, front_end: bool = False,
-               close: bool = False) -> Reply:
+               close: bool = False, fleet: Fleet | None = None) -> Reply:
         """The handler's answer on the container path; on the Runtime API, SageMaker's around it.
 
         ``front_end``: SageMaker itself would refuse this before a container sees it (the body's
         size, a stalled or unframed body), so the Runtime API says ValidationError, not ModelError.
         """
-        self.count(error=True)
+        self.count(error=True, fleet=fleet)
         if not runtime_api:
             return Reply(error.status, error.to_json(), close=close)
         if front_end:
@@ -329,31 +435,46 @@ class EndpointServer:
 
     # -- one invocation, on a worker thread ---------------------------------------------------------------
 
-    def _invoke(self, deployment: Deployment | None, body: bytes, headers: dict[str, str],
-                runtime_api: bool) -> Reply:
+    def _invoke(self, fleet: Fleet | None, body: bytes, headers: dict[str, str], runtime_api: bool) -> Reply:
+        started = time.perf_counter()
+        status = 200
         try:
-            return self._predict(deployment, body, headers)
+            return self._predict(fleet, body, headers)
         except inference.InferenceError as error:
-            return self._error(error, runtime_api)
+            status = error.status
+            return self._error(error, runtime_api, fleet=fleet)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the server
-            return self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api)
+            status = 500
+            return self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api,
+                               fleet=fleet)
+        finally:
+            watched = self._watched
+            if watched is not None and fleet is not None and fleet.deployment is watched[0]:
+                watched[1].observe(status, (time.perf_counter() - started) * 1e6)  # ModelLatency is in µs
 
-    def _predict(self, deployment: Deployment | None, body: bytes, headers: dict[str, str]) -> Reply:
-        if deployment is None:
+    def _predict(self, fleet: Fleet | None, body: bytes, headers: dict[str, str]) -> Reply:
+        if fleet is None:
             raise ModelNotReady("no model is deployed yet: approve a version in the registry")
+        deployment = fleet.deployment
         content_type = headers.get("content-type") or "application/x-image"
         accept = headers.get("accept") or "application/json"
         batch = inference.input_fn(body, content_type)
         output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
-        self.count(error=False)
+        self.count(error=False, fleet=fleet)
         version = deployment.version.version
-        if self.capture is not None:  # queued before replying: a client that saw the answer can flush it
-            # InvokeEndpoint's InferenceId (this header) is what ground truth is later joined on, as in SageMaker
+        shadow = self.shadow
+        if self.capture is not None or shadow is not None:
+            # InvokeEndpoint's InferenceId (this header) is what ground truth is later joined on, as in SageMaker;
+            # the eventId is what a shadow's answer to the same request is joined on
             inference_id = headers.get(INFERENCE_ID_HEADER.lower(), "")[:64]
-            self.capture.record(content_type, body, output_type, output, modelVersion=str(version),
-                                **({"inferenceId": inference_id} if inference_id else {}))
+            metadata = {"eventId": str(uuid.uuid4()), **({"inferenceId": inference_id} if inference_id else {})}
+            writer = self._writer(fleet.variant)
+            if writer is not None:  # queued before replying: a client that saw the answer can flush it
+                writer.record(content_type, body, output_type, output, modelVersion=str(version), **metadata)
+            if shadow is not None and random.random() < shadow.fleet.weight:
+                shadow.offer(body, content_type, accept, metadata)
         return Reply(200, output, output_type, headers=(
-            ("x-Amzn-Invoked-Production-Variant", VARIANT),
+            ("x-Amzn-Invoked-Production-Variant", fleet.variant),
             ("X-Amzn-SageMaker-Custom-Attributes", f"model-version={version}"),
         ))
 
@@ -416,32 +537,61 @@ class RequestTimeout(inference.InferenceError):
 
 
 class LocalEndpointBackend(EndpointBackend):
-    """The deployer's view of the local endpoint: load beside, check, swap."""
+    """The deployer's view of the local endpoint: load beside, check, then swap -- or roll out by steps.
 
-    def __init__(self, server: EndpointServer, loader: ModelLoader, log=print):
+    With a live version and a rollout (:mod:`scones.serving.rollout`), the new version takes traffic by
+    the rollout's steps under the rollback alarms; the first step applies before :meth:`deploy`
+    returns, so an approval is visible at once (all at once: the whole of it, then a bake).
+    """
+
+    def __init__(self, server: EndpointServer, loader: ModelLoader, log=print, rollout=None,
+                 alarm_period: float | None = None, on_rollback=None, controller=None):
         self.server = server
         self.loader = loader
         self.log = log
+        self.rollout = rollout
+        self.alarm_period = alarm_period
+        self.on_rollback = on_rollback
+        self.controller = controller  # the layout controller: an approval ends a split
 
     def live_version(self) -> ModelVersion | None:
         deployment = self.server.deployment
         return deployment.version if deployment else None
 
     def deploy(self, version: ModelVersion) -> None:
+        from scones.deploy.alarms import AlarmWatch
+        from scones.serving.rollout import RolloutDriver
+
         started = time.monotonic()
         model = self.loader.load(version)
-        self.server.swap(version, model)
-        self.log(f"endpoint {self.server.endpoint_name}: {version.group}/{version.version} live "
+        old, current = self.server.deployment, self.server.rollout
+        if current is not None and current.is_alive():
+            current.cancel()
+        if old is None or self.rollout is None:
+            self.server.swap(version, model)
+            how = "live"
+        else:
+            driver = RolloutDriver(self.server, old, Deployment(version, model), self.rollout,
+                                   AlarmWatch(period=self.alarm_period), self.log, self.on_rollback)
+            self.server.rollout = driver
+            driver.begin()
+            self.server.record_history(version)
+            how = f"rolling out ({self.rollout}: {driver.steps[0]:.0%} of traffic now)"
+        if self.controller is not None:
+            self.controller.deployed(version.version)
+        self.log(f"endpoint {self.server.endpoint_name}: {version.group}/{version.version} {how} "
                  f"({model.backend}, loaded and checked in {time.monotonic() - started:.2f} s)")
 
 
 class RegistryWatcher(threading.Thread):
     """Follows "a version changed" events (:mod:`scones.events`), as EventBridge feeds the deployer Lambda."""
 
-    def __init__(self, events: EventSource, deployer: Deployer, poll_seconds: float | None = None, log=print):
+    def __init__(self, events: EventSource, deployer: Deployer, poll_seconds: float | None = None, log=print,
+                 controller=None):
         super().__init__(name="registry-watcher", daemon=True)
         self.events = events
         self.deployer = deployer
+        self.controller = controller  # applies split and shadow requests on the same beat
         self.poll_seconds = poll_seconds or events.poll_seconds
         self.log = log
         events.start()
@@ -463,6 +613,8 @@ class RegistryWatcher(threading.Thread):
             self.decisions.append(decision.to_dict())
             if decision.action != "ignored":
                 self.log(f"deployer: {decision.action} v{decision.version} ({decision.reason})")
+        if self.controller is not None:
+            self.controller.poll()
 
     def run(self) -> None:
         while not self.stopped.wait(self.poll_seconds):
