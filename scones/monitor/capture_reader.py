@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.defaults import SHADOW_VARIANT_PREFIX
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -28,6 +30,7 @@ class Prediction:
     probabilities: tuple[float, ...]
     model_version: str = ""
     inference_id: str = ""  # InvokeEndpoint's InferenceId, when the caller gave one: what ground truth joins on
+    event_id: str = ""  # the capture record's eventId: a shadow's answer to the same request carries the same one
 
     @property
     def top(self) -> int:
@@ -68,7 +71,8 @@ def parse_line(line: str) -> list[Prediction]:
     when = dt.datetime.fromisoformat(metadata["inferenceTime"].replace("Z", "+00:00"))
     version = str(metadata.get("modelVersion", ""))
     inference_id = str(metadata.get("inferenceId", ""))
-    return [Prediction(when, tuple(row), version, inference_id) for row in _rows(data)]
+    event_id = str(metadata.get("eventId", ""))
+    return [Prediction(when, tuple(row), version, inference_id, event_id) for row in _rows(data)]
 
 
 def scan_lines(lines: Iterable[str], scan: CaptureScan) -> None:
@@ -117,8 +121,8 @@ def _scan_hour(folder: Path, files: list[Path], finished: bool) -> CaptureScan:
             cached = json.loads(summary_path.read_text(encoding="utf-8"))
             if cached["signature"] == signature:
                 return CaptureScan(
-                    predictions=[Prediction(dt.datetime.fromisoformat(row[0]), tuple(row[1]), row[2],
-                                            row[3] if len(row) > 3 else "") for row in cached["rows"]],
+                    predictions=[Prediction(dt.datetime.fromisoformat(row[0]), tuple(row[1]), row[2], *row[3:5])
+                                 for row in cached["rows"]],
                     lines=cached["lines"], corrupt=cached["corrupt"], files=len(files),
                     corrupt_examples=cached["corrupt_examples"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -129,7 +133,7 @@ def _scan_hour(folder: Path, files: list[Path], finished: bool) -> CaptureScan:
         with open(path, encoding="utf-8", errors="replace") as handle:  # line by line: bounded memory
             scan_lines(handle, scan)
     if finished:
-        rows = [[p.time.isoformat(), list(p.probabilities), p.model_version, p.inference_id]
+        rows = [[p.time.isoformat(), list(p.probabilities), p.model_version, p.inference_id, p.event_id]
                 for p in scan.predictions]
         document = {"signature": signature, "rows": rows, "lines": scan.lines, "corrupt": scan.corrupt,
                     "corrupt_examples": scan.corrupt_examples}
@@ -150,10 +154,17 @@ def _merge(into: CaptureScan, part: CaptureScan) -> None:
     into.corrupt_examples.extend(part.corrupt_examples[: max(0, 5 - len(into.corrupt_examples))])
 
 
+def _shadow(relative: str) -> bool:
+    """True for a path in a shadow variant's folder: a shadow's answers never reached a client."""
+    return any(part.startswith(SHADOW_VARIANT_PREFIX) for part in relative.replace(os.sep, "/").split("/"))
+
+
 def read_capture(source: str | Path, store=None, since: dt.datetime | None = None) -> CaptureScan:
     """Predictions under a local capture folder or an ``s3://`` prefix, oldest first.
 
     ``since`` (UTC) leaves out hour folders that end before it, unread; None reads everything.
+    Shadow variants' folders below ``source`` are left out (what monitoring sees is what clients
+    got); read one by passing its folder as ``source``.
     """
     scan = CaptureScan()
     text = str(source)
@@ -161,13 +172,14 @@ def read_capture(source: str | Path, store=None, since: dt.datetime | None = Non
         if store is None:
             raise ValueError("an s3:// capture prefix needs an artifact store")
         for uri, _ in store.list(text):
-            if uri.endswith(".jsonl") and _in_window(uri, since):
+            if uri.endswith(".jsonl") and _in_window(uri, since) and not _shadow(uri[len(text):]):
                 scan.files += 1
                 scan_lines(store.get_bytes(uri).decode("utf-8", errors="replace").splitlines(), scan)
     else:
         by_folder: dict[Path, list[Path]] = {}
         for path in sorted(Path(text).rglob("*.jsonl")):
-            if _in_window(str(path.relative_to(text)), since):
+            relative = str(path.relative_to(text))
+            if _in_window(relative, since) and not _shadow(relative):
                 by_folder.setdefault(path.parent, []).append(path)
         this_hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         for folder, files in by_folder.items():

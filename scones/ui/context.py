@@ -71,6 +71,20 @@ class Dashboard:
         since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=self.capture_hours)
         return read_capture(capture_root(self.settings) / DEFAULT_ENDPOINT, since=since)
 
+    def shadow_scan(self, version: int):
+        """The capture of ``version`` shadowing live traffic (its own variant folder), or None if it never did."""
+        import datetime as dt
+
+        from common.defaults import SHADOW_VARIANT_PREFIX
+        from scones.monitor.capture_reader import read_capture
+        from scones.serving.run import DEFAULT_ENDPOINT, capture_root
+
+        folder = capture_root(self.settings) / DEFAULT_ENDPOINT / f"{SHADOW_VARIANT_PREFIX}v{version}"
+        if not folder.is_dir():
+            return None, folder
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=self.capture_hours)
+        return read_capture(folder, since=since), folder
+
     def monitoring(self, scan):
         from scones.monitor.reference import reference, served_last, versions_in
 

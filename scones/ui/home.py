@@ -35,4 +35,29 @@ def index():
                       deployment=state, versions=versions, runs=runs, group=settings.model_group, chart=chart,
                       capture=capture, result=result, capture_hours=board.capture_hours,
                       threshold=settings.threshold, pipeline_name=name, parameters=definition.get("Parameters", []),
-                      running=running(settings.workspace.runs, name), pipelines=pipelines)
+                      running=running(settings.workspace.runs, name), pipelines=pipelines,
+                      split=split_view(endpoint, scan, settings))
+
+
+def split_view(endpoint: dict | None, scan, settings) -> dict | None:
+    """An A/B split's variants side by side (capture, counts, reviewed accuracy) and whether the difference is real."""
+    from scones.monitor.variants import per_version, two_proportion
+    from scones.review.output import read_answers
+    from scones.review.quality import model_quality
+
+    variants = (endpoint or {}).get("variants") or []
+    if len({v["variant"] for v in variants}) < 2:
+        return None  # one version, or one variant's two fleets during a rollout
+    answered = per_version(scan, settings.threshold)
+    answers, _ = read_answers(settings.store(), settings.review_output)
+    quality = model_quality(answers, {p.inference_id for p in scan.predictions if p.inference_id})
+    rows = []
+    for variant in variants:
+        key = str(variant["version"])
+        graded = quality.get(key, {})
+        rows.append({**variant, **answered.get(key, {"mean_confidence": None, "below_threshold": None}),
+                     "reviewed": graded.get("reviewed", 0), "correct": graded.get("correct", 0),
+                     "accuracy": graded["correct"] / graded["reviewed"] if graded.get("reviewed") else None})
+    first, second = sorted(rows, key=lambda r: -r["share"])[:2]
+    return {"rows": rows, "test": two_proportion(first["correct"], first["reviewed"], second["correct"],
+                                                 second["reviewed"])}

@@ -45,6 +45,24 @@ INDEX = MARKER + """
  (approve a version).</p>
 {% else %}<p id="endpoint-status">No endpoint is running, so approving a version deploys nothing yet
  (start one: <code>scones endpoint serve</code>).</p>{% endif %}
+{% if endpoint and endpoint.mode %}<p id="endpoint-mode">Mode: {{ endpoint.mode }}.</p>{% endif %}
+{% if endpoint and endpoint.rollout %}{% set r = endpoint.rollout %}<p id="rollout" class="rollout-{{ r.state }}">
+ Rollout v{{ r["from"] }} &rarr; v{{ r.to }} ({{ r.rollout }}): <b>{{ r.state }}</b>, step {{ r.step }} of
+ {{ r.steps }}, v{{ r.to }} takes {{ "%.0f"|format(r.share * 100) }} % of traffic{% if r.reason %}: {{ r.reason
+ }}{% endif %}.</p>{% endif %}
+{% if split %}<table id="split"><tr><th>variant</th><th>version</th><th>share</th><th>answered</th><th>errors</th>
+ <th>mean confidence</th><th>below threshold</th><th>live accuracy (reviewed)</th></tr>
+{% for row in split.rows %}<tr class="variant" data-variant="{{ row.variant }}"><td>{{ row.variant }}</td>
+ <td>v{{ row.version }}</td><td>{{ "%.0f"|format(row.share * 100) }} %</td><td>{{ row.invocations }}</td>
+ <td>{{ row.errors }}</td><td>{{ "%.3f"|format(row.mean_confidence) if row.mean_confidence is not none else "-" }}</td>
+ <td>{{ "%.1f"|format(row.below_threshold * 100) ~ " %" if row.below_threshold is not none else "-" }}</td>
+ <td>{{ ("%.1f"|format(row.accuracy * 100) ~ " % of " ~ row.reviewed) if row.reviewed else "no answers yet" }}</td>
+</tr>{% endfor %}</table>
+<p id="split-verdict">Is the accuracy difference real? <b>{{ split.test.verdict }}</b></p>{% endif %}
+{% if endpoint and endpoint.shadow %}<p id="shadow-line">Shadow: <a href="{{ url_for('versions.version',
+ number=endpoint.shadow.version) }}">v{{ endpoint.shadow.version }}</a> answers {{
+ "%.0f"|format(endpoint.shadow.share * 100) }} % of requests off the record ({{ endpoint.shadow.answered }} so far):
+ see how it compares on its page.</p>{% endif %}
 {% if deployment.deploying %}<p class="flash" id="deploying">Deploying <b>v{{ deployment.deploying }}</b>: the
  endpoint still serves {{ "v%d"|format(deployment.live) if deployment.live else "nothing" }}; this page refreshes
  until it confirms.</p>{% endif %}
@@ -159,6 +177,41 @@ VERSION = MARKER + """
  placeholder="why (kept in the registry's history)">
  <button id="{{ label|lower }}">{{ label }} v{{ v.version }}</button>
 </form>{% endfor %}</section>
+<section id="shadow"><h2>On live traffic (shadow)</h2>
+{% set a = shadow.agreement %}
+{% if shadow.active %}<p id="shadow-active">v{{ v.version }} is shadowing {{ "%.0f"|format(shadow.status.share * 100)
+ }} % of live requests: it answers a copy of each after the client has the live version's answer, and only capture
+ sees it ({{ shadow.status.answered }} answered, {{ shadow.status.failed }} failed, {{ shadow.status.skipped }}
+ skipped while busy).</p>
+<form method="post" action="{{ url_for('versions.shadow', version=v.version) }}">{{ csrf_field }}
+ <input type="hidden" name="action" value="stop"><button id="stop-shadow">Stop shadowing v{{ v.version }}</button>
+</form>
+{% elif shadow.can_start %}<form method="post" action="{{ url_for('versions.shadow', version=v.version) }}">
+ {{ csrf_field }}<button id="start-shadow">Shadow v{{ v.version }} on live traffic</button>
+ <small>clients keep getting the live version's answers; v{{ v.version }}'s are captured beside them</small></form>
+{% elif shadow.serverless %}<p>A serverless endpoint cannot run a shadow variant (SageMaker's exclusion).</p>
+{% else %}<p>Shadowing needs a running endpoint serving another version.</p>{% endif %}
+{% if shadow.error %}<p class="flash" id="shadow-error">The endpoint refused the last request: {{ shadow.error }}</p>
+{% endif %}
+{% if a %}{% if a.compared %}
+<p id="agreement">On <b>{{ a.compared }}</b> live requests, v{{ v.version }} gave the live version's label
+ <b>{{ "%.1f"|format(a.agreement * 100) }} %</b> of the time (95 % interval {{ "%.1f"|format(a.agreement_ci[0] * 100)
+ }}-{{ "%.1f"|format(a.agreement_ci[1] * 100) }} %); its confidence moved by {{ "%+.3f"|format(a.confidence_change)
+ }} on average ({{ "%.3f"|format(a.mean_absolute_change) }} either way).{% if a.shadow_failed %}
+ It failed on {{ a.shadow_failed }} requests.{% endif %}</p>
+{% if a.graded.reviewed %}<p id="shadow-graded">Where a reviewer answered ({{ a.graded.reviewed }} requests):
+ live version {{ "%.1f"|format(a.graded.live_accuracy * 100) }} % right, v{{ v.version }}
+ {{ "%.1f"|format(a.graded.shadow_accuracy * 100) }} % right.</p>
+{% else %}<p id="shadow-graded">No reviewer has answered any of these requests yet: agreement only.</p>{% endif %}
+{% if a.disagreements %}<h3>Where they disagree ({{ a.disagreed }}; newest {{ a.disagreements|length }})</h3>
+<div class="side" id="disagreements">{% for d in a.disagreements %}<figure class="disagreement">
+ {% if shadow.images.get(d.event_id) %}<img src="{{ shadow.images[d.event_id] }}" width="64" height="64"
+ alt="request {{ d.event_id }}">{% endif %}<figcaption>live: {{ d.live }} {{ "%.2f"|format(d.live_confidence) }}<br>
+ v{{ v.version }}: {{ d.shadow }} {{ "%.2f"|format(d.shadow_confidence) }}</figcaption></figure>{% endfor %}</div>
+{% endif %}
+{% else %}<p id="agreement">No shadow answer joined to a live request yet (requests since the shadow started:
+ {{ a.shadow_answers }}).</p>{% endif %}{% endif %}
+</section>
 <section id="metrics"><h2>Metrics</h2>
 <table><tr><th></th><th>v{{ v.version }}</th>{% if c.live %}<th>v{{ c.live.version }} (live)</th><th>change</th>
  {% endif %}</tr>

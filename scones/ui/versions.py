@@ -33,7 +33,53 @@ def version(number: int):
     deploying = state.marker(number) == "deploying"
     return board.page(f"v{number}", templates.VERSION, refresh=2 if deploying else None, v=chosen,
                       comparison=compare(chosen, live), live_reason=live_reason, deployment=state,
-                      mistakes=(chosen.metrics or {}).get("misclassified"), history=history, **_side_by_side(sides))
+                      mistakes=(chosen.metrics or {}).get("misclassified"), history=history,
+                      shadow=_shadow_view(board, number), **_side_by_side(sides))
+
+
+def _shadow_view(board, number: int) -> dict:
+    """The version shadowing live traffic: whether it can or does, and how its answers compare with the live ones."""
+    from scones.monitor.variants import capture_images, shadow_agreement
+    from scones.review.output import read_answers
+
+    endpoint = board.endpoint_status() or {}
+    live = endpoint.get("live")
+    current = endpoint.get("shadow") or {}
+    view = {"active": current.get("version") == number, "status": current if current.get("version") == number
+            else None, "can_start": bool(live) and live["version"] != number and current.get("version") != number
+            and not board.settings.deploy_mode.is_serverless, "serverless": board.settings.deploy_mode.is_serverless,
+            "error": endpoint.get("layout_error", "")}
+    scan, folder = board.shadow_scan(number)
+    if scan is None:
+        return view
+    answers, _ = read_answers(board.settings.store(), board.settings.review_output)
+    classes = (live or {}).get("classes") or []
+    view["agreement"] = agreement = shadow_agreement(board.capture_scan(), scan, classes, answers)
+    view["images"] = capture_images(folder, {d["event_id"] for d in agreement["disagreements"]})
+    return view
+
+
+@bp.post("/versions/<int:version>/shadow")
+def shadow(version: int):
+    """Start or stop ``version`` shadowing live traffic on the local endpoint (as ``scones endpoint shadow``)."""
+    from scones.deploy.modes import Layout
+    from scones.serving.layout import layout_file, write_request
+    from scones.serving.run import DEFAULT_ENDPOINT, endpoint_folder
+
+    board = dashboard()
+    stop = request.form.get("action") == "stop"
+    try:
+        board.settings.registry().get_version(board.settings.model_group, version)
+        if not stop:
+            board.settings.deploy_mode.check(Layout.single(0, Layout.shadow_of(version)))
+    except SconesError as exc:  # an unknown version; a shadow the deployment mode refuses
+        return redirect(url_for(".version", number=version, message=exc.message))
+    write_request(layout_file(endpoint_folder(board.settings, DEFAULT_ENDPOINT)), shadow=None if stop
+                  else (version, 1.0))
+    message = (f"asked the endpoint to stop shadowing v{version}" if stop else
+               f"asked the endpoint to shadow v{version}: its answers to live requests appear below as traffic "
+               "arrives (clients still get the live version's)")
+    return redirect(url_for(".version", number=version, message=message, _anchor="shadow"))
 
 
 def _side_by_side(sides: list[tuple[str, dict]]) -> dict:
