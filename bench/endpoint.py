@@ -12,7 +12,10 @@ Trains a small model on synthetic data (or reuses --home), starts
   forward time for one image and for 256, PNG decoding alone (to the model's input) for one and
   for 256, and the round trip of a bare HTTP server (an asyncio protocol answering a constant
   body, its own process) -- each endpoint figure is printed as a multiple of its limit (for one
-  image: bare round trip + decode + forward).
+  image: bare round trip + decode + forward);
+- deployment modes: p50/p99 (1 client) and requests/s (8 clients) with no shadow, with a shadow
+  answering every request (of the same size as the live model), and during a canary rollout
+  (half the traffic on a new version, alarms watching it).
 
 The peer figures to beat (measured side by side on this kind of machine with the same small CNN,
 one 32x32 PNG per request, 8 clients): MLflow 3.17 ``models serve`` p50 2.2 ms / p99 4.9 ms /
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +68,8 @@ def images(count: int) -> list[bytes]:
     return [encode_png(draw_image(("bicycle", "motorcycle")[i % 2], rng)) for i in range(count)]
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "SCONES_HOME": str(home)}
+def start_server(home: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "SCONES_HOME": str(home), **(extra_env or {})}
     process = subprocess.Popen([sys.executable, "-m", "scones.cli", "endpoint", "serve", "--port", "0"], env=env,
                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
@@ -277,17 +281,64 @@ def limits(home: Path, bodies: list[bytes]) -> dict[str, float]:
     }
 
 
+def _endpoint_status(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/scones/status", timeout=5) as response:  # noqa: S310 - the local endpoint
+        return json.loads(response.read())
+
+
+def _until(url: str, check, seconds: float = 60.0) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = _endpoint_status(url)
+        if check(status):
+            return status
+        time.sleep(0.1)
+    raise RuntimeError("the endpoint did not reach the state asked for")
+
+
+def deployment_modes(home: Path, url: str, bodies: list[bytes], count: int, seconds: float) -> list[tuple]:
+    """(label, latencies, requests/s, note) with no shadow, with a shadow of every request, during a canary."""
+    from scones.serving.layout import layout_file, write_request
+
+    os.environ["SCONES_HOME"] = str(home)
+    from scones.settings import Settings
+
+    settings = Settings.from_env()
+    rows = [("no shadow", latency(url, bodies, count), throughput(url, bodies, 8, seconds), "")]
+    request = layout_file(home / "endpoints" / "scones-endpoint")
+    write_request(request, shadow=(1, 1.0))
+    _until(url, lambda s: s.get("shadow"))
+    single, rate = latency(url, bodies, count), throughput(url, bodies, 8, seconds)
+    shadow = _endpoint_status(url)["shadow"]
+    offered = shadow["answered"] + shadow["failed"] + shadow["skipped"] + shadow["waiting"]
+    rows.append(("with a shadow", single, rate, f"shadow answered {shadow['answered']:,} of {offered:,} copies, "
+                                                f"skipped {shadow['skipped']:,} while busy"))
+    write_request(request, shadow=None)
+    _until(url, lambda s: not s.get("shadow"))
+    registry = settings.registry()
+    live = registry.get_version(settings.model_group, 1)
+    candidate = registry.register(settings.model_group, live.model_data_url, live.image, live.metrics)
+    registry.approve(settings.model_group, candidate.version, "bench: canary")
+    _until(url, lambda s: (s.get("rollout") or {}).get("state") == "Baking")
+    single, rate = latency(url, bodies, count), throughput(url, bodies, 8, seconds)
+    rollout = _endpoint_status(url)["rollout"]
+    rows.append(("during a canary", single, rate, f"{rollout['rollout']}, v{rollout['to']} takes "
+                                                  f"{rollout['share']:.0%}, {rollout['state']}"))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--no-modes", action="store_true", help="skip the shadow and canary figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         home = args.home or Path(scratch)
         prepare(home)
         bodies = images(256)
-        process, url = start_server(home)
+        process, url = start_server(home, {"SCONES_ROLLOUT": "canary 50% 10m"})  # for the canary, last
         try:
             single = latency(url, bodies, args.requests)
             rate = throughput(url, bodies, 8, args.seconds)
@@ -295,6 +346,7 @@ def main() -> int:
             batched_npy = batch_rate(url, bodies, 256, 40, npy=True)
             with HostileClients(url):  # within the 10 s head deadline: all 600 are still open while measured
                 hostile = latency(url, bodies, 1000)
+            modes = deployment_modes(home, url, bodies, args.requests, args.seconds) if not args.no_modes else []
         finally:
             stop_server(process)
         alone = model_only(home, bodies)
@@ -329,6 +381,16 @@ def main() -> int:
           f"{png_limit / batched:.2f}x")
     print(f"  npy batches of 256: {batched_npy:,.0f} vs {npy_limit:,.0f} images/s (round trip + forward) = "
           f"{npy_limit / batched_npy:.2f}x")
+    if modes:
+        print("deployment modes (same server, measured back to back):")
+        base = modes[0]
+        for label, times, requests, note in modes:
+            p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
+            change = "" if label == base[0] else (f"   p99 {p99 / np.percentile(base[1], 99) - 1:+.0%}, "
+                                                  f"requests/s {requests / base[2] - 1:+.0%}")
+            print(f"  {label}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {requests:,.0f} requests/s at 8 clients{change}"
+                  + (f"   ({note})" if note else ""))
+        print("  (goal: a shadow adds under 10 % to p99)")
     return 0
 
 

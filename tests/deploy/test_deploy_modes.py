@@ -175,3 +175,38 @@ def test_a_serverless_endpoint_refuses_a_shadow_before_any_call(aws):
     with pytest.raises(InvalidInput, match="serverless endpoint does not support shadow variants"):
         backend.apply_layout(Layout.single(1, Layout.shadow_of(3)))
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == configs
+
+
+def test_the_local_alarm_watch_evaluates_the_templates_rules_as_cloudwatch_does():
+    """2 of 3 one-minute datapoints at or above the threshold; a period without requests does not breach."""
+    from scones.deploy.alarms import ROLLBACK_ALARMS, AlarmWatch
+    from scones.infra.template import build_template
+
+    now = [0.0]
+    watch = AlarmWatch(clock=lambda: now[0])
+    watch.observe(500, 1000)  # one 5xx in minute 0: one breaching datapoint is not enough
+    assert watch.firing() is None
+    now[0] = 61
+    watch.observe(200, 1000)  # minute 1: no error
+    now[0] = 125
+    watch.observe(503, 1000)  # minute 2: 2 of the last 3 breach
+    rule, points = watch.firing()
+    assert rule.metric == "Invocation5XXErrors" and points == [1.0, 0.0, 1.0]
+    now[0] = 300  # minutes 3-5 without requests: missing data, not breaching
+    assert watch.firing() is None
+
+    slow = AlarmWatch(latency_threshold_us=2000, clock=lambda: now[0])
+    for minute in (0, 1):
+        now[0] = 300 + 60 * minute
+        for _ in range(99):
+            slow.observe(200, 500)
+        slow.observe(200, 5000)  # the slowest 1 %: p99 over the threshold in both minutes
+    rule, _ = slow.firing()
+    assert rule.metric == "ModelLatency" and rule.statistic == "p99"
+
+    resources = build_template()["Resources"]
+    for logical, rule in zip(("Endpoint5xxAlarm", "ModelLatencyAlarm"), ROLLBACK_ALARMS, strict=True):
+        alarm = resources[logical]["Properties"]
+        assert (alarm["MetricName"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"],
+                alarm["TreatMissingData"]) == (rule.metric, rule.period, rule.evaluation_periods,
+                                               rule.datapoints_to_alarm, "notBreaching"), "one definition for both"
