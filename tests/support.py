@@ -121,3 +121,28 @@ def debian_program(program: str, package: str, allow_missing: str) -> str:
     if not found:
         missing(f"{program} is not installed, and this is not root with apt-get to install {package}")
     return found
+
+
+def contrary_artifact(tarball: Path, target: Path) -> Path:
+    """A copy of a model artifact whose final layer is negated: it loads and passes the probe check like the
+    original, and always picks the other class (two classes): a candidate that disagrees, in its own process."""
+    import tarfile
+    import tempfile
+
+    import onnx
+    from onnx import numpy_helper
+
+    with tempfile.TemporaryDirectory() as scratch:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(scratch, filter="data")
+        path = Path(scratch) / "model.onnx"
+        model = onnx.load(path)
+        gemm = [node for node in model.graph.node if node.op_type == "Gemm"][-1]
+        for initializer in model.graph.initializer:
+            if initializer.name in gemm.input[1:]:
+                initializer.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(initializer), initializer.name))
+        onnx.save(model, path)
+        with tarfile.open(target, "w:gz") as archive:
+            for item in sorted(Path(scratch).iterdir()):
+                archive.add(item, arcname=item.name)
+    return target

@@ -155,6 +155,7 @@ class EndpointServer:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="endpoint-worker")
         self.capacity = workers + pending  # invocations running or waiting before a 503
         self._in_flight = 0  # invocations handed to the pool and not finished (the loop's thread only)
+        self._last_done = time.monotonic()  # when the last one finished (a shadow works after a quiet moment)
         self.refused_busy = 0
         self.endpoint_name = endpoint_name
         self.region = runtime_api_errors.REGION  # named in ModelError's log stream ARN
@@ -246,8 +247,13 @@ class EndpointServer:
             if self.shadow is not None:
                 self.shadow.stop()
             self.shadow = None if routing.shadow is None else ShadowRunner(
-                routing.shadow, self._writer(routing.shadow.variant))
+                routing.shadow, self.capture.folder.parent / routing.shadow.variant if self.capture else None,
+                self.idle_for)
         self.write_state()
+
+    def idle_for(self) -> float:
+        """Seconds since a live invocation was last in flight (0 while one is): when a shadow may work."""
+        return 0.0 if self._in_flight else time.monotonic() - self._last_done
 
     def watch_fleet(self, deployment: Deployment | None, watch) -> None:
         """Feed ``deployment``'s requests to ``watch`` (a rollout's alarms); None stops."""
@@ -267,6 +273,7 @@ class EndpointServer:
     def close_capture(self) -> None:
         if self.shadow is not None:
             self.shadow.stop()
+            self.shadow.wait()
         for writer in list(self._writers.values()):
             writer.close()
 
@@ -378,6 +385,7 @@ class EndpointServer:
                 self._pool, self._invoke, fleet, body, headers, runtime_api)
         finally:
             self._in_flight -= 1
+            self._last_done = time.monotonic()
 
     def _throttled(self, runtime_api: bool) -> Reply:
         """A serverless endpoint at its MaxConcurrency: SageMaker throttles (botocore retries ThrottlingException)."""

@@ -135,23 +135,18 @@ def test_a_shadow_answers_off_the_request_path_and_is_captured_beside_the_live_a
     support.wait_for(lambda: server.status()["shadow"] is None)
 
 
-def test_a_failing_shadow_never_reaches_the_client(start, served, monkeypatch):
-    server, watcher, client = start()
-    loader = watcher.deployer.backend.loader
-    real = loader.load
-
-    def broken_shadow(version, threads=None):
-        model = real(version, threads)
-        if version.version == 2:
-            model.predict = lambda array: (_ for _ in ()).throw(RuntimeError("the candidate crashed"))
-        return model
-
-    monkeypatch.setattr(loader, "load", broken_shadow)
+def test_a_shadow_that_dies_never_reaches_the_client(start, served):
+    server, _, client = start()
     write_request(_layout(served), shadow=(2, 1.0))
     support.wait_for(lambda: server.status()["shadow"] is not None)
     assert [_invoke(client)[1] for _ in range(5)] == ["model-version=1"] * 5
     server.shadow.drain()
-    assert server.status()["shadow"]["failed"] == 5 and server.errors == 0
+    assert server.status()["shadow"]["answered"] == 5
+    server.shadow._process.kill()  # the candidate's process crashes
+    server.shadow._process.wait()
+    assert [_invoke(client)[1] for _ in range(5)] == ["model-version=1"] * 5, "clients never notice"
+    support.wait_for(lambda: server.status()["shadow"]["skipped"] == 5)
+    assert server.status()["shadow"]["running"] is False and server.errors == 0
 
 
 def _failing_from(loader, failing_version, monkeypatch):
@@ -251,3 +246,23 @@ def test_serverless_refuses_a_shadow_and_the_classifier_captures_instead(start, 
     assert len(scan.predictions) == 2 and {p.model_version for p in scan.predictions} == {"1"}
     assert all(p.inference_id for p in scan.predictions), "ground truth can join the classifier's records"
     assert sorted(p.confidence for p in scan.predictions) == sorted(r.confidence for r in report.results)
+
+
+def test_a_shadow_yields_to_live_traffic_and_catches_up_when_the_endpoint_is_quiet(endpoint):
+    from scones.serving.routing import Fleet
+    from scones.serving.shadow import ShadowRunner
+
+    server, _, _ = endpoint
+    busy = [True]
+    runner = ShadowRunner(Fleet("shadow-v1", server.deployment), None, idle_for=lambda: 0.0 if busy[0] else 1.0)
+    try:
+        for i in range(3):
+            runner.offer(support.random_png(seed=i), "image/png", "application/json", {"eventId": str(i)})
+        time.sleep(2.0)  # long enough for the shadow's process to start and answer, were it allowed to
+        assert runner.status()["answered"] == 0 and runner.status()["waiting"] + runner._sent <= 3
+        busy[0] = False
+        runner.drain()
+        assert runner.status()["answered"] == 3
+    finally:
+        runner.stop()
+        runner.wait()

@@ -15,24 +15,15 @@ from tests import support
 
 
 @pytest.fixture
-def site(served):
+def site(served, trained_model, tmp_path):
+    """v1 live; v2 a candidate that answers the other class (its own artifact: a shadow runs in its own process)."""
     from werkzeug.serving import make_server
 
     from scones.ui.app import create_app
 
+    served.store().put_file(support.contrary_artifact(trained_model, tmp_path / "contrary.tar.gz"),
+                            "s3://scones-local/models/v2/model.tar.gz")
     server, watcher = build_server(served, "scones-endpoint", port=0, log=lambda line: None)
-    loader = watcher.deployer.backend.loader
-    real = loader.load
-
-    def candidate_that_differs(version, threads=None):
-        """v2 disagrees with v1 on dark images, so agreement is neither 0 nor 1 and there are mistakes to show."""
-        model = real(version, threads)
-        if version.version == 2:
-            predict = model.predict
-            model.predict = lambda array: predict(array)[:, ::-1] if array.mean() < 0 else predict(array)
-        return model
-
-    loader.load = candidate_that_differs
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     watcher.poll_seconds = 0.05
     watcher.start()
@@ -68,7 +59,7 @@ def test_an_approver_shadows_a_candidate_and_reads_how_it_answered_live_traffic(
     page.goto(f"{url}/versions/2")
     assert page.query_selector("#shadow-active") and page.query_selector("#stop-shadow")
     agreement = page.inner_text("#agreement")
-    assert "On 24 live requests, v2 gave the live version's label 50.0 %" in agreement, agreement
+    assert "On 24 live requests, v2 gave the live version's label 0.0 %" in agreement, agreement
     assert len(page.query_selector_all("#disagreements figure")) == 12
     assert len(page.query_selector_all("#disagreements img")) == 12, "each disagreement shows its image"
     assert "No reviewer has answered" in page.inner_text("#shadow-graded")
