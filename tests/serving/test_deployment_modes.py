@@ -254,15 +254,20 @@ def test_a_shadow_yields_to_live_traffic_and_catches_up_when_the_endpoint_is_qui
 
     server, _, _ = endpoint
     busy = [True]
-    runner = ShadowRunner(Fleet("shadow-v1", server.deployment), None, idle_for=lambda: 0.0 if busy[0] else 1.0)
+    patient = ShadowRunner(Fleet("shadow-v1", server.deployment), None, idle_for=lambda: 0.0 if busy[0] else 1.0,
+                           min_interval=60)
+    trickle = ShadowRunner(Fleet("shadow-v1", server.deployment), None, idle_for=lambda: 0.0, min_interval=0.05)
     try:
-        for i in range(3):
-            runner.offer(support.random_png(seed=i), "image/png", "application/json", {"eventId": str(i)})
-        time.sleep(2.0)  # long enough for the shadow's process to start and answer, were it allowed to
-        assert runner.status()["answered"] == 0 and runner.status()["waiting"] + runner._sent <= 3
+        for runner in (patient, trickle):
+            for i in range(3):
+                runner.offer(support.random_png(seed=i), "image/png", "application/json", {"eventId": str(i)})
+        time.sleep(2.0)  # long enough for the shadows' processes to start and answer, were they allowed to
+        assert patient.status()["answered"] == 0, "while live requests keep coming, the shadow waits"
+        assert trickle.status()["answered"] == 3, "however busy, a copy every min_interval is answered"
         busy[0] = False
-        runner.drain()
-        assert runner.status()["answered"] == 3
+        patient.drain()
+        assert patient.status()["answered"] == 3
     finally:
-        runner.stop()
-        runner.wait()
+        for runner in (patient, trickle):
+            runner.stop()
+            runner.wait()
