@@ -32,7 +32,7 @@ Deployment modes ($SCONES_DEPLOY_MODE, $SCONES_ROLLOUT; the template's DeployMod
 def register(subparsers) -> None:
     from scones.serving.run import DEFAULT_ENDPOINT
 
-    group = add_group(subparsers, "endpoint", "local endpoint: serve, status, invoke")
+    group = add_group(subparsers, "endpoint", "local endpoint: serve, status, invoke, shadow, split")
     serve = group.add_parser("serve", help="run the local endpoint (foreground)", epilog=EPILOG,
                              description="Serve the model over HTTP on SageMaker's container contract "
                                          "and Runtime API path, with data capture.",

@@ -579,6 +579,8 @@ class LocalEndpointBackend(EndpointBackend):
             self.server.swap(version, model)
             how = "live"
         else:
+            routing = self.server.routing  # a shadow of the version going live stops shadowing, as with a swap
+            self.server.set_routing(Routing(routing.fleets, routing.primary, self.server._shadow_beside(version)))
             driver = RolloutDriver(self.server, old, Deployment(version, model), self.rollout,
                                    AlarmWatch(period=self.alarm_period), self.log, self.on_rollback)
             self.server.rollout = driver

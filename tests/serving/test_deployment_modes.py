@@ -186,8 +186,11 @@ def test_a_canary_that_raises_the_5xx_alarm_rolls_back_to_the_old_fleet(start, s
 
 def test_a_healthy_linear_rollout_moves_traffic_step_by_step_then_completes(start, served):
     server, _, client = start(DeploymentMode.parse(rollout="linear 50% 1s"), alarm_period=0.5)
+    write_request(_layout(served), shadow=(2, 1.0))
+    support.wait_for(lambda: server.status()["shadow"] is not None)
     served.registry().approve(served.model_group, 2)
     support.wait_for(lambda: server.status()["rollout"] is not None)
+    assert server.status()["shadow"] is None, "the shadowed version goes live: it stops shadowing"
     shares = set()
     deadline = time.monotonic() + 15
     while server.status()["rollout"]["state"] == "Baking" and time.monotonic() < deadline:
