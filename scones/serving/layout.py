@@ -128,7 +128,8 @@ class LayoutController:
                                        f"approved first (to see it on live traffic without serving it, shadow it: "
                                        f"scones endpoint shadow {spec.version})")
             fleets = tuple(Fleet(spec.name, self._deployment(spec.version), spec.weight) for spec in layout.production)
-            primary = max(fleets, key=lambda f: f.weight).deployment
+            # what the endpoint reports as live: the heaviest variant, the newest version on a tie
+            primary = max(fleets, key=lambda f: (f.weight, f.deployment.version.version)).deployment
             self.server.set_routing(Routing(fleets, primary, shadow))
             self.log(f"endpoint {self.server.endpoint_name}: split "
                      + ", ".join(f"v{f.deployment.version.version} {f.weight:g}" for f in fleets))

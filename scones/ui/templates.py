@@ -46,7 +46,8 @@ INDEX = MARKER + """
 {% else %}<p id="endpoint-status">No endpoint is running, so approving a version deploys nothing yet
  (start one: <code>scones endpoint serve</code>).</p>{% endif %}
 {% if endpoint and endpoint.mode %}<p id="endpoint-mode">Mode: {{ endpoint.mode }}.</p>{% endif %}
-{% if endpoint and endpoint.rollout %}{% set r = endpoint.rollout %}<p id="rollout" class="rollout-{{ r.state }}">
+{% if endpoint and endpoint.rollout and endpoint.rollout.state != "Completed" %}{% set r = endpoint.rollout %}
+<p id="rollout" class="rollout-{{ r.state }}">
  Rollout v{{ r["from"] }} &rarr; v{{ r.to }} ({{ r.rollout }}): <b>{{ r.state }}</b>, step {{ r.step }} of
  {{ r.steps }}, v{{ r.to }} takes {{ "%.0f"|format(r.share * 100) }} % of traffic{% if r.reason %}: {{ r.reason
  }}{% endif %}.</p>{% endif %}

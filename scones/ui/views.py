@@ -45,7 +45,10 @@ def deployment(versions: list[ModelVersion], endpoint: dict | None) -> Deploymen
     failed = {int(f["version"]): str(f.get("reason", "")) for f in endpoint.get("failed_versions") or []}
     target = next((v.version for v in sorted(versions, key=lambda v: v.version, reverse=True)
                    if v.status == APPROVED and v.version not in failed), None)
-    return Deployment(True, live, target if target is not None and target != live else None, failed)
+    serving = {v["version"] for v in endpoint.get("variants") or [] if v.get("share", 0) > 0}
+    # a version already taking traffic (an A/B split, a rollout's step) is not waiting to deploy
+    deploying = target if target is not None and target != live and target not in serving else None
+    return Deployment(True, live, deploying, failed)
 
 
 def step_summary(record: ExecutionRecord) -> str:

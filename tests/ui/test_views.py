@@ -77,3 +77,12 @@ def test_a_job_on_several_instances_shows_each_instances_log(tmp_path):
     (tmp_path / "job-algo-2.log").unlink()
     (tmp_path / "job-algo-10.log").unlink()
     assert views.log_tail(step) == ["etl: instance 1 of 2"], "one instance: its log, no headers"
+
+
+def test_a_version_already_taking_traffic_in_a_split_is_not_deploying():
+    endpoint = {**_endpoint(1), "variants": [{"variant": "v1", "version": 1, "share": 0.9},
+                                             {"variant": "v2", "version": 2, "share": 0.1}]}
+    state = views.deployment(_versions(APPROVED, APPROVED), endpoint)
+    assert state.deploying is None and state.marker(1) == "live"
+    state = views.deployment(_versions(APPROVED, APPROVED), {**_endpoint(1), "variants": []})
+    assert state.deploying == 2, "without the split, the newer approved version is on its way"
