@@ -125,12 +125,18 @@ def _status(args: argparse.Namespace) -> int:
         if state.get("process_started") else ""
     print(f"  {state.get('requests', 0)} requests answered{since}: {state.get('invocations', 0)} with predictions, "
           f"{state.get('errors', 0)} with errors (counts start at zero with each start; capture keeps every "
-          f"request: {state.get('capture')})")
+          f"request: {_capture_note(state)})")
     for line in layout_lines(state):
         print(f"  {line}")
     for item in state.get("history", []):
         print(f"  deployed v{item['version']} at {item['since']}")
     return 0 if state["status"] == "InService" else 1
+
+
+def _capture_note(state: dict) -> str:
+    if state.get("capture"):
+        return state["capture"]
+    return "written by the classifier (serverless)" if "serverless" in (state.get("mode") or "") else "off"
 
 
 def layout_lines(state: dict) -> list[str]:

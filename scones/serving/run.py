@@ -83,7 +83,7 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
                     "reason": f"v{driver.new.version.version} rolled back during its rollout: {reason}"}
         notifier.send("deployment", *messages.deployment(endpoint, decision, driver.old.version))
 
-    backend = LocalEndpointBackend(server, loader, log, mode.rollout, alarm_period, rolled_back, controller)
+    backend = LocalEndpointBackend(server, loader, log, mode.rollout, alarm_period, rolled_back)
     deployer = Deployer(registry, backend, settings.model_group, notifier=notifier, endpoint_name=endpoint)
     server.failed_versions = deployer.failed  # shown by the status page and the dashboard
     registry.create_group(settings.model_group)
@@ -94,6 +94,7 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval (scones registry approve N)")
     elif decision.action == "no_deployable_version":
         log(f"endpoint {endpoint}: {decision.reason}; waiting for an approval of a version that loads")
+    backend.controller = controller  # from now on an approval ends a split; the start-up sync above does not
     controller.poll()  # a split or shadow asked for before this start
     server.write_state()
     from scones.events import open_event_source

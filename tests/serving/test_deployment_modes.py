@@ -100,8 +100,8 @@ def test_approving_a_version_ends_the_split_in_the_request_too(start, served):
         "s3://scones-local/models/v2/model.tar.gz")), "s3://scones-local/models/v3/model.tar.gz")
     v3 = registry.register(served.model_group, "s3://scones-local/models/v3/model.tar.gz", "img")
     registry.approve(served.model_group, v3.version)
-    support.wait_for(lambda: [v["version"] for v in server.status()["variants"]] == [1, 3]
-                     or [v["version"] for v in server.status()["variants"]] == [3])
+    support.wait_for(lambda: server.deployment.version.version == 3)
+    assert {v["variant"] for v in server.status()["variants"]} == {"AllTraffic"}, "the split's variants are gone"
     # the deployer rewrites the request once the new version serves: a restart does not bring the split back
     support.wait_for(lambda: json.loads(_layout(served).read_text())["split"] is None)
 
@@ -274,3 +274,15 @@ def test_a_shadow_yields_to_live_traffic_and_catches_up_when_the_endpoint_is_qui
         for runner in (patient, trickle):
             runner.stop()
             runner.wait()
+
+
+def test_a_restart_keeps_the_split_it_was_serving(start, served):
+    served.registry().approve(served.model_group, 2)
+    server, watcher, _ = start()
+    write_request(_layout(served), split={1: 50, 2: 50})
+    support.wait_for(lambda: len(server.status()["variants"]) == 2)
+    watcher.stop()
+    server.shutdown()
+    server.server_close()
+    again, _, _ = start()
+    assert [v["variant"] for v in again.status()["variants"]] == ["v1", "v2"], "the start-up sync is no approval"
