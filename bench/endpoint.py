@@ -403,8 +403,10 @@ def main() -> int:
             p99 = float(np.median([np.percentile(t, 99) for t in rounds]))
             change = "" if label == base[0] else (f"   p99 {p99 / base_p99 - 1:+.0%}, "
                                                   f"requests/s {requests / base[2] - 1:+.0%}")
-            print(f"  {label}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {requests:,.0f} requests/s at 8 clients{change}"
-                  + (f"   ({note})" if note else ""))
+            spread = "" if len(rounds) < 2 else \
+                f" (rounds: {', '.join(f'{np.percentile(t, 99):.2f}' for t in rounds)})"
+            print(f"  {label}: p50 {p50:.2f} ms, p99 {p99:.2f} ms{spread}, {requests:,.0f} requests/s at 8 clients"
+                  f"{change}" + (f"   ({note})" if note else ""))
         print("  (goal: a shadow adds under 10 % to p99)")
     return 0
 

@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import struct
 import tempfile
 import threading
 import time
@@ -126,6 +127,12 @@ class ModelLoader:
 DEFAULT_WORKERS, DEFAULT_PENDING, DEFAULT_READ_TIMEOUT = 8, 1024, 10.0
 #: Seconds a request's whole body may take to arrive (SageMaker gives an invocation 60 s in all).
 BODY_SECONDS = 60.0
+#: An image body at most this large and this many pixels (by its header), arriving while no other request is in
+#: flight, is answered on the event loop: it blocks the loop for well under a millisecond.
+INLINE_BYTES, INLINE_PIXELS = 256 * 1024, 512 * 512
+#: ... and only for a version whose invocations have lately taken less than this (a big model never blocks the loop).
+INLINE_SECONDS = 0.002
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class EndpointServer:
         self.layout_applied = ""  # the id of the last layout request the endpoint answered (applied or not)
         self._watched: tuple[Deployment, object] | None = None  # the fleet a rollout's alarms watch
         self._variant_counts: dict[tuple[str, int], list[int]] = {}
+        self._cost: dict[int, float] = {}  # seconds an invocation of each version takes, moving average
         self.history: list[dict] = []
         self.failed_versions: list[dict] = []  # the deployer's record of versions that did not deploy
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")  # the counters below start here
@@ -250,6 +258,10 @@ class EndpointServer:
                 routing.shadow, self.capture.folder.parent / routing.shadow.variant if self.capture else None,
                 self.idle_for)
         self.write_state()
+
+    def _quick(self, fleet: Fleet) -> bool:
+        """This version's invocations have lately taken under INLINE_SECONDS (unknown until one has run)."""
+        return self._cost.get(fleet.deployment.version.version, INLINE_SECONDS) < INLINE_SECONDS
 
     def idle_for(self) -> float:
         """Seconds since a live invocation was last in flight (0 while one is): when a shadow may work."""
@@ -381,6 +393,10 @@ class EndpointServer:
                 return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
         self._in_flight += 1
         try:
+            if self._in_flight == 1 and fleet is not None and self._quick(fleet) and _small_image(body, headers):
+                # alone, small and known to be quick: answer on the loop itself; handing it to a worker and back
+                # costs two thread switches, more than the model's forward pass, and nothing else waits for the loop
+                return self._invoke(fleet, body, headers, runtime_api)
             return await asyncio.get_running_loop().run_in_executor(
                 self._pool, self._invoke, fleet, body, headers, runtime_api)
         finally:
@@ -456,9 +472,14 @@ class EndpointServer:
             return self._error(inference.InternalError(f"internal error: {type(exc).__name__}: {exc}"), runtime_api,
                                fleet=fleet)
         finally:
+            elapsed = time.perf_counter() - started
             watched = self._watched
             if watched is not None and fleet is not None and fleet.deployment is watched[0]:
-                watched[1].observe(status, (time.perf_counter() - started) * 1e6)  # ModelLatency is in µs
+                watched[1].observe(status, elapsed * 1e6)  # ModelLatency is in µs
+            if fleet is not None:  # what an invocation of this version costs, lately (decides inline answers)
+                version = fleet.deployment.version.version
+                self._cost[version] = elapsed if version not in self._cost else 0.8 * self._cost[version] + \
+                    0.2 * elapsed
 
     def _predict(self, fleet: Fleet | None, body: bytes, headers: dict[str, str]) -> Reply:
         if fleet is None:
@@ -497,6 +518,21 @@ class _FramingError(Exception):
 
 def _answer(error: inference.InferenceError) -> Reply:
     return Reply(error.status, error.to_json())
+
+
+def _small_image(body: bytes, headers: dict[str, str]) -> bool:
+    """One PNG, small enough by its bytes and its header's pixel count to decode on the loop.
+
+    Read from the IHDR chunk's fixed place (opening it with Pillow would cost as much as the hop it
+    saves); anything else -- another format, a damaged header -- goes to a worker, which refuses it
+    with the handler's own message if it must.
+    """
+    kind = (headers.get("content-type") or "application/x-image").split(";")[0].strip().lower()
+    if len(body) > INLINE_BYTES or kind not in inference.IMAGE_TYPES or body[:8] != PNG_SIGNATURE \
+            or body[12:16] != b"IHDR":
+        return False
+    width, height = struct.unpack(">II", body[16:24])
+    return 0 < width * height <= INLINE_PIXELS
 
 
 def _headers(scope) -> dict[str, str]:
