@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     shadow.add_argument("--share", type=float, default=1.0, help="share of requests the shadow sees (default 1)")
     shadow.add_argument("--off", action="store_true", help="stop shadowing")
     shadow.add_argument("--name", default=DEFAULT_ENDPOINT)
+    shadow.add_argument("--sagemaker", metavar="ENDPOINT", default=None,
+                        help="apply to this SageMaker endpoint instead (a new endpoint configuration with "
+                             "ShadowProductionVariants; SCONES_REGISTRY=sagemaker://)")
     shadow.set_defaults(handler=_shadow)
 
     split = group.add_parser(
@@ -71,6 +74,8 @@ def register(subparsers) -> None:
     split.add_argument("weights", nargs="*", metavar="VERSION=WEIGHT")
     split.add_argument("--off", action="store_true", help="end the split")
     split.add_argument("--name", default=DEFAULT_ENDPOINT)
+    split.add_argument("--sagemaker", metavar="ENDPOINT", default=None,
+                       help="apply to this SageMaker endpoint instead (weighted production variants vN)")
     split.set_defaults(handler=_split)
 
     status = group.add_parser("status", help="what is live, since when, request counts")
@@ -201,6 +206,34 @@ def _live_state(url: str) -> dict | None:
         return None
 
 
+def _on_sagemaker(args: argparse.Namespace, split: dict | None = None, shadow: tuple | None | bool = False) -> int:
+    """Serve a split or a shadow on a SageMaker endpoint: one new endpoint configuration, then UpdateEndpoint.
+
+    The configuration replaces what serves: a shadow goes beside the live version alone; a split
+    (or ``--off``) serves no shadow.
+    """
+    from scones.deploy.modes import Layout
+    from scones.deploy.sagemaker import SageMakerEndpointBackend
+    from scones.settings import Settings
+
+    settings = Settings.from_env()
+    backend = SageMakerEndpointBackend.for_endpoint(args.sagemaker, settings.registry(),
+                                                    settings.aws_client("sagemaker"))
+    live = backend.live_version()
+    if live is None:
+        print(f"SageMaker endpoint {args.sagemaker} serves no model package version", file=sys.stderr)
+        return 1
+    keep_shadow = None if shadow is False else (Layout.shadow_of(*shadow) if shadow else None)
+    layout = Layout.split(split, keep_shadow) if split else Layout.single(live.version, keep_shadow)
+    name = backend.apply_layout(layout)
+    serving = ", ".join(f"{v.name} v{v.version} ({share:.0%})" for v, share in
+                        zip(layout.production, layout.shares().values(), strict=True))
+    print(f"SageMaker endpoint {args.sagemaker}: updating to {name}: {serving}"
+          + (f"; {layout.shadow.name} shadows {layout.shadow.weight:.0%}" if layout.shadow else "")
+          + " (UpdateEndpoint is asynchronous: aws sagemaker describe-endpoint shows when it is InService)")
+    return 0
+
+
 def _shadow(args: argparse.Namespace) -> int:
     from scones.deploy.modes import Layout
     from scones.settings import Settings
@@ -208,6 +241,8 @@ def _shadow(args: argparse.Namespace) -> int:
     if args.off == (args.version is not None):
         print("name the version to shadow (scones endpoint shadow 4), or --off", file=sys.stderr)
         return 2
+    if args.sagemaker:
+        return _on_sagemaker(args, shadow=None if args.off else (args.version, args.share))
     if args.off:
         return _request_layout(args, shadow=None)
     Layout.shadow_of(args.version, args.share)  # refuses a share outside (0, 1]
@@ -224,6 +259,8 @@ def _split(args: argparse.Namespace) -> int:
     if args.off == bool(args.weights):
         print("give VERSION=WEIGHT pairs (scones endpoint split 3=90 4=10), or --off", file=sys.stderr)
         return 2
+    if args.sagemaker:
+        return _on_sagemaker(args, split=None if args.off else parse_split(args.weights))
     if args.off:
         return _request_layout(args, split=None)
     weights = parse_split(args.weights)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from scones.aws_errors import call
 from scones.deploy import EndpointBackend
-from scones.deploy.modes import DeploymentMode, Layout, VariantSpec
+from scones.deploy.modes import SERVERLESS, DeploymentMode, Layout, ServerlessConfig, VariantSpec
 from scones.errors import NotFound
 from scones.registry import ModelRegistry, ModelVersion
 
@@ -62,6 +62,31 @@ class SageMakerEndpointBackend(EndpointBackend):
         self.client = client or boto3.client("sagemaker")
         self.autoscaling = autoscaling or boto3.client("application-autoscaling",
                                                        region_name=self.client.meta.region_name)
+
+    @classmethod
+    def for_endpoint(cls, endpoint_name: str, registry: ModelRegistry, client, autoscaling=None) \
+            -> SageMakerEndpointBackend:
+        """The backend of an endpoint that exists, its settings read back from it: role, capture, instances, mode.
+
+        What ``scones endpoint shadow|split --sagemaker NAME`` works on, so a command needs nothing the
+        deployer Lambda's environment holds.
+        """
+        endpoint = call(f"describe endpoint {endpoint_name}", client.describe_endpoint, EndpointName=endpoint_name)
+        config = call("describe endpoint config", client.describe_endpoint_config,
+                      EndpointConfigName=endpoint["EndpointConfigName"])
+        variant = config["ProductionVariants"][0]
+        model = call("describe model", client.describe_model, ModelName=variant["ModelName"])
+        serverless = variant.get("ServerlessConfig")
+        mode = DeploymentMode(SERVERLESS, serverless=ServerlessConfig(
+            serverless["MemorySizeInMB"], serverless["MaxConcurrency"],
+            serverless.get("ProvisionedConcurrency", 0))) if serverless else DeploymentMode()
+        capture = config.get("DataCaptureConfig") or {}
+        settings = EndpointSettings(
+            endpoint_name, model["ExecutionRoleArn"], capture.get("DestinationS3Uri", ""),
+            instance_type=variant.get("InstanceType", "ml.m5.large"),
+            initial_instance_count=variant.get("InitialInstanceCount", 1), kms_key_id=config.get("KmsKeyId", ""),
+            mode=mode)
+        return cls(settings, registry, client, autoscaling or object())
 
     def _call(self, what: str, method, **kwargs):
         return call(what, method, **kwargs)
@@ -143,7 +168,7 @@ class SageMakerEndpointBackend(EndpointBackend):
             return
         s = self.settings
         extra: dict = {"KmsKeyId": s.kms_key_id} if s.kms_key_id else {}
-        if not s.mode.is_serverless:  # SageMaker refuses DataCaptureConfig on a serverless endpoint
+        if not s.mode.is_serverless and s.capture_s3_uri:  # SageMaker refuses capture on a serverless endpoint
             extra["DataCaptureConfig"] = self.data_capture_config()
         if layout.shadow is not None:
             extra["ShadowProductionVariants"] = [

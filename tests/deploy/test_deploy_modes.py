@@ -210,3 +210,33 @@ def test_the_local_alarm_watch_evaluates_the_templates_rules_as_cloudwatch_does(
         assert (alarm["MetricName"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"],
                 alarm["TreatMissingData"]) == (rule.metric, rule.period, rule.evaluation_periods,
                                                rule.datapoints_to_alarm, "notBreaching"), "one definition for both"
+
+
+def test_shadow_and_split_commands_update_a_sagemaker_endpoint_read_back_from_aws(aws, monkeypatch, capsys):
+    """``--sagemaker NAME``: the backend's settings come from the endpoint itself (role, capture, instances)."""
+    from scones.cli import main
+    from scones.settings import Settings
+
+    sagemaker, _, registry = aws
+    Deployer(registry, _backend(aws, DeploymentMode())).handle(
+        state_change_event(registry.get_version("SconesModels", 1)))
+    backend = SageMakerEndpointBackend.for_endpoint("scones-prod", registry, sagemaker)
+    assert (backend.settings.execution_role_arn, backend.settings.capture_s3_uri, backend.settings.instance_type) == (
+        ROLE, "s3://bkt/datacapture", "ml.m5.large")
+    monkeypatch.setenv("SCONES_REGISTRY", "sagemaker://")
+    monkeypatch.setenv("SCONES_MODEL_GROUP", "SconesModels")
+    monkeypatch.setattr(Settings, "aws_client", lambda self, service, region=None: {"sagemaker": sagemaker}.get(
+        service) or boto3.client(service, region_name="us-east-1"))
+    sent, create = [], sagemaker.create_endpoint_config
+    monkeypatch.setattr(sagemaker, "create_endpoint_config", lambda **kw: (sent.append(kw), create(**kw))[1])
+    stubber = _stubbed_update(monkeypatch, sagemaker, {})
+    assert main(["endpoint", "shadow", "3", "--sagemaker", "scones-prod"]) == 0
+    stubber.assert_no_pending_responses()
+    assert [v["VariantName"] for v in sent[-1]["ShadowProductionVariants"]] == ["shadow-v3"]
+    assert [v["VariantName"] for v in sent[-1]["ProductionVariants"]] == ["AllTraffic"]
+    assert sent[-1]["DataCaptureConfig"]["DestinationS3Uri"] == "s3://bkt/datacapture", "capture read back, kept"
+    assert "shadow-v3 shadows 100%" in capsys.readouterr().out
+    _stubbed_update(monkeypatch, sagemaker, {})
+    assert main(["endpoint", "split", "1=80", "2=20", "--sagemaker", "scones-prod"]) == 0
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in sent[-1]["ProductionVariants"]] == [
+        ("v1", 80.0), ("v2", 20.0)] and "ShadowProductionVariants" not in sent[-1]
