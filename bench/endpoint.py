@@ -14,7 +14,7 @@ Trains a small model on synthetic data (or reuses --home), starts
   body, its own process) -- each endpoint figure is printed as a multiple of its limit (for one
   image: bare round trip + decode + forward);
 - deployment modes: p50/p99 (1 client) and requests/s (8 clients) with no shadow and with a shadow
-  answering every request (of the same size as the live model), alternated three times and the
+  answering every request (of the same size as the live model), alternated five times and the
   medians printed, then during a canary rollout (half the traffic on a new version, alarms watching it).
 
 The peer figures to beat (measured side by side on this kind of machine with the same small CNN,
@@ -297,7 +297,7 @@ def _until(url: str, check, seconds: float = 60.0) -> dict:
 
 
 def deployment_modes(home: Path, url: str, bodies: list[bytes], count: int, seconds: float,
-                     rounds: int = 3) -> list[tuple]:
+                     rounds: int = 5) -> list[tuple]:
     """(label, latencies, requests/s, note): no shadow and a shadow of every request, alternated ``rounds`` times
     (this VM's neighbours move a single p99 by 2x from one minute to the next), then during a canary."""
     from scones.serving.layout import layout_file, write_request
@@ -311,12 +311,12 @@ def deployment_modes(home: Path, url: str, bodies: list[bytes], count: int, seco
     shadowed: list = [[], []]
     answered = offered = skipped = 0
     for _ in range(rounds):
-        plain[0].append(latency(url, bodies, count))
+        plain[0].append(latency(url, bodies, count // rounds * 2))
         plain[1].append(throughput(url, bodies, 8, seconds))
         write_request(request, shadow=(1, 1.0))
         _until(url, lambda s: (s.get("shadow") or {}).get("running"))
         time.sleep(1.0)  # the shadow's process loads its model
-        shadowed[0].append(latency(url, bodies, count))
+        shadowed[0].append(latency(url, bodies, count // rounds * 2))
         shadowed[1].append(throughput(url, bodies, 8, seconds))
         shadow = _endpoint_status(url)["shadow"]
         answered += shadow["answered"]
