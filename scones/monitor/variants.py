@@ -4,9 +4,9 @@
   joined request by request: the share of identical labels, how confidence moved, and the
   requests where they disagree (with the images, from capture). Where a reviewer answered the
   request (joined on ``inferenceId``), both versions are graded on the same requests.
-- **A/B split**: per version, what it answered (requests, mean confidence, share below the
-  threshold) from capture, and whether the live-accuracy difference is real yet: a two-proportion
-  z-test on the reviewed answers, two-sided.
+- **A/B split**: whether the live-accuracy difference between two variants is real yet: a
+  two-proportion z-test on the reviewed answers, two-sided (what each version answered is the
+  capture report's per-version section, :func:`scones.monitor.report.build_report`).
 """
 
 from __future__ import annotations
@@ -90,17 +90,6 @@ def capture_images(folder: Path, event_ids: set[str], size: int = 64) -> dict[st
                     continue
                 found[event] = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
     return found
-
-
-def per_version(scan: CaptureScan, threshold: float) -> dict[str, dict]:
-    """What each model version answered: requests, mean confidence, share below the threshold."""
-    grouped: dict[str, list[Prediction]] = {}
-    for prediction in scan.predictions:
-        grouped.setdefault(prediction.model_version or "?", []).append(prediction)
-    return {version: {"requests": len(items),
-                      "mean_confidence": sum(p.confidence for p in items) / len(items),
-                      "below_threshold": sum(p.confidence < threshold for p in items) / len(items)}
-            for version, items in grouped.items()}
 
 
 def two_proportion(correct_a: int, total_a: int, correct_b: int, total_b: int, alpha: float = 0.05) -> dict:

@@ -36,26 +36,30 @@ def index():
                       capture=capture, result=result, capture_hours=board.capture_hours,
                       threshold=settings.threshold, pipeline_name=name, parameters=definition.get("Parameters", []),
                       running=running(settings.workspace.runs, name), pipelines=pipelines,
-                      split=split_view(endpoint, scan, settings))
+                      split=split_view(endpoint, scan, capture, settings))
 
 
-def split_view(endpoint: dict | None, scan, settings) -> dict | None:
-    """An A/B split's variants side by side (capture, counts, reviewed accuracy) and whether the difference is real."""
-    from scones.monitor.variants import per_version, two_proportion
+def split_view(endpoint: dict | None, scan, capture: dict, settings) -> dict | None:
+    """An A/B split's variants side by side (capture, counts, reviewed accuracy) and whether the difference is real.
+
+    What each version answered comes from the capture report's per-version sections (``capture``), not a
+    second pass over the predictions.
+    """
+    from scones.monitor.variants import two_proportion
     from scones.review.output import read_answers
     from scones.review.quality import model_quality
 
     variants = (endpoint or {}).get("variants") or []
     if len({v["variant"] for v in variants}) < 2:
         return None  # one version, or one variant's two fleets during a rollout
-    answered = per_version(scan, settings.threshold)
     answers, _ = read_answers(settings.store(), settings.review_output)
     quality = model_quality(answers, {p.inference_id for p in scan.predictions if p.inference_id})
     rows = []
     for variant in variants:
         key = str(variant["version"])
-        graded = quality.get(key, {})
-        rows.append({**variant, **answered.get(key, {"mean_confidence": None, "below_threshold": None}),
+        graded, section = quality.get(key, {}), capture.get("by_version", {}).get(key, {})
+        rows.append({**variant, "mean_confidence": section.get("mean_confidence"),
+                     "below_threshold": section.get("share_below_threshold"),
                      "reviewed": graded.get("reviewed", 0), "correct": graded.get("correct", 0),
                      "accuracy": graded["correct"] / graded["reviewed"] if graded.get("reviewed") else None})
     first, second = sorted(rows, key=lambda r: -r["share"])[:2]

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from scones.monitor.capture_reader import CaptureScan, Prediction
-from scones.monitor.variants import per_version, shadow_agreement, two_proportion
+from scones.monitor.variants import shadow_agreement, two_proportion
 from scones.review.output import GroundTruth
 
 NOW = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
@@ -44,10 +44,3 @@ def test_the_two_proportion_test_says_not_yet_until_the_difference_is_unlikely_t
     # the textbook case: 0.54 vs 0.46 on 500 each, z = 2.53, p = 0.011
     textbook = two_proportion(270, 500, 230, 500)
     assert textbook["z"] == pytest.approx(2.530, abs=1e-3) and textbook["p"] == pytest.approx(0.0114, abs=1e-3)
-
-
-def test_per_version_counts_confidence_and_the_share_below_the_threshold():
-    scan = CaptureScan([_p("a", (0.99, 0.01), "3"), _p("b", (0.6, 0.4), "3"), _p("c", (0.2, 0.8), "4")])
-    figures = per_version(scan, 0.93)
-    assert figures["3"] == {"requests": 2, "mean_confidence": pytest.approx(0.795), "below_threshold": 0.5}
-    assert figures["4"]["below_threshold"] == 1.0

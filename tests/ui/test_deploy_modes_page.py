@@ -104,6 +104,9 @@ def test_a_split_started_from_the_cli_shows_its_variants_and_verdict(browser, si
     assert [r.get_attribute("data-variant") for r in rows] == ["v1", "v2"]
     answered = sum(int(r.query_selector("td:nth-child(4)").inner_text()) for r in rows)
     assert answered == 40
+    for row in rows:  # each version's figures from the capture report's own section for it
+        assert float(row.query_selector("td:nth-child(6)").inner_text()) > 0.5
+        assert row.query_selector("td:nth-child(7)").inner_text().endswith(" %")
     assert "not yet: a variant has no reviewed answers" in page.inner_text("#split-verdict")
     assert main(["endpoint", "split", "--off"]) == 0
     page.goto(url)
