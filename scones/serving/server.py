@@ -487,8 +487,7 @@ class EndpointServer:
         deployment = fleet.deployment
         content_type = headers.get("content-type") or "application/x-image"
         accept = headers.get("accept") or "application/json"
-        batch = inference.input_fn(body, content_type)
-        output, output_type = inference.output_fn(inference.predict_fn(batch, deployment.model), accept)
+        output, output_type = inference.handle(body, content_type, accept, deployment.model)
         self.count(error=False, fleet=fleet)
         version = deployment.version.version
         shadow = self.shadow

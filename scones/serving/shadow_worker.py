@@ -58,8 +58,7 @@ def main(argv: list[str]) -> int:
         if body is None:
             break
         try:
-            output, output_type = inference.output_fn(
-                inference.predict_fn(inference.input_fn(body, header["content_type"]), model), header["accept"])
+            output, output_type = inference.handle(body, header["content_type"], header["accept"], model)
             answered += 1
         except inference.InferenceError as error:
             output, output_type, failed = error.to_json(), "application/json", failed + 1

@@ -136,3 +136,36 @@ def test_a_request_larger_than_the_whole_budget_is_refused_at_once_with_its_numb
     assert "13 images hold 52,000,000 pixels; at most 48,000,000" in caught.value.message
     assert inference.DECODE_BUDGET.used == 0, "nothing was reserved"
 
+
+
+def _mixed_batch(count: int) -> list[bytes]:
+    """Plain PNGs (the fast path), other PNGs and JPEGs of other sizes (Pillow, then fitted)."""
+    return [support.random_png(seed=i) if i % 3 else
+            support.jpeg_bytes((40 + i, 33), seed=i) if i % 2 else support.random_png(seed=i, mode="P")
+            for i in range(count)]
+
+
+def test_a_batch_of_several_chunks_answers_as_one_forward_pass_would(model):
+    """handle() decodes chunk by chunk beside the forward passes; the answers are those of one pass over all."""
+    images = _mixed_batch(2 * inference.CHUNK + 7)
+    body = json.dumps({"instances": [base64.b64encode(i).decode() for i in images]})
+    answered = np.array(json.loads(inference.handle(body, "application/json", "application/json", model)[0]))
+    whole = model.predict(np.stack([inference.normalize(inference.to_pixels(i)) for i in images]))
+    assert answered.shape == (len(images), 2) and np.allclose(answered, whole, atol=1e-6)
+    npy = np.stack([inference.to_pixels(i) for i in images])
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, npy)
+    answered_npy = json.loads(inference.handle(buffer.getvalue(), "application/x-npy", "application/json", model)[0])
+    assert np.allclose(answered_npy, whole, atol=1e-6)
+
+
+def test_a_truncated_image_late_in_a_large_batch_is_named_and_its_pixels_given_back(model):
+    before = inference.DECODE_BUDGET.used
+    images = _mixed_batch(3 * inference.CHUNK)
+    images[2 * inference.CHUNK + 5] = support.truncated_png()
+    body = json.dumps({"instances": [base64.b64encode(i).decode() for i in images]})
+    with pytest.raises(inference.InvalidImage, match=rf"instances\[{2 * inference.CHUNK + 5}\]: .*truncated"):
+        inference.handle(body, "application/json", "application/json", model)
+    assert inference.DECODE_BUDGET.used == before
