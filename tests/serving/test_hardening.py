@@ -232,3 +232,56 @@ def test_endpoint_drains_a_refused_body_for_a_bounded_time(endpoint):
     assert _status(reply) == 413
     assert time.monotonic() - started < 3, "closed after the drain, not held open"
     sock.close()
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(endpoint):
+    """The reply's head is held until its body (one send per reply), but 100 Continue goes out at once."""
+    from tests import support
+
+    server, _, _ = endpoint
+    body = support.random_png()
+    sock = _connect(server)
+    sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nExpect: 100-continue\r\n"
+                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+    sock.settimeout(5)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), "the client waits for this to send"
+    sock.sendall(body)
+    reply = _read_all(sock)
+    sock.close()
+    assert _status(reply) == 200 and reply.rstrip().endswith(b"]")
+
+
+class _Recording:
+    def __init__(self):
+        self.sends, self.closed = [], False
+
+    def write(self, data):
+        self.sends.append(bytes(data))
+
+    def writelines(self, parts):
+        self.sends.append(b"".join(parts))
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+
+def test_a_reply_is_one_send_and_a_held_head_is_not_lost_on_close():
+    from scones.serving.transport import _OneSendPerReply
+
+    raw = _Recording()
+    transport = _OneSendPerReply(raw)
+    transport.hold_next()
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert raw.sends == [], "the head waits for its body"
+    transport.write(b"[]")
+    assert raw.sends == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]"]
+    transport.write(b"more")  # nothing held: straight through
+    transport.hold_next()
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert raw.sends[-1] == b"HTTP/1.1 100 Continue\r\n\r\n", "never held: the client waits for it"
+    transport.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    transport.close()
+    assert raw.sends[-1].startswith(b"HTTP/1.1 500") and raw.closed and transport.is_closing()
