@@ -12,7 +12,7 @@ from pathlib import Path
 from common.defaults import ENDPOINT_NAME
 from scones.deploy import Deployer
 from scones.errors import SconesError
-from scones.serving.capture import CaptureWriter
+from scones.serving.capture import CaptureProcess
 from scones.serving.server import EndpointServer, LocalEndpointBackend, ModelLoader, RegistryWatcher
 from scones.settings import Settings
 
@@ -66,7 +66,7 @@ def build_server(settings: Settings, endpoint: str = DEFAULT_ENDPOINT, host: str
 
     mode = settings.deploy_mode
     registry = settings.registry()
-    writer = CaptureWriter(capture_root(settings), endpoint, SINGLE_VARIANT) if capture and not mode.is_serverless \
+    writer = CaptureProcess(capture_root(settings), endpoint, SINGLE_VARIANT) if capture and not mode.is_serverless \
         else None
     server = EndpointServer((host, port), endpoint, writer, state_file(settings, endpoint),
                             max_concurrency=mode.serverless.max_concurrency if mode.is_serverless else None)

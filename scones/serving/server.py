@@ -58,7 +58,7 @@ from scones.events import EventSource
 from scones.registry import ModelVersion
 from scones.serving import runtime_api as runtime_api_errors
 from scones.serving import transport
-from scones.serving.capture import CaptureWriter
+from scones.serving.capture import Capture
 from scones.serving.routing import Deployment, Fleet, Routing
 from scones.serving.shadow import ShadowRunner
 from scones.store import ArtifactStore
@@ -153,7 +153,7 @@ class EndpointServer:
     ``pending`` waiting invocations, a request gets an immediate 503 with ``Retry-After``.
     """
 
-    def __init__(self, address: tuple[str, int], endpoint_name: str, capture: CaptureWriter | None = None,
+    def __init__(self, address: tuple[str, int], endpoint_name: str, capture: Capture | None = None,
                  state_file: Path | None = None, workers: int = DEFAULT_WORKERS, pending: int = DEFAULT_PENDING,
                  read_timeout: float = DEFAULT_READ_TIMEOUT, max_concurrency: int | None = None):
         self.limits = transport.Limits(read_timeout=read_timeout)
@@ -167,7 +167,7 @@ class EndpointServer:
         self.endpoint_name = endpoint_name
         self.region = runtime_api_errors.REGION  # named in ModelError's log stream ARN
         self.capture = capture
-        self._writers: dict[str, CaptureWriter] = {capture.folder.name: capture} if capture else {}
+        self._writers: dict[str, Capture] = {capture.folder.name: capture} if capture else {}
         self.state_file = state_file
         self.routing: Routing | None = None
         self.max_concurrency = max_concurrency  # serverless: concurrent invocations beyond it are throttled
@@ -271,15 +271,14 @@ class EndpointServer:
         """Feed ``deployment``'s requests to ``watch`` (a rollout's alarms); None stops."""
         self._watched = None if deployment is None else (deployment, watch)
 
-    def _writer(self, variant: str) -> CaptureWriter | None:
+    def _writer(self, variant: str) -> Capture | None:
         """The capture writer of ``variant`` (SageMaker keeps a folder per variant); None with capture off."""
         if self.capture is None:
             return None
         with self._lock:
             writer = self._writers.get(variant)
             if writer is None:
-                writer = self._writers[variant] = CaptureWriter(self.capture.folder.parent.parent,
-                                                                self.endpoint_name, variant)
+                writer = self._writers[variant] = self.capture.sibling(variant)
         return writer
 
     def close_capture(self) -> None:
