@@ -161,3 +161,29 @@ def test_workflow_cli_create_update_execute_against_moto(world, capsys):
     payload = json.dumps({"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
     assert cli.main(["workflow", "execute", "--state-machine-arn", arn, "--input", payload]) == 0
     assert '"status": "SUCCEEDED"' in capsys.readouterr().out
+
+
+def test_a_definition_is_parsed_once_for_its_machine_and_all_its_executions(endpoint, monkeypatch):
+    """moto parses a definition with ANTLR at creation and again per execution; the runner parses it once, and
+    the parsed program keeps no state between executions (a retried one, then a plain one, answer alike)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    server, _, _ = endpoint
+    real, parsed = AmazonStateLanguageParser.__dict__["parse"].__func__, []
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse",
+                        staticmethod(lambda definition: (parsed.append(len(definition)), real(definition))[1]))
+    with LocalWorkflowRunner(workflow_handlers(FAST_RETRY, _target(server.url)), FAST_RETRY) as runner:
+        runner.put_image("good.png", support.random_png(seed=1))
+        flaky, real_classifier = [], runner.lambdas.handlers["scones-classifier"]
+
+        def once_unavailable(event, context=None):
+            flaky.append(1)
+            if len(flaky) == 1:
+                raise EndpointUnavailableError("endpoint warming up")
+            return real_classifier(event, context)
+
+        runner.lambdas.handlers["scones-classifier"] = once_unavailable
+        results = [runner.classify_one("good.png") for _ in range(3)]
+    assert len(parsed) == 1, "created and executed three times, parsed once"
+    assert len(flaky) == 4, "the first execution retried once; the retry counter did not carry over"
+    assert len({(r.status, r.label, r.inferences) for r in results}) == 1 and results[0].status == "passed"
