@@ -32,11 +32,14 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import json
 import logging
+import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -184,6 +187,35 @@ def cached_json_paths() -> Iterator[None]:
         json_path.parse, result_path.parse = originals
 
 
+class _PackageOnFirstUse(types.ModuleType):
+    """A package registered without running its ``__init__``: that runs when something asks it for a name."""
+
+    def __getattr__(self, name: str):
+        self.__class__ = types.ModuleType  # a plain module from now on
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def defer_moto_batch() -> None:
+    """Let moto's Step Functions interpreter import ``moto.batch.utils`` without ``moto.batch``'s package init.
+
+    Why: the interpreter's Batch task type imports an enum from ``moto.batch.utils``; importing that
+    runs ``moto/batch/__init__.py``, which imports moto's EC2 models, which build their region tables
+    from three fresh botocore sessions: 0.9 s, a third of ``scones classify`` on five photos. The
+    package is registered with its path only; its init runs the first time anything asks it for a
+    name (``moto.batch.batch_backends``, when a Batch API call is mocked), so Batch still works.
+    """
+    if "moto.batch" in sys.modules:
+        return
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or spec.loader is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+    package.__class__ = _PackageOnFirstUse
+    sys.modules["moto.batch"] = package
+    sys.modules["moto"].batch = package  # as an import binds a subpackage to its parent
+
+
 @contextlib.contextmanager
 def cached_definitions() -> Iterator[None]:
     """Parse each state machine definition once: moto's interpreter parses it with ANTLR, in Python,
@@ -194,6 +226,7 @@ def cached_definitions() -> Iterator[None]:
     parsed iterator on many threads at once), so one parse serves every execution. The hook is
     moto 5.2.5's ``AmazonStateLanguageParser.parse`` (private, pinned, tested).
     """
+    defer_moto_batch()
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     original = AmazonStateLanguageParser.__dict__["parse"]

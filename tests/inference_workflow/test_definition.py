@@ -84,3 +84,26 @@ def test_moto_private_hooks_still_exist():
     assert callable(json_path.parse) and callable(result_path.parse)
     assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
     assert callable(get_backend) and ExecutionStatus.RUNNING
+
+
+def test_the_interpreter_starts_without_mocks_it_does_not_use_and_batch_still_works():
+    """moto.batch's package init builds moto's EC2 region tables (0.9 s of `scones classify`); deferred, it runs
+    only when Batch is asked for. A fresh interpreter, as a user's command is."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from scones.workflow.runtime import defer_moto_batch
+defer_moto_batch()
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+assert "moto.ec2" not in sys.modules, "the interpreter loaded EC2"
+import boto3
+from moto import mock_aws
+with mock_aws():
+    batch = boto3.client("batch", region_name="us-east-1")
+    print(batch.describe_job_queues()["jobQueues"], "moto.ec2" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"], done.stdout
