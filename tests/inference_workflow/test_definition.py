@@ -73,17 +73,16 @@ def test_batch_is_a_map_over_s3_keys_returning_no_image_bytes():
 
 def test_moto_private_hooks_still_exist():
     """scones.workflow.runtime replaces these; if moto moves them this must fail loudly."""
-    from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
-    from moto.stepfunctions.responses import get_backend
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     assert callable(lambda_eval_utils._invoke_lambda_function)
     assert callable(json_path.parse) and callable(result_path.parse)
     assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
-    assert callable(get_backend) and ExecutionStatus.RUNNING
+    assert callable(BaseExecutionWorkerCommunication.terminated)
 
 
 def test_the_interpreter_starts_without_mocks_it_does_not_use_and_batch_still_works():

@@ -187,3 +187,22 @@ def test_a_definition_is_parsed_once_for_its_machine_and_all_its_executions(endp
     assert len(parsed) == 1, "created and executed three times, parsed once"
     assert len(flaky) == 4, "the first execution retried once; the retry counter did not carry over"
     assert len({(r.status, r.label, r.inferences) for r in results}) == 1 and results[0].status == "passed"
+
+
+def test_an_execution_is_read_once_moto_has_recorded_all_of_its_end(world, monkeypatch):
+    """moto sets an execution's status before its output; the runner waits for the whole record."""
+    import time
+
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    real = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def status_first(self):  # widen moto's window between the status and the output
+        real(self)
+        output, self.execution.output = self.execution.output, None
+        time.sleep(0.3)
+        self.execution.output = output
+
+    monkeypatch.setattr(BaseExecutionWorkerCommunication, "_reflect_execution_status", status_first)
+    result = world.classify_one("good.png")
+    assert result.status == "passed" and len(result.inferences) == 2
