@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from common import defaults
 from scones.deploy.modes import DeploymentMode
@@ -32,7 +33,7 @@ from scones.errors import InvalidInput
 from scones.notify import Notifier, open_notifier
 from scones.registry import ModelRegistry, open_registry
 from scones.store import ArtifactStore, open_store
-from scones.workspace import Workspace
+from scones.workspace import Workspace, definition_cache
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ class Settings:
 
     def notifier(self) -> Notifier:
         return open_notifier(self.notify_uri, self.aws_client)
+
+    @property
+    def workflow_definitions(self) -> Path:
+        """Where rendered state machines are kept: with the pipeline definitions, shared by this user's
+        workspaces (rendering one imports the SageMaker SDK: 3 s of a new workspace's first classify)."""
+        return definition_cache() / "workflows"
 
     @property
     def review_output(self) -> str:

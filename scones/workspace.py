@@ -50,3 +50,15 @@ class Workspace:
     @property
     def synthetic_archive(self) -> Path:
         return self.data / "cifar-100-python.tar.gz"
+
+
+def definition_cache() -> Path:
+    """Rendered definitions, shared by every workspace of this user (``SCONES_CACHE_DIR``, else XDG's cache).
+
+    A rendering depends only on the sources, the arguments and the SDK version (the key),
+    so a new workspace -- a fresh ``SCONES_HOME``, a CI job, a second checkout of the same
+    code -- reuses it instead of paying the SDK import again.
+    """
+    base = os.environ.get("SCONES_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "scones")
+    return Path(base) / "definitions"

@@ -118,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
         chosen.append(("upload/truncated-" + first[0].split("/")[-1], first[1][: len(first[1]) // 2], "(damaged)"))
         report = classify_images([(name, data) for name, data, _ in chosen], live["url"], DEFAULT_ENDPOINT,
                                  live["live"]["classes"], threshold,
-                                 cache_dir=settings.workspace.root / "cache" / "workflows",
+                                 cache_dir=settings.workflow_definitions,
                                  notifier=settings.notifier(), review=review_target(settings),
                                  capture_uri=classifier_capture(settings))
         width = max(len(name) for name, _, _ in chosen)

@@ -176,7 +176,7 @@ def _classify(args: argparse.Namespace) -> int:
     threshold = settings.threshold if args.threshold is None else args.threshold
     report = classify_images(images, url, args.endpoint_name, live["live"]["classes"], threshold,
                              batch=False if args.single else None,
-                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
+                             cache_dir=settings.workflow_definitions, notifier=settings.notifier(),
                              review=review_target(settings), capture_uri=classifier_capture(settings))
     width = min(60, max(len(r.image) for r in report.results))
     for result in report.results:

@@ -17,6 +17,7 @@ from scones.engine.records import ExecutionRecord
 from scones.errors import InvalidInput
 from scones.registry import ModelRegistry
 from scones.store import ArtifactStore
+from scones.workspace import definition_cache
 
 
 def load_pipeline_module(module_name: str = DEFAULT_MODULE):
@@ -91,18 +92,6 @@ def _definition_key(module_name: str, kwargs: dict) -> str:
         for path in sorted((ROOT / package).rglob("*.py")):
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]
-
-
-def definition_cache() -> Path:
-    """Rendered definitions, shared by every workspace of this user (``SCONES_CACHE_DIR``, else XDG's cache).
-
-    A rendering depends only on the sources, the arguments and the SDK version (the key),
-    so a new workspace -- a fresh ``SCONES_HOME``, a CI job, a second checkout of the same
-    code -- reuses it instead of paying the SDK import again.
-    """
-    base = os.environ.get("SCONES_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "scones")
-    return Path(base) / "definitions"
 
 
 def render_cached(module_name: str, kwargs: dict, cache_dir: Path | None) -> tuple[str, dict, Any]:

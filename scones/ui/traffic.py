@@ -34,7 +34,7 @@ def classify():
         return redirect(url_for("home.index", message="no endpoint is serving a model yet"))
     report = classify_images([(Path(upload.filename).name, upload.read())], endpoint["url"], endpoint["endpoint"],
                              endpoint["live"]["classes"], threshold,
-                             cache_dir=settings.workspace.root / "cache" / "workflows", notifier=settings.notifier(),
+                             cache_dir=settings.workflow_definitions, notifier=settings.notifier(),
                              review=review_target(settings), capture_uri=classifier_capture(settings))
     return redirect(url_for("home.index", result=json.dumps(asdict(report.results[0])), _anchor="classify"))
 

@@ -1,5 +1,7 @@
 """The ASL the stepfunctions SDK renders."""
 
+import json
+
 import pytest
 
 from inference_workflow.workflow import LAMBDA_SERVICE_ERRORS, REVIEW_ERROR, WorkflowConfig, definition
@@ -106,3 +108,32 @@ with mock_aws():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]", "True"], done.stdout
+
+
+def test_a_new_workspace_reuses_the_state_machines_another_rendered(tmp_path, monkeypatch):
+    """Rendering imports the SageMaker SDK (3 s of a first `scones classify`); the renderings are kept per user, as
+    the pipeline's are, so a new SCONES_HOME on the same machine starts without it."""
+    import os
+    import subprocess
+    import sys
+
+    from inference_workflow.workflow_config import WorkflowConfig
+    from scones.settings import Settings
+    from scones.workflow.cache import cached_definition
+
+    monkeypatch.setenv("SCONES_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path / "first"))
+    rendered = cached_definition(WorkflowConfig(), True, Settings.from_env().workflow_definitions)
+    script = """
+import json, sys
+from inference_workflow.workflow_config import WorkflowConfig
+from scones.settings import Settings
+from scones.workflow.cache import cached_definition
+document = cached_definition(WorkflowConfig(), True, Settings.from_env().workflow_definitions)
+print(json.dumps(document), "sagemaker" in sys.modules)
+"""
+    env = {**os.environ, "SCONES_HOME": str(tmp_path / "second")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    document, imported = done.stdout.rsplit(" ", 1)
+    assert json.loads(document) == rendered and imported.strip() == "False"
