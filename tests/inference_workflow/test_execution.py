@@ -41,9 +41,9 @@ def test_low_confidence_is_caught_published_to_sns_and_fails(world, endpoint):
     assert len(messages) == 1 and messages[0]["Error"] == "LowConfidenceError"
 
 
-def test_transient_endpoint_error_is_retried(world):
-    calls = []
-    real = world.lambdas.handlers["scones-classifier"]
+def _unavailable_once(runner) -> list:
+    """The classifier's first call fails as an endpoint warming up does; returns the record of its calls."""
+    calls, real = [], runner.lambdas.handlers["scones-classifier"]
 
     def flaky(event, context=None):
         calls.append(1)
@@ -51,7 +51,12 @@ def test_transient_endpoint_error_is_retried(world):
             raise EndpointUnavailableError("endpoint warming up")
         return real(event, context)
 
-    world.lambdas.handlers["scones-classifier"] = flaky
+    runner.lambdas.handlers["scones-classifier"] = flaky
+    return calls
+
+
+def test_transient_endpoint_error_is_retried(world):
+    calls = _unavailable_once(world)
     assert world.classify_one("good.png").status == "passed"
     assert len(calls) == 2
 
@@ -174,15 +179,7 @@ def test_a_definition_is_parsed_once_for_its_machine_and_all_its_executions(endp
                         staticmethod(lambda definition: (parsed.append(len(definition)), real(definition))[1]))
     with LocalWorkflowRunner(workflow_handlers(FAST_RETRY, _target(server.url)), FAST_RETRY) as runner:
         runner.put_image("good.png", support.random_png(seed=1))
-        flaky, real_classifier = [], runner.lambdas.handlers["scones-classifier"]
-
-        def once_unavailable(event, context=None):
-            flaky.append(1)
-            if len(flaky) == 1:
-                raise EndpointUnavailableError("endpoint warming up")
-            return real_classifier(event, context)
-
-        runner.lambdas.handlers["scones-classifier"] = once_unavailable
+        flaky = _unavailable_once(runner)
         results = [runner.classify_one("good.png") for _ in range(3)]
     assert len(parsed) == 1, "created and executed three times, parsed once"
     assert len(flaky) == 4, "the first execution retried once; the retry counter did not carry over"
