@@ -155,7 +155,7 @@ class Batch:
 
     Every image's header has been read (format, size, the pixel budgets taken); its pixels are
     decoded by :meth:`load` (what ``input_fn`` does, so a truncated file is refused there) or chunk
-    by chunk by :meth:`chunks`, so that :func:`predict` can run the forward pass of one chunk
+    by chunk by :meth:`chunks`, so that :func:`predict_fn` can run the forward pass of one chunk
     while the next is decoded. Images are fitted to the model's input size only then:
     ``input_fn`` has no model, and during a swap the endpoint holds two models whose
     ``model_info.json`` may give different sizes. A request's decoded pixels are bounded by
@@ -319,10 +319,10 @@ class LoadedModel:
         """Logits of a batch given chunk by chunk: each chunk's forward pass runs on a pool thread while
         the caller's iterator produces the next.
 
-        Why: decoding PNGs is Python and holds the interpreter lock; ONNX Runtime releases it. In turn
-        a batch takes the sum of its decoding and its forward pass, overlapped about the longer of the
-        two, and once decoding is done the chunks left run on every core. An error in the iterator
-        (a truncated image) cancels the passes not yet started and is raised.
+        Why: decoding PNGs is Python and holds the interpreter lock; ONNX Runtime releases it. One
+        after the other, a batch takes the sum of its decoding and its forward pass; overlapped, about
+        the longer of the two, and once decoding is done the chunks left run on every core. An error
+        in the iterator (a truncated image) cancels the passes not yet started and is raised.
         """
         futures = []
         try:
