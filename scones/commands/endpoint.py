@@ -280,7 +280,7 @@ def _invoke(args: argparse.Namespace) -> int:
     if not url:
         print("no running local endpoint: start one with `scones endpoint serve`, or pass --url")
         return 1
-    client = runtime_client(url)
+    client = runtime_client(url, retries=2)  # as the AWS CLI: three attempts in botocore's standard mode
     from botocore.exceptions import ClientError, EndpointConnectionError
 
     failures = 0

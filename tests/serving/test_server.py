@@ -288,3 +288,40 @@ def test_endpoint_status_says_its_counters_start_with_the_process(endpoint, caps
     out = capsys.readouterr().out
     assert f"since its process (pid {os.getpid()}) started at {server.started}" in out
     assert "counts start at zero with each start" in out
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_the_runtime_client_makes_exactly_the_attempts_asked_for(retries):
+    """botocore's ``max_attempts`` counts retries: asked for none, the client once retried anyway."""
+    import http.server
+    import threading
+
+    from botocore.exceptions import ClientError
+
+    from scones.serving.client import runtime_client
+
+    seen = []
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.path)
+            body = b'{"message": "busy"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = runtime_client(f"http://127.0.0.1:{server.server_address[1]}", retries=retries)
+        with pytest.raises(ClientError):
+            client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="image/png", Body=b"x")
+    finally:
+        server.shutdown()
+    assert len(seen) == retries + 1
