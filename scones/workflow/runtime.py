@@ -272,6 +272,15 @@ def reported_endings() -> Iterator[None]:
             _ENDED.clear()
 
 
+def forget_finished_threads() -> None:
+    """Drop finished threads from moto's ``TMP_THREADS``, to which its interpreter appends the thread of every
+    execution, task state and Map iteration and never removes one: about 6 per image, for as long as the
+    process lives (a dashboard classifying uploads for days). Nothing reads the list."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+
 def _wait_for(execution_arn: str, timeout: float) -> bool:
     """Wait until moto has recorded the execution's end; False after ``timeout`` seconds."""
     with _ENDINGS:
@@ -394,6 +403,7 @@ class LocalWorkflowRunner:
         if not _wait_for(arn, timeout):
             client.stop_execution(executionArn=arn, error="Timeout", cause=f"no result in {timeout:.0f} s")
             raise TimeoutError(f"workflow execution {arn} still running after {timeout:.0f} s")
+        forget_finished_threads()
         return client.describe_execution(executionArn=arn)
 
     def review_messages(self) -> list[dict]:

@@ -203,3 +203,15 @@ def test_an_execution_is_read_once_moto_has_recorded_all_of_its_end(world, monke
     monkeypatch.setattr(BaseExecutionWorkerCommunication, "_reflect_execution_status", status_first)
     result = world.classify_one("good.png")
     assert result.status == "passed" and len(result.inferences) == 2
+
+
+def test_executions_leave_no_finished_threads_in_motos_list(world):
+    """moto keeps every thread its interpreter starts in a module list; the runner prunes the finished ones."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    world.classify_one("good.png")
+    after_one = len(TMP_THREADS)
+    world.classify_batch(["good.png"] * 20)
+    for _ in range(3):
+        world.classify_one("good.png")
+    assert len(TMP_THREADS) <= after_one + 2, len(TMP_THREADS)
