@@ -24,6 +24,12 @@ endpoint's URL; moto passes requests to non-AWS hosts through. ``mock_aws`` patc
 the process (its fake credentials, botocore), so one runner at a time is active in a
 process (:data:`_ACTIVE`): the dashboard's concurrent uploads queue instead of
 tearing down each other's world.
+
+Speed hooks, each private to moto 5.2.5 and checked by ``tests/inference_workflow/test_definition.py``:
+JSONPath parses cached (:func:`cached_json_paths`), each definition parsed once
+(:func:`cached_definitions`), an execution's end reported by moto itself (:func:`reported_endings`),
+finished threads dropped from moto's list (:func:`forget_finished_threads`), and ``moto.batch``'s
+package init deferred until Batch is used (:func:`defer_moto_batch`).
 """
 
 from __future__ import annotations
