@@ -302,12 +302,13 @@ class LoadedModel:
         single = session(1)
         parallel = session(threads) if threads > 1 else single
         name = single.get_inputs()[0].name
+        logits = [single.get_outputs()[0].name]  # named, not None: ORT's wrapper skips listing them per run
 
         def run(batch: np.ndarray) -> np.ndarray:
-            return (parallel if len(batch) >= PARALLEL_BATCH else single).run(None, {name: batch})[0]
+            return (parallel if len(batch) >= PARALLEL_BATCH else single).run(logits, {name: batch})[0]
 
         def serial(batch: np.ndarray) -> np.ndarray:
-            return single.run(None, {name: batch})[0]
+            return single.run(logits, {name: batch})[0]
 
         return run, serial
 
