@@ -178,11 +178,20 @@ class PlainPng:
         return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
 
 
+def png_header(data: bytes) -> tuple[int, int, int, int, int, int, int] | None:
+    """A PNG's IHDR fields -- width, height, bit depth, colour type, compression, filter, interlace -- read
+    from their fixed place without Pillow; None when the bytes do not start as a PNG does."""
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[8:16] != _IHDR:
+        return None
+    return struct.unpack_from(">IIBBBBB", data, 16)
+
+
 def plain_png(data: bytes, max_pixels: int = MAX_PIXELS) -> PlainPng | None:
     """The layout of a plain PNG (see :class:`PlainPng`), read without decoding; None for anything else."""
-    if len(data) < 45 or data[:8] != PNG_SIGNATURE or data[8:16] != _IHDR:
+    header = png_header(data) if len(data) >= 45 else None
+    if header is None:
         return None
-    width, height, depth, color, compression, filtering, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    width, height, depth, color, compression, filtering, interlace = header
     if (depth, color, compression, filtering, interlace) != (8, 2, 0, 0, 0) or not 0 < width * height <= max_pixels \
             or zlib.crc32(data[12:29]) != struct.unpack_from(">I", data, 29)[0]:
         return None

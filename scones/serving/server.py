@@ -43,7 +43,6 @@ import json
 import os
 import random
 import re
-import struct
 import tempfile
 import threading
 import time
@@ -52,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.imaging import png_header
 from scones.deploy import Deployer, EndpointBackend
 from scones.errors import SconesError
 from scones.events import EventSource
@@ -132,7 +132,6 @@ BODY_SECONDS = 60.0
 INLINE_BYTES, INLINE_PIXELS = 256 * 1024, 512 * 512
 #: ... and only for a version whose invocations have lately taken less than this (a big model never blocks the loop).
 INLINE_SECONDS = 0.002
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -526,11 +525,8 @@ def _small_image(body: bytes, headers: dict[str, str]) -> bool:
     with the handler's own message if it must.
     """
     kind = (headers.get("content-type") or "application/x-image").split(";")[0].strip().lower()
-    if len(body) > INLINE_BYTES or kind not in inference.IMAGE_TYPES or body[:8] != PNG_SIGNATURE \
-            or body[12:16] != b"IHDR":
-        return False
-    width, height = struct.unpack(">II", body[16:24])
-    return 0 < width * height <= INLINE_PIXELS
+    header = png_header(body) if len(body) <= INLINE_BYTES and kind in inference.IMAGE_TYPES else None
+    return header is not None and 0 < header[0] * header[1] <= INLINE_PIXELS
 
 
 def _headers(scope) -> dict[str, str]:
