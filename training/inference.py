@@ -347,7 +347,8 @@ def model_fn(model_dir: str) -> LoadedModel:
     return LoadedModel(Path(model_dir))
 
 
-def _base_type(content_type: str | None) -> str:
+def media_type(content_type: str | None) -> str:
+    """``image/png; charset=x`` -> ``image/png``: the type without its parameters, lower-cased."""
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
@@ -423,7 +424,7 @@ def read_request(request_body: bytes | str, content_type: str = "application/x-i
     body = request_body.encode() if isinstance(request_body, str) else bytes(request_body or b"")
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"payload is {len(body):,} bytes; the limit is {MAX_PAYLOAD_BYTES:,} (6 MB)")
-    kind = _base_type(content_type)
+    kind = media_type(content_type)
     if kind in IMAGE_TYPES:
         return _decode_images([(body, "body")], single=True)
     if kind == JSON_TYPE:
@@ -496,7 +497,7 @@ def predict_fn(data: Batch, model: LoadedModel) -> Prediction:
 
 def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, str]:
     """Probabilities as JSON: a flat list for one image, a list of lists for a batch."""
-    kind = _base_type(accept)
+    kind = media_type(accept)
     if kind not in ("", "*/*", JSON_TYPE):
         raise UnsupportedContentType(f"accept type {accept!r} is not supported; use {JSON_TYPE}")
     rows = [[round(float(p), 6) for p in row] for row in prediction.probabilities]

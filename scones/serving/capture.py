@@ -79,7 +79,7 @@ class _Gatherer:
     """The thread both writers share: wakes on the first record, lingers, hands over what gathered."""
 
     def __init__(self, handle_batch, name: str = "data-capture"):
-        self._handle_batch = handle_batch  # (records, flush events) -> None, on this thread
+        self._handle_batch = handle_batch  # (records, closing) -> None, called on this thread
         self._queue: queue.Queue = queue.Queue()
         self._now = threading.Event()  # a flush cuts the linger short
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)

@@ -524,7 +524,7 @@ def _small_image(body: bytes, headers: dict[str, str]) -> bool:
     saves); anything else -- another format, a damaged header -- goes to a worker, which refuses it
     with the handler's own message if it must.
     """
-    kind = (headers.get("content-type") or "application/x-image").split(";")[0].strip().lower()
+    kind = inference.media_type(headers.get("content-type") or "application/x-image")
     header = png_header(body) if len(body) <= INLINE_BYTES and kind in inference.IMAGE_TYPES else None
     return header is not None and 0 < header[0] * header[1] <= INLINE_PIXELS
 
