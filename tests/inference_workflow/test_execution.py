@@ -1,6 +1,7 @@
 """The handlers inside moto-executed state machines, with the classifier calling a real local endpoint."""
 
 import json
+import time
 
 import pytest
 
@@ -188,7 +189,6 @@ def test_a_definition_is_parsed_once_for_its_machine_and_all_its_executions(endp
 
 def test_an_execution_is_read_once_moto_has_recorded_all_of_its_end(world, monkeypatch):
     """moto sets an execution's status before its output; the runner waits for the whole record."""
-    import time
 
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
@@ -215,3 +215,24 @@ def test_executions_leave_no_finished_threads_in_motos_list(world):
     for _ in range(3):
         world.classify_one("good.png")
     assert len(TMP_THREADS) <= after_one + 2, len(TMP_THREADS)
+
+
+def test_an_execution_is_answered_as_describe_execution_answers_it(world):
+    """The runner reads moto's backend directly (no boto3 round trip); its answer is DescribeExecution's."""
+    described = world.execute(world.machine(False), {"s3_bucket": "scones-workflow-local", "s3_key": "good.png"})
+    through_api = world.clients["stepfunctions"].describe_execution(executionArn=described["executionArn"])
+    for field in ("executionArn", "stateMachineArn", "name", "status", "input", "output"):
+        assert described[field] == through_api[field], field
+    assert type(described["status"]) is str
+
+
+def test_an_execution_past_its_timeout_is_stopped_and_said(world):
+    arn = world.create_machine(False, {"StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 3,
+                                                                               "End": True}}}, name="sleeper")
+    with pytest.raises(TimeoutError, match="still running after 0 s"):
+        world.execute(arn, {}, timeout=0.2)
+    listed = world.clients["stepfunctions"].list_executions
+    deadline = time.monotonic() + 2.5  # moto's stop is asynchronous: the worker notices within its Wait
+    while listed(stateMachineArn=arn)["executions"][0]["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [e["status"] for e in listed(stateMachineArn=arn)["executions"]] == ["ABORTED"]
