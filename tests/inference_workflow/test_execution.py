@@ -189,7 +189,6 @@ def test_a_definition_is_parsed_once_for_its_machine_and_all_its_executions(endp
 
 def test_an_execution_is_read_once_moto_has_recorded_all_of_its_end(world, monkeypatch):
     """moto sets an execution's status before its output; the runner waits for the whole record."""
-
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     real = BaseExecutionWorkerCommunication._reflect_execution_status
