@@ -39,6 +39,8 @@ KEEP_ALIVE_SECONDS = 60.0
 MAX_HEAD_BYTES = 64 * 1024
 #: Seconds a refused body is read and dropped for, after the reply has gone out.
 DRAIN_SECONDS = 5.0
+#: Set (True) in a request's scope once its whole body has arrived: the app reads it without arming a deadline.
+BODY_ARRIVED = "scones.body_arrived"
 
 
 @dataclass
@@ -150,6 +152,9 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._drain_timer.cancel()
             self._drain_timer = None
         super().on_message_complete()
+        cycle = self.cycle  # the request whose body just ended (a pipelined one has its own cycle and scope)
+        if cycle is not None and not cycle.more_body:
+            cycle.scope[BODY_ARRIVED] = True
 
     def on_response_complete(self) -> None:
         cycle = self.cycle

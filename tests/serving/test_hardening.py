@@ -288,14 +288,14 @@ def test_a_reply_is_one_send_and_a_held_head_is_not_lost_on_close():
 
 
 @pytest.mark.parametrize("length", [16, 20, 28])
-def test_a_png_cut_inside_its_header_is_the_handlers_400_not_a_crash(endpoint, length):
+def test_a_png_cut_inside_its_header_is_the_handlers_400_not_a_crash(endpoint, length, monkeypatch):
     """The check for answering on the loop reads the PNG header's size in place; a body that ends inside it goes
     to the handler, which says what is wrong with it."""
     from tests import support
 
-    server, _, client = endpoint
-    client.invoke_endpoint(EndpointName="scones-endpoint", ContentType="image/png", Body=support.random_png())
-    assert server._quick(server.routing.pick(0.5)), "a whole image first: the version is known to be quick"
+    server, _, _ = endpoint
+    # the check runs for a version known to be quick: made so here, as a loaded test machine may not measure it so
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)
     sock = _connect(server)
     sock.sendall(_post(support.random_png()[:length]))
     reply = _read_all(sock)
