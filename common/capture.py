@@ -25,6 +25,10 @@ def _encode(data: bytes, content_type: str) -> tuple[str, str]:
     return base64.b64encode(data).decode("ascii"), "BASE64"
 
 
+def _event_metadata(when: dt.datetime, metadata: dict | None) -> dict:
+    return {"eventId": str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **(metadata or {})}
+
+
 def capture_record(input_type: str, body: bytes, output_type: str, output: bytes,
                    when: dt.datetime, metadata: dict | None = None) -> dict:
     input_data, input_encoding = _encode(body, input_type)
@@ -36,10 +40,28 @@ def capture_record(input_type: str, body: bytes, output_type: str, output: bytes
             "endpointOutput": {"observedContentType": output_type, "mode": "OUTPUT", "data": output_data,
                                "encoding": output_encoding},
         },
-        "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                          **(metadata or {})},
+        "eventMetadata": _event_metadata(when, metadata),
         "eventVersion": "0",
     }
+
+
+def _json_string(data: str, encoding: str) -> str:
+    """``json.dumps(data)``; base64 text needs no escaping, so it is quoted, not scanned."""
+    return f'"{data}"' if encoding == "BASE64" else json.dumps(data)
+
+
+def capture_line(input_type: str, body: bytes, output_type: str, output: bytes,
+                 when: dt.datetime, metadata: dict | None = None) -> str:
+    """``json.dumps(capture_record(...))``, the same text, built around the payloads instead of encoding a
+    dict that holds them. Why: an endpoint's capture writes one per request, and this is a third of the
+    cost (the capture process runs on the cores the endpoint and its clients use)."""
+    input_data, input_encoding = _encode(body, input_type)
+    output_data, output_encoding = _encode(output, output_type)
+    return (f'{{"captureData": {{"endpointInput": {{"observedContentType": {json.dumps(input_type)}, '
+            f'"mode": "INPUT", "data": {_json_string(input_data, input_encoding)}, "encoding": "{input_encoding}"}}, '
+            f'"endpointOutput": {{"observedContentType": {json.dumps(output_type)}, "mode": "OUTPUT", '
+            f'"data": {_json_string(output_data, output_encoding)}, "encoding": "{output_encoding}"}}}}, '
+            f'"eventMetadata": {json.dumps(_event_metadata(when, metadata))}, "eventVersion": "0"}}')
 
 
 def capture_key(endpoint: str, variant: str, when: dt.datetime) -> str:

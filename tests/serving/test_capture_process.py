@@ -1,12 +1,18 @@
 """The endpoint's capture written by a process of its own: the same records as the in-process writer, per
 variant, durable across a Ctrl-C meant for the endpoint, and a capture process that dies is replaced."""
 
+import asyncio
+import datetime as dt
 import json
 import os
 import signal
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from common.capture import capture_line, capture_record
 from scones.serving.capture import CaptureProcess, CaptureWriter
 from tests import support
 
@@ -71,3 +77,55 @@ def test_a_capture_process_that_dies_is_replaced_and_later_records_are_written(c
     capture.flush()
     assert capture.pid != first and capture._channel.restarts == 1
     assert [r["eventMetadata"]["eventId"] for r in _lines(capture.folder)] == ["event-0", "event-1", "event-2"]
+
+
+_TYPES = st.sampled_from(["image/png", "application/json", "Application/JSON; charset=utf-8", "application/x-npy",
+                          'text/"odd"\\type', "image/é"])
+_BODIES = st.binary(max_size=200) | st.text(max_size=200).map(str.encode)  # JSON bodies: quotes, controls, unicode
+_METADATA = st.dictionaries(st.sampled_from(["eventId", "inferenceId", "modelVersion", "note\"x"]),
+                            st.text(max_size=20) | st.integers(), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(input_type=_TYPES, body=_BODIES, output_type=_TYPES, output=_BODIES, metadata=_METADATA,
+       micros=st.integers(0, 999_999))
+def test_a_capture_line_is_the_record_as_json_dumps_writes_it(input_type, body, output_type, output, metadata,
+                                                              micros):
+    """The capture process builds each line around its payloads; the text is json.dumps of the record."""
+    when = dt.datetime(2026, 12, 3, 14, 5, 6, micros, tzinfo=dt.UTC)
+    metadata = {"eventId": "fixed", **metadata}  # the record's own eventId is random
+    assert capture_line(input_type, body, output_type, output, when, metadata) == \
+        json.dumps(capture_record(input_type, body, output_type, output, when, metadata))
+
+
+@pytest.mark.parametrize("kind", [CaptureWriter, CaptureProcess])
+def test_records_made_on_an_event_loop_are_written_after_its_linger_with_no_flush(tmp_path, kind):
+    """On the endpoint's loop a record wakes no thread: the loop's own timer hands the batch over."""
+    writer = kind(tmp_path / "capture", "scones-endpoint", "AllTraffic")
+
+    async def answer_three():
+        for seed in range(3):
+            _record(writer, seed)
+        await asyncio.sleep(0.3)  # the loop runs its timers meanwhile, as between requests
+
+    try:
+        asyncio.run(answer_three())
+        deadline = time.monotonic() + 5
+        while len(_lines(writer.folder)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [r["eventMetadata"]["eventId"] for r in _lines(writer.folder)] == ["event-0", "event-1", "event-2"]
+    finally:
+        writer.close()
+
+
+def test_records_left_by_a_loop_that_stopped_before_its_timer_are_written_at_close(tmp_path):
+    writer = CaptureWriter(tmp_path / "capture", "scones-endpoint", "AllTraffic")
+
+    async def answer(seed):
+        _record(writer, seed)  # the loop ends at once: its timer never fires
+
+    asyncio.run(answer(0))
+    asyncio.run(answer(1))  # a later loop arms a timer of its own
+    time.sleep(0.1)
+    writer.close()
+    assert sorted(r["eventMetadata"]["eventId"] for r in _lines(writer.folder)) == ["event-0", "event-1"]
