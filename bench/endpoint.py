@@ -12,7 +12,9 @@ Trains a small model on synthetic data (or reuses --home), starts
   forward time for one image and for 256, PNG decoding alone (to the model's input) for one and
   for 256, and the round trip of a bare HTTP server (an asyncio protocol answering a constant
   body, its own process) -- each endpoint figure is printed as a multiple of its limit (for one
-  image: bare round trip + decode + forward);
+  image: bare round trip + decode + forward). The single-image figures and their limit are measured
+  in alternating rounds and reported as medians over the rounds (this VM's neighbours move a
+  forward pass by 1.7x from one minute to the next);
 - deployment modes: p50/p99 (1 client) and requests/s (8 clients) with no shadow and with a shadow
   answering every request (of the same size as the live model), alternated five times and the
   medians printed, then during a canary rollout (half the traffic on a new version, alarms watching it).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -40,6 +43,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -244,12 +248,12 @@ asyncio.run(main())
 """
 
 
-def bare_round_trip(bodies: list[bytes], count: int) -> np.ndarray:
-    """Milliseconds per request to a server that parses the request and answers a constant body."""
+@contextlib.contextmanager
+def bare_server() -> Iterator[str]:
+    """A server that parses each request and answers a constant body, in its own process; yields its URL."""
     process = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE, text=True)
     try:
-        port = int(process.stdout.readline())
-        return latency(f"http://127.0.0.1:{port}", bodies, count)
+        yield f"http://127.0.0.1:{int(process.stdout.readline())}"
     finally:
         process.kill()
         process.wait()
@@ -265,26 +269,52 @@ def _best_ms(work, repeat: int) -> float:
     return float(np.median(times)) * 1000
 
 
-def limits(home: Path, bodies: list[bytes]) -> dict[str, float]:
-    """The parts an endpoint request cannot avoid, each timed alone (milliseconds)."""
-    from common.imaging import preprocess
-    from training.inference import LoadedModel
+class Limits:
+    """The parts an endpoint request cannot avoid, each timed alone (milliseconds), with the model loaded once."""
 
-    folder = next((home / "endpoints").rglob("classes.json")).parent
-    model = LoadedModel(folder, threads=2)
-    one = preprocess(bodies[0])[None]
-    batch = np.stack([preprocess(b) for b in bodies[:256]])
-    model.predict(batch)
-    return {
-        "forward_1": _best_ms(lambda: model.predict(one), 300),
-        "forward_256": _best_ms(lambda: model.predict(batch), 30),
-        # one core's forward pass of 256, in the chunks the handler uses: what a batch's passes cost in CPU
-        "forward_256_serial": _best_ms(lambda: [model._serial(batch[i:i + 32]) for i in range(0, 256, 32)], 30),
-        # per image over the very bodies the single-image test cycles through (their PNGs differ in how hard
-        # they inflate: 0.037 ms for the first, 0.052 on average)
-        "decode_1": _best_ms(lambda: [preprocess(b) for b in bodies], 10) / len(bodies),
-        "decode_256": _best_ms(lambda: [preprocess(b) for b in bodies[:256]], 10),
-    }
+    def __init__(self, home: Path, bodies: list[bytes]):
+        from common.imaging import preprocess
+        from training.inference import LoadedModel
+
+        folder = next((home / "endpoints").rglob("classes.json")).parent
+        self.model = LoadedModel(folder, threads=2)
+        self.preprocess, self.bodies = preprocess, bodies
+        self.one = preprocess(bodies[0])[None]
+        self.batch = np.stack([preprocess(b) for b in bodies[:256]])
+        self.model.predict(self.batch)
+
+    def single(self) -> dict[str, float]:
+        return {
+            "forward_1": _best_ms(lambda: self.model.predict(self.one), 200),
+            # per image over the very bodies the single-image test cycles through (their PNGs differ in how hard
+            # they inflate: 0.037 ms for the first, 0.052 on average)
+            "decode_1": _best_ms(lambda: [self.preprocess(b) for b in self.bodies], 5) / len(self.bodies),
+        }
+
+    def batches(self) -> dict[str, float]:
+        model, batch = self.model, self.batch
+        return {
+            "forward_256": _best_ms(lambda: model.predict(batch), 30),
+            # one core's forward pass of 256, in the chunks the handler uses: what a batch's passes cost in CPU
+            "forward_256_serial": _best_ms(lambda: [model._serial(batch[i:i + 32]) for i in range(0, 256, 32)], 30),
+            "decode_256": _best_ms(lambda: [self.preprocess(b) for b in self.bodies[:256]], 10),
+        }
+
+
+def single_rounds(url: str, bare_url: str, limits: Limits, bodies: list[bytes], requests: int,
+                  rounds: int = 5) -> list[dict]:
+    """The endpoint's single-image latency and its limit, measured in alternating rounds.
+
+    Why rounds: on this VM a neighbour moves a p99 by 2x, and even the model's forward pass by 1.7x,
+    from one minute to the next; an endpoint measured in one minute and its limit in another compare
+    the two minutes. Each round measures both back to back, and the report takes medians over rounds.
+    """
+    results = []
+    for _ in range(rounds):
+        endpoint = latency(url, bodies, requests // rounds)
+        bare = latency(bare_url, bodies, requests // rounds)
+        results.append({"endpoint": endpoint, "bare": bare, **limits.single()})
+    return results
 
 
 def _endpoint_status(url: str) -> dict:
@@ -357,9 +387,11 @@ def main() -> int:
         home = args.home or Path(scratch)
         prepare(home)
         bodies = images(256)
+        limits = Limits(home, bodies)
         process, url = start_server(home, {"SCONES_ROLLOUT": "canary 50% 10m"})  # for the canary, last
         try:
-            single = latency(url, bodies, args.requests)
+            with bare_server() as bare_url:
+                rounds = single_rounds(url, bare_url, limits, bodies, args.requests)
             rate = throughput(url, bodies, 8, args.seconds)
             batched = batch_rate(url, bodies, 256, 20)
             batched_npy = batch_rate(url, bodies, 256, 40, npy=True)
@@ -369,11 +401,21 @@ def main() -> int:
         finally:
             stop_server(process)
         alone = model_only(home, bodies)
-        bare = bare_round_trip(bodies, args.requests)
-        limit = limits(home, bodies)
+        limit = limits.batches()
+    single = np.concatenate([r["endpoint"] for r in rounds])
+
+    def median(value) -> float:
+        """The median over the alternated rounds of ``value(round)``."""
+        return float(np.median([value(r) for r in rounds]))
+
+    p50, p99 = median(lambda r: np.percentile(r["endpoint"], 50)), median(lambda r: np.percentile(r["endpoint"], 99))
+    bare50, bare99 = median(lambda r: np.percentile(r["bare"], 50)), median(lambda r: np.percentile(r["bare"], 99))
+    limit.update(decode_1=median(lambda r: r["decode_1"]), forward_1=median(lambda r: r["forward_1"]))
     print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
-    print(f"  single image, 1 client, {args.requests} requests: p50 {np.percentile(single, 50):.2f} ms, "
-          f"p99 {np.percentile(single, 99):.2f} ms, mean {single.mean():.2f} ms   (targets: p99 <= 4 ms)")
+    print(f"  single image, 1 client, {args.requests} requests in {len(rounds)} rounds alternated with the bare "
+          f"server: p50 {p50:.2f} ms, p99 {p99:.2f} ms (medians over rounds; all pooled: "
+          f"{np.percentile(single, 50):.2f} / {np.percentile(single, 99):.2f}), mean {single.mean():.2f} ms   "
+          "(targets: p99 <= 4 ms)")
     print(f"  single image with 300 slowloris + 300 idle connections open: p50 {np.percentile(hostile, 50):.2f} ms, "
           f"p99 {np.percentile(hostile, 99):.2f} ms")
     print(f"  8 concurrent clients, {args.seconds:.0f} s: {rate:,.0f} requests/s   (target >= 450)")
@@ -382,27 +424,29 @@ def main() -> int:
     print(f"  model alone (ONNX Runtime, batches of 512, no HTTP/decoding): {alone:,.0f} images/s")
     print("  peers, same CNN, 8 clients: MLflow 3.17 p50 2.2 / p99 4.9 ms, 366 req/s; TorchServe 0.12 2.5 / 21 ms, "
           "518 req/s (720 batched); LitServe 0.2.19 1.5 / 6.0 ms, 693 req/s (930 batched)")
-    p50, p99 = np.percentile(single, 50), np.percentile(single, 99)
     print(f"  against the best peer on each: p50 {PEER_P50 / p50:.1f}x (LitServe {PEER_P50} ms), "
           f"p99 {PEER_P99 / p99:.1f}x (MLflow {PEER_P99} ms), requests/s {rate / PEER_RATE:.1f}x (LitServe batched, "
           f"{PEER_RATE}); goal >= 3x")
-    bare50, bare99 = np.percentile(bare, 50), np.percentile(bare, 99)
     one_limit = bare50 + limit["decode_1"] + limit["forward_1"]
     png_work = limit["decode_256"] + limit["forward_256_serial"]  # CPU milliseconds a batch of 256 PNGs needs
     png_limit = 256 / (png_work / 1000)
     png_limit_2 = 256 / (max(png_work / 2, limit["forward_256"]) / 1000)
     npy_limit = 256 / ((bare50 + limit["forward_256"]) / 1000)
-    print("physical limits on this machine, measured in this run:")
+    print("physical limits on this machine, measured in this run (single-image parts: medians over the rounds):")
     print(f"  bare HTTP server, constant body: p50 {bare50:.3f} ms, p99 {bare99:.3f} ms round trip")
     print(f"  PNG decode to the model's input: {limit['decode_1']:.3f} ms per image (mean over the {len(bodies)} "
           f"the single-image test sends), {limit['decode_256']:.1f} ms for 256")
     print(f"  model forward: {limit['forward_1']:.3f} ms for 1, {limit['forward_256']:.1f} ms for 256")
     print("the endpoint as a multiple of its limit (1.0x = nothing but the unavoidable work):")
-    print(f"  single image p50: {np.percentile(single, 50):.2f} ms vs {one_limit:.2f} ms (round trip + decode + "
-          f"forward) = {np.percentile(single, 50) / one_limit:.2f}x   (goal <= 1.5x)")
+    # the multiples: each round's figure against that round's limit, then the median (a noisy minute cancels out)
+    ratio50 = median(lambda r: np.percentile(r["endpoint"], 50) / (np.percentile(r["bare"], 50) + r["decode_1"] +
+                                                                   r["forward_1"]))
+    ratio99 = median(lambda r: np.percentile(r["endpoint"], 99) / (np.percentile(r["bare"], 99) + r["decode_1"] +
+                                                                   r["forward_1"]))
+    print(f"  single image p50: {p50:.2f} ms vs {one_limit:.2f} ms (round trip + decode + forward) = {ratio50:.2f}x   "
+          "(goal <= 1.5x; the median of each round against its own limit)")
     tail_limit = bare99 + limit["decode_1"] + limit["forward_1"]
-    print(f"  single image p99: {np.percentile(single, 99):.2f} ms vs {tail_limit:.2f} ms = "
-          f"{np.percentile(single, 99) / tail_limit:.2f}x   (goal <= 3x)")
+    print(f"  single image p99: {p99:.2f} ms vs {tail_limit:.2f} ms = {ratio99:.2f}x   (goal <= 3x)")
     print(f"  PNG batches of 256: {batched:,.0f} vs {png_limit_2:,.0f} images/s (decode + forward shared perfectly "
           f"by {os.cpu_count()} cores) = {png_limit_2 / batched:.2f}x; one core in sequence: {png_limit:,.0f} "
           f"images/s")
