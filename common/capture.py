@@ -13,11 +13,13 @@ import json
 import uuid
 from pathlib import Path
 
+from common.content_types import media_type
+
 JSON_TYPES = ("application/json",)
 
 
 def _encode(data: bytes, content_type: str) -> tuple[str, str]:
-    if content_type.split(";")[0].strip().lower() in JSON_TYPES:
+    if media_type(content_type) in JSON_TYPES:
         try:
             return data.decode("utf-8"), "JSON"
         except UnicodeDecodeError:

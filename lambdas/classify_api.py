@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 
+from common.content_types import media_type
 from common.defaults import CONFIDENCE_THRESHOLD, ENDPOINT_NAME, IMAGE_CONTENT_TYPES
 from lambdas._events import (
     EndpointMisconfiguredError,
@@ -52,7 +53,7 @@ def _image(event: dict) -> bytes:
         raise ApiError(400, "missing_body", "POST an image (Content-Type image/png or image/jpeg), or JSON "
                        '{"image": "<base64>"}')
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(headers.get("content-type"))
     body = event["body"]
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8")

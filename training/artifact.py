@@ -14,7 +14,6 @@ one, while a state dict of plain tensors (``torch.save``'s zip format, read by e
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,14 +64,18 @@ def save_artifact(model, model_dir: Path, classes: Sequence[str], architecture: 
 
 
 def copy_serving_code(code_dir: Path) -> None:
-    """``code/`` in the artifact: SageMaker's PyTorch serving container imports ``code/inference.py``."""
+    """``code/`` in the artifact: SageMaker's PyTorch serving container imports ``code/inference.py``.
+
+    The handler's files are its import closure (:func:`common.packaging.closure`), not a hand-kept list:
+    a module the handler starts importing ships with it, or the container could not import it.
+    """
+    from common.packaging import closure
+
     root = Path(__file__).resolve().parent.parent
-    for relative in ("training/__init__.py", "training/inference.py", "training/calibration.py",
-                     "training/network.py", "training/imagenet.py",
-                     "common/__init__.py", "common/imaging.py", "common/defaults.py"):
+    for relative, data in closure(root, ["training.inference"]).items():
         target = code_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / relative, target)
+        target.write_bytes(data)
     (code_dir / "inference.py").write_text(
         '"""SageMaker PyTorch serving entry point: the handler lives in training/inference.py.\n\n'
         "transform_fn runs input_fn, predict_fn and output_fn and answers errors with their own status;\n"

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from common import defaults
+from common.content_types import media_type
 from common.imaging import (
     INPUT_SIZE,
     MAX_PIXELS,
@@ -345,11 +346,6 @@ class LoadedModel:
 
 def model_fn(model_dir: str) -> LoadedModel:
     return LoadedModel(Path(model_dir))
-
-
-def media_type(content_type: str | None) -> str:
-    """``image/png; charset=x`` -> ``image/png``: the type without its parameters, lower-cased."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def _decode_pixels(data: bytes, where: str = "body", size: int = INPUT_SIZE) -> np.ndarray:
