@@ -28,8 +28,9 @@ tearing down each other's world.
 Speed hooks, each private to moto 5.2.5 and checked by ``tests/inference_workflow/test_definition.py``:
 JSONPath parses cached (:func:`cached_json_paths`), each definition parsed once
 (:func:`cached_definitions`), an execution's end reported by moto itself (:func:`reported_endings`),
-finished threads dropped from moto's list (:func:`forget_finished_threads`), and ``moto.batch``'s
-package init deferred until Batch is used (:func:`defer_moto_batch`).
+finished threads dropped from moto's list (:func:`forget_finished_threads`), ``moto.batch``'s
+package init deferred until Batch is used (:func:`defer_moto_batch`), and executions started and
+read through moto's backend instead of two boto3 round trips (:meth:`LocalWorkflowRunner.execute`).
 """
 
 from __future__ import annotations

@@ -81,12 +81,15 @@ def test_moto_private_hooks_still_exist():
     from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.utils import TMP_THREADS
+    from moto.stepfunctions.responses import get_backend
 
     assert callable(lambda_eval_utils._invoke_lambda_function)
     assert callable(json_path.parse) and callable(result_path.parse)
     assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
     assert callable(BaseExecutionWorkerCommunication.terminated)
     assert isinstance(TMP_THREADS, list)
+    backend = get_backend("123456789012", "us-east-1")  # the runner starts, stops and reads executions through it
+    assert callable(backend.start_execution) and callable(backend.stop_execution)
 
 
 def test_the_interpreter_starts_without_mocks_it_does_not_use_and_batch_still_works():
