@@ -14,7 +14,8 @@ Trains a small model on synthetic data (or reuses --home), starts
   body, its own process) -- each endpoint figure is printed as a multiple of its limit (for one
   image: bare round trip + decode + forward). The single-image figures and their limit are measured
   in alternating rounds and reported as medians over the rounds (this VM's neighbours move a
-  forward pass by 1.7x from one minute to the next);
+  forward pass by 1.7x from one minute to the next); and the handler alone, in-process, per image
+  (the waste-sorting use case's bar: inference in at most 400 µs);
 - deployment modes: p50/p99 (1 client) and requests/s (8 clients) with no shadow and with a shadow
   answering every request (of the same size as the live model), alternated five times and the
   medians printed, then during a canary rollout (half the traffic on a new version, alarms watching it).
@@ -284,8 +285,13 @@ class Limits:
         self.model.predict(self.batch)
 
     def single(self) -> dict[str, float]:
+        from training.inference import handle
+
         return {
             "forward_1": _best_ms(lambda: self.model.predict(self.one), 200),
+            # the whole handler, in this process, per image over the same bodies: read, decode, forward, JSON
+            "handle_1": _best_ms(lambda: [handle(b, "image/png", "application/json", self.model)
+                                          for b in self.bodies], 3) / len(self.bodies),
             # per image over the very bodies the single-image test cycles through (their PNGs differ in how hard
             # they inflate: 0.037 ms for the first, 0.052 on average)
             "decode_1": _best_ms(lambda: [self.preprocess(b) for b in self.bodies], 5) / len(self.bodies),
@@ -410,7 +416,8 @@ def main() -> int:
 
     p50, p99 = median(lambda r: np.percentile(r["endpoint"], 50)), median(lambda r: np.percentile(r["endpoint"], 99))
     bare50, bare99 = median(lambda r: np.percentile(r["bare"], 50)), median(lambda r: np.percentile(r["bare"], 99))
-    limit.update(decode_1=median(lambda r: r["decode_1"]), forward_1=median(lambda r: r["forward_1"]))
+    limit.update(decode_1=median(lambda r: r["decode_1"]), forward_1=median(lambda r: r["forward_1"]),
+                 handle_1=median(lambda r: r["handle_1"]))
     print(f"local endpoint over HTTP on {os.cpu_count()} cores (server and clients share them):")
     print(f"  single image, 1 client, {args.requests} requests in {len(rounds)} rounds alternated with the bare "
           f"server: p50 {p50:.2f} ms, p99 {p99:.2f} ms (medians over rounds; all pooled: "
@@ -437,6 +444,8 @@ def main() -> int:
     print(f"  PNG decode to the model's input: {limit['decode_1']:.3f} ms per image (mean over the {len(bodies)} "
           f"the single-image test sends), {limit['decode_256']:.1f} ms for 256")
     print(f"  model forward: {limit['forward_1']:.3f} ms for 1, {limit['forward_256']:.1f} ms for 256")
+    print(f"  inference alone (the handler in-process: read, decode, forward, calibrate, JSON): "
+          f"{limit['handle_1'] * 1000:.0f} µs per image   (the waste-sorting bar: <= 400 µs)")
     print("the endpoint as a multiple of its limit (1.0x = nothing but the unavoidable work):")
     # the multiples: each round's figure against that round's limit, then the median (a noisy minute cancels out)
     ratio50 = median(lambda r: np.percentile(r["endpoint"], 50) / (np.percentile(r["bare"], 50) + r["decode_1"] +
