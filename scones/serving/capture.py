@@ -20,11 +20,10 @@ in one go. Two writers share that:
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import datetime as dt
 import itertools
 import pickle
+import queue
 import struct
 import subprocess
 import sys
@@ -76,67 +75,41 @@ _CLOSE = object()
 
 
 class _Gatherer:
-    """The thread both writers share: lingers after the first record, then hands over what gathered.
-
-    Records made on an event loop's thread (the endpoint answering on its loop) do not wake the thread:
-    the loop arms one timer per batch, and when it fires -- between two requests -- the thread wakes
-    once and hands the batch over at once. Why: a thread woken at the first record and again at the
-    end of its linger runs beside a request the loop is answering, waiting for the interpreter lock
-    and a CPU (measured at one client: 1.67 thread switches per request with it, 1.39-1.49 without;
-    1.02 with capture off). Records from other threads (the endpoint's workers) wake it at the first
-    record, which then lingers.
-    """
+    """The thread both writers share: wakes on the first record, lingers, hands over what gathered."""
 
     def __init__(self, handle_batch, name: str = "data-capture"):
         self._handle_batch = handle_batch  # (records, closing) -> None, called on this thread
-        self._items: collections.deque = collections.deque()
-        self._wake = threading.Event()  # something waits to be handled
-        self._now = threading.Event()  # ... at once: a flush, a close, or the loop's linger is over
-        self._timer_loop = None  # the loop whose timer is armed for the records it made (set and read on it)
+        self._queue: queue.Queue = queue.Queue()
+        self._now = threading.Event()  # a flush cuts the linger short
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def put(self, item) -> None:
-        self._items.append(item)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop's thread
-            if not self._wake.is_set():
-                self._wake.set()
-            return
-        if self._timer_loop is not loop:  # (a loop that stopped with its timer armed leaves its records to close())
-            self._timer_loop = loop
-            loop.call_later(LINGER_SECONDS, self._linger_over)
-
-    def _linger_over(self) -> None:
-        self._timer_loop = None
-        self._now.set()
-        self._wake.set()
+        self._queue.put(item)
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything put so far has been handled; False when ``timeout`` passed first."""
         done = threading.Event()
-        self._items.append(done)
+        self._queue.put(done)
         self._now.set()
-        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
-        self._items.append(_CLOSE)
+        self._queue.put(_CLOSE)
         self._now.set()
-        self._wake.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
         running = True
         while running:
-            self._wake.wait()
+            items = [self._queue.get()]
             self._now.wait(LINGER_SECONDS)
-            self._wake.clear()  # before taking the items: one put after this wakes the next round
             self._now.clear()
-            items = []
-            while self._items:
-                items.append(self._items.popleft())
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             running = _CLOSE not in items
             records = [item for item in items if isinstance(item, tuple)]
             flushes = [item for item in items if isinstance(item, threading.Event)]
@@ -212,6 +185,7 @@ class _Channel:
     def _start(self) -> subprocess.Popen:
         process = subprocess.Popen([sys.executable, "-m", "scones.serving.capture_worker", str(self.root)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _widen(process.stdin)
         threading.Thread(target=self._read_acks, args=(process,), name="data-capture-acks", daemon=True).start()
         return process
 
@@ -263,6 +237,22 @@ class _Channel:
 
     def close(self) -> None:
         self._gatherer.close()
+
+
+#: Bytes the pipe to the capture process holds (Linux's default is 64 KB, about 20 records of a 32x32 PNG).
+PIPE_BYTES = 1 << 20
+
+
+def _widen(pipe) -> None:
+    """Let the pipe hold a second of records: a batch written while the capture process is still starting (or
+    busy) then goes in whole instead of blocking half-written, which a SIGKILL of the endpoint would cut off.
+    Linux only, and only up to ``/proc/sys/fs/pipe-max-size``; elsewhere the pipe keeps its size."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 class CaptureProcess(Capture):

@@ -1,12 +1,10 @@
 """The endpoint's capture written by a process of its own: the same records as the in-process writer, per
 variant, durable across a Ctrl-C meant for the endpoint, and a capture process that dies is replaced."""
 
-import asyncio
 import datetime as dt
 import json
 import os
 import signal
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -98,34 +96,17 @@ def test_a_capture_line_is_the_record_as_json_dumps_writes_it(input_type, body, 
         json.dumps(capture_record(input_type, body, output_type, output, when, metadata))
 
 
-@pytest.mark.parametrize("kind", [CaptureWriter, CaptureProcess])
-def test_records_made_on_an_event_loop_are_written_after_its_linger_with_no_flush(tmp_path, kind):
-    """On the endpoint's loop a record wakes no thread: the loop's own timer hands the batch over."""
-    writer = kind(tmp_path / "capture", "scones-endpoint", "AllTraffic")
-
-    async def answer_three():
-        for seed in range(3):
-            _record(writer, seed)
-        await asyncio.sleep(0.3)  # the loop runs its timers meanwhile, as between requests
-
+def test_a_batch_bigger_than_a_default_pipe_goes_in_whole_while_the_capture_process_is_not_reading(capture):
+    """The sender's write completes with the capture process stopped (Linux's default pipe holds 64 KB): so a
+    SIGKILL of the endpoint cannot cut a batch in half, and the reader finds it whole when it resumes."""
+    _record(capture, 0)
+    capture.flush()
+    os.kill(capture.pid, signal.SIGSTOP)
     try:
-        asyncio.run(answer_three())
-        deadline = time.monotonic() + 5
-        while len(_lines(writer.folder)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert [r["eventMetadata"]["eventId"] for r in _lines(writer.folder)] == ["event-0", "event-1", "event-2"]
+        for seed in range(1, 101):  # about 300 KB pickled
+            _record(capture, seed)
+        assert capture._channel._gatherer.flush(5), "the sender is stuck in a write to a full pipe"
     finally:
-        writer.close()
-
-
-def test_records_left_by_a_loop_that_stopped_before_its_timer_are_written_at_close(tmp_path):
-    writer = CaptureWriter(tmp_path / "capture", "scones-endpoint", "AllTraffic")
-
-    async def answer(seed):
-        _record(writer, seed)  # the loop ends at once: its timer never fires
-
-    asyncio.run(answer(0))
-    asyncio.run(answer(1))  # a later loop arms a timer of its own
-    time.sleep(0.1)
-    writer.close()
-    assert sorted(r["eventMetadata"]["eventId"] for r in _lines(writer.folder)) == ["event-0", "event-1"]
+        os.kill(capture.pid, signal.SIGCONT)
+    capture.flush()
+    assert len(_lines(capture.folder)) == 101
