@@ -34,7 +34,19 @@ def batch_run(home: Path, folder: Path) -> tuple[float, dict]:
     seconds = time.perf_counter() - started
     newest = max((home / "runs" / "SconesBatch").glob("*/execution.json"), key=lambda p: p.stat().st_mtime)
     steps = {s["name"]: s["ended"] - s["started"] for s in json.loads(newest.read_text())["steps"]}
-    return seconds, steps
+    return seconds, steps, newest.parent
+
+
+def handler_note(run: Path) -> str:
+    """What the transform ran: the artifact's own packaged handler, which a model trained before a change to
+    ``training/inference.py`` keeps (as in SageMaker); said when it differs from this checkout's."""
+    packaged = next(run.glob("ScoreImages/**/model/code/training/inference.py"), None)
+    if packaged is None:
+        return ""
+    if packaged.read_bytes() == (ROOT / "training" / "inference.py").read_bytes():
+        return "  (the artifact's packaged handler is this checkout's)"
+    return ("  (the artifact's packaged handler differs from this checkout's training/inference.py: the model was "
+            "trained before it changed, so ScoreImages measures the older handler; a new --home trains a new one)")
 
 
 def validation_ms() -> tuple[float, float, int]:
@@ -84,7 +96,8 @@ def main() -> int:
         folder.mkdir()
         for index, body in enumerate(bodies):
             (folder / f"img-{index:05d}.png").write_bytes(body)
-        seconds, steps = batch_run(home, folder)
+        seconds, steps, run = batch_run(home, folder)
+        note = handler_note(run)
         process, url = start_server(home)
         try:
             endpoint = batch_rate(url, bodies, min(256, len(bodies)), max(1, len(bodies) // 256))
@@ -95,6 +108,8 @@ def main() -> int:
     print(f"batch scoring of {args.images} PNGs (32x32), 2-core machine")
     print(f"  scones batch run, whole pipeline:   {seconds:6.2f} s  {args.images / seconds:8.0f} images/s")
     print(f"  ScoreImages (the transform job):     {transform:6.2f} s  {args.images / transform:8.0f} images/s")
+    if note:
+        print(note)
     print(f"  endpoint, JSON batches of 256:                {endpoint:8.0f} images/s")
     print(f"  steps: {', '.join(f'{k} {v:.2f} s' for k, v in steps.items())}")
     print(f"request validation, {count} steps of the training and batch pipelines: {first + rest:.0f} ms in all "
