@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from endpoint import ROOT, batch_rate, images, prepare, start_server, stop_server  # noqa: E402
 
 
-def batch_run(home: Path, folder: Path) -> tuple[float, dict]:
+def batch_run(home: Path, folder: Path) -> tuple[float, dict, Path]:
+    """Seconds for the whole ``scones batch run``, each step's seconds, and the run's record folder."""
     env = {**os.environ, "SCONES_HOME": str(home)}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "scones.cli", "batch", "run", "--input", str(folder), "--no-review"],

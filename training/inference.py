@@ -164,7 +164,7 @@ class Batch:
     """
 
     single: bool
-    images: tuple = ()  # PIL images at their own size, inspected (decoded once loaded)
+    images: tuple = ()  # PIL images or PlainPng layouts at their own size, inspected (decoded once loaded)
     names: tuple = ()  # where each image came from ("body", "instances[3]"), for the error that names it
     pixels: np.ndarray | None = None  # uint8 N x S x S x 3, from application/x-npy
     reserved: list = field(default_factory=lambda: [0])  # pixels held in DECODE_BUDGET until released

@@ -51,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.content_types import media_type
 from common.imaging import png_header
 from scones.deploy import Deployer, EndpointBackend
 from scones.errors import SconesError
@@ -424,21 +425,19 @@ class EndpointServer:
                 f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
         chunks = []
         more = True
-        if arrived:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BODY_SECONDS
         while more:
-            try:
-                async with asyncio.timeout_at(min(deadline, loop.time() + self.limits.read_timeout)):
-                    message = await receive()
-            except TimeoutError:
-                raise _FramingError(RequestTimeout(
-                    f"the request body stalled: {sum(map(len, chunks)):,} of {length:,} bytes arrived")) from None
+            if arrived:  # nothing to wait for, so no deadline to arm
+                arrived = False
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(min(deadline, loop.time() + self.limits.read_timeout)):
+                        message = await receive()
+                except TimeoutError:
+                    raise _FramingError(RequestTimeout(
+                        f"the request body stalled: {sum(map(len, chunks)):,} of {length:,} bytes arrived")) from None
             if message["type"] == "http.disconnect":
                 return None
             chunks.append(message.get("body", b""))
@@ -536,7 +535,7 @@ def _small_image(body: bytes, headers: dict[str, str]) -> bool:
     saves); anything else -- another format, a damaged header -- goes to a worker, which refuses it
     with the handler's own message if it must.
     """
-    kind = inference.media_type(headers.get("content-type") or "application/x-image")
+    kind = media_type(headers.get("content-type") or "application/x-image")
     header = png_header(body) if len(body) <= INLINE_BYTES and kind in inference.IMAGE_TYPES else None
     return header is not None and 0 < header[0] * header[1] <= INLINE_PIXELS
 
