@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.imaging import INPUT_SIZE, ImageError, encode_png, fit_to_input, open_image
+from common.imaging import INPUT_SIZE, ImageError, encode_png, to_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": "train", "valid": "validation", "validation": "validation", "val": "validation",
@@ -145,6 +145,6 @@ def prepared_bytes(path: Path, size: int = INPUT_SIZE) -> tuple[bytes, str]:
     """(bytes to write, suffix): the fitted PNG, or the untouched bytes when the file does not decode."""
     data = path.read_bytes()
     try:
-        return encode_png(np.asarray(fit_to_input(open_image(data), size), dtype=np.uint8)), ".png"
+        return encode_png(to_pixels(data, size)), ".png"
     except ImageError:
         return data, path.suffix.lower() or ".bin"
