@@ -388,9 +388,9 @@ def main() -> int:
         home = args.home or Path(scratch)
         prepare(home)
         bodies = images(256)
-        limits = Limits(home, bodies)
         process, url = start_server(home, {"SCONES_ROLLOUT": "canary 50% 10m"})  # for the canary, last
         try:
+            limits = Limits(home, bodies)  # the model the endpoint unpacked (a new --home has none before)
             with bare_server() as bare_url:
                 rounds = single_rounds(url, bare_url, limits, bodies, args.requests)
             rate = throughput(url, bodies, 8, args.seconds)
