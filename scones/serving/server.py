@@ -335,16 +335,48 @@ class EndpointServer:
     # -- the ASGI app: routes, on the event loop --------------------------------------------------------
 
     async def __call__(self, scope, receive, send) -> None:
-        method, path = scope["method"], scope["path"]
-        if method == "GET":
-            reply = self._get(path)
-        elif method == "POST":
-            reply = await self._post(path, scope, receive)
+        if scope["method"] == "POST":
+            reply = await self._post(scope["path"], scope, receive)
         else:
-            error = MethodNotAllowed(f"{method} is not served; use GET /ping or POST /invocations")
-            reply = Reply(error.status, error.to_json(), headers=(("Allow", "GET, POST"),))
+            reply = self._not_post(scope["method"], scope["path"])
         if reply is not None:
             await _send(send, reply)
+
+    def answer_arrived(self, scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The reply (status, headers, body) to a request whose body the transport holds whole, when it
+        needs no worker; None when it does (the ASGI call then serves it, as any other request).
+
+        Why: a small image answered on the loop spends as long in the ASGI cycle around it (a task, an
+        event, the messages and their checks) as in the model's forward pass. The transport asks
+        here first (:meth:`scones.serving.transport.DeadlineProtocol.data_received`); what is
+        refused or answered is what ``__call__`` would refuse or answer.
+        """
+        method, path = scope["method"], scope["path"]
+        if method != "POST":
+            reply = self._not_post(method, path)
+        else:
+            runtime_api, reply = self._route(path)
+            if reply is None:
+                headers = _headers(scope)
+                try:
+                    _check_length(headers, len(body))
+                except _FramingError as error:
+                    reply = self._error(error.error, runtime_api, front_end=True, close=True)
+                except inference.InferenceError as error:
+                    reply = self._error(error, runtime_api, front_end=True)
+                else:
+                    reply = self._admit(body, headers, runtime_api)
+                    if isinstance(reply, Fleet):
+                        if not self._inline(reply, body, headers):
+                            return None
+                        reply = self._invoke_counted(reply, body, headers, runtime_api)
+        return reply.status, _fields(reply), reply.body
+
+    def _not_post(self, method: str, path: str) -> Reply:
+        if method == "GET":
+            return self._get(path)
+        error = MethodNotAllowed(f"{method} is not served; use GET /ping or POST /invocations")
+        return Reply(error.status, error.to_json(), headers=(("Allow", "GET, POST"),))
 
     def _get(self, path: str) -> Reply:
         if path == "/ping":
@@ -354,17 +386,24 @@ class EndpointServer:
             return Reply(200, json.dumps(self.status()).encode())
         return _answer(NotFound(f"no route GET {path}"))
 
-    async def _post(self, path: str, scope, receive) -> Reply | None:
+    def _route(self, path: str) -> tuple[bool, Reply | None]:
+        """(whether ``path`` is the Runtime API's, the refusal of a path or endpoint name not served, if any)."""
         match = _RUNTIME_PATH.match(path)
         runtime_api = match is not None
         if not runtime_api and path != "/invocations":
-            return _answer(NotFound(f"no route POST {path}"))  # the transport drains the body
+            return False, _answer(NotFound(f"no route POST {path}"))  # the transport drains the body
         if runtime_api and (match.group(1) != self.endpoint_name or self.deployment is None):
             # an endpoint name SageMaker does not know; and one with nothing live yet, which in AWS does not
             # exist until the deployer's first CreateEndpoint
             self.count(error=True)
             status, body, kind = runtime_api_errors.endpoint_not_found(match.group(1))
-            return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+            return True, Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+        return runtime_api, None
+
+    async def _post(self, path: str, scope, receive) -> Reply | None:
+        runtime_api, refusal = self._route(path)
+        if refusal is not None:
+            return refusal
         headers = _headers(scope)
         try:
             body = await self._read_body(headers, receive, scope.get(transport.BODY_ARRIVED, False))
@@ -374,6 +413,24 @@ class EndpointServer:
             return self._error(error, runtime_api, front_end=True)
         if body is None:
             return None  # the client left
+        admitted = self._admit(body, headers, runtime_api)
+        if not isinstance(admitted, Fleet):
+            return admitted
+        if self._inline(admitted, body, headers):
+            # alone, small and known to be quick: answer on the loop itself; handing it to a worker and back
+            # costs two thread switches, more than the model's forward pass, and nothing else waits for the loop
+            return self._invoke_counted(admitted, body, headers, runtime_api)
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._invoke, admitted, body, headers, runtime_api)
+        finally:
+            self._in_flight -= 1
+            self._last_done = time.monotonic()
+
+    def _admit(self, body: bytes, headers: dict[str, str], runtime_api: bool) -> Reply | Fleet:
+        """The fleet a whole request runs on, or its refusal: throttled, busy, an unknown TargetVariant, or
+        no model yet (a 503 from the handler's side, answered where it runs)."""
         if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
             return self._throttled(runtime_api)
         if self._in_flight >= self.capacity:
@@ -381,23 +438,26 @@ class EndpointServer:
             reply = self._error(inference.ServerBusy("every worker is busy and the queue is full"), runtime_api)
             return dataclasses.replace(reply, headers=reply.headers + (("Retry-After", "1"),))
         routing = self.routing  # read once: this request finishes on the fleet it picks here
-        fleet = None
-        if routing is not None:
-            target = headers.get(TARGET_VARIANT_HEADER)
-            fleet = routing.pick(random.random()) if not target else routing.target(target, random.random())
-            if fleet is None:
-                self.count(error=True)
-                status, body, kind = runtime_api_errors.validation_error(
-                    f"Variant {target} does not exist for endpoint {self.endpoint_name}.")
-                return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+        if routing is None:
+            return self._invoke_counted(None, body, headers, runtime_api)  # ModelNotReady, counted as an invocation
+        target = headers.get(TARGET_VARIANT_HEADER)
+        fleet = routing.pick(random.random()) if not target else routing.target(target, random.random())
+        if fleet is None:
+            self.count(error=True)
+            status, body, kind = runtime_api_errors.validation_error(
+                f"Variant {target} does not exist for endpoint {self.endpoint_name}.")
+            return Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
+        return fleet
+
+    def _inline(self, fleet: Fleet, body: bytes, headers: dict[str, str]) -> bool:
+        """Answer on the loop: nothing else in flight, a version known to be quick, a small image."""
+        return self._in_flight == 0 and self._quick(fleet) and _small_image(body, headers)
+
+    def _invoke_counted(self, fleet: Fleet | None, body: bytes, headers: dict[str, str], runtime_api: bool) -> Reply:
+        """:meth:`_invoke` on this thread, counted in flight (a shadow waits for a quiet moment)."""
         self._in_flight += 1
         try:
-            if self._in_flight == 1 and fleet is not None and self._quick(fleet) and _small_image(body, headers):
-                # alone, small and known to be quick: answer on the loop itself; handing it to a worker and back
-                # costs two thread switches, more than the model's forward pass, and nothing else waits for the loop
-                return self._invoke(fleet, body, headers, runtime_api)
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._invoke, fleet, body, headers, runtime_api)
+            return self._invoke(fleet, body, headers, runtime_api)
         finally:
             self._in_flight -= 1
             self._last_done = time.monotonic()
@@ -419,10 +479,7 @@ class EndpointServer:
         ``arrived``: the transport already holds all of it (:data:`transport.BODY_ARRIVED`), so it is
         read without arming a deadline (6 µs of timer per request, on the loop).
         """
-        length = _content_length(headers)
-        if length > inference.MAX_PAYLOAD_BYTES:  # answered before it is read; the transport drains the rest
-            raise inference.PayloadTooLarge(
-                f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
+        length = _declared_length(headers)  # a refusal here is answered before the body is read (then drained)
         chunks = []
         more = True
         loop = asyncio.get_running_loop()
@@ -443,8 +500,7 @@ class EndpointServer:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if len(body) != length:
-            raise _FramingError(inference.InferenceError(f"the body has {len(body):,} bytes, not {length:,}"))
+        _check_length(headers, len(body), length)
         return body
 
     def _error(self, error: inference.InferenceError, runtime_api: bool, front_end: bool = False,
@@ -545,6 +601,22 @@ def _headers(scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
+def _declared_length(headers: dict[str, str]) -> int:
+    """The body's declared length; raises 411 (:func:`_content_length`) or 413 for one over SageMaker's 6 MB."""
+    length = _content_length(headers)
+    if length > inference.MAX_PAYLOAD_BYTES:
+        raise inference.PayloadTooLarge(
+            f"payload is {length:,} bytes; the limit is {inference.MAX_PAYLOAD_BYTES:,} (6 MB)")
+    return length
+
+
+def _check_length(headers: dict[str, str], received: int, length: int | None = None) -> None:
+    """Refuse a whole body whose size is not the declared one (or what :func:`_declared_length` refuses)."""
+    length = _declared_length(headers) if length is None else length
+    if received != length:
+        raise _FramingError(inference.InferenceError(f"the body has {received:,} bytes, not {length:,}"))
+
+
 def _content_length(headers: dict[str, str]) -> int:
     """The declared body length; raises a 411 for a chunked or missing one (SageMaker needs the length)."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -555,13 +627,18 @@ def _content_length(headers: dict[str, str]) -> int:
     return int(value)  # the parser has already refused a malformed or negative one with a 400
 
 
-async def _send(send, reply: Reply) -> None:
+def _fields(reply: Reply) -> list[tuple[bytes, bytes]]:
+    """The reply's header fields, as ASGI gives them."""
     headers = [(b"content-type", reply.content_type.encode("latin-1")),
                (b"content-length", str(len(reply.body)).encode())]
     headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
     if reply.close:
         headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    return headers
+
+
+async def _send(send, reply: Reply) -> None:
+    await send({"type": "http.response.start", "status": reply.status, "headers": _fields(reply)})
     await send({"type": "http.response.body", "body": reply.body})
 
 

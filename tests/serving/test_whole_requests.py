@@ -1,0 +1,149 @@
+"""Requests that arrive whole in one read are answered by the transport at once, as the ASGI call answers them."""
+
+import socket
+import time
+
+import numpy as np
+import pytest
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from tests import support
+
+
+def _exchange(server, *parts: bytes, pause: float = 0.0, limit: float = 5.0) -> bytes:
+    """Send ``parts`` (``pause`` seconds apart, so each arrives in its own read) and read until the server closes
+    (the last request asks it to)."""
+    sock = socket.create_connection(server.server_address[:2], timeout=limit)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for index, part in enumerate(parts):
+        if index and pause:
+            time.sleep(pause)
+        sock.sendall(part)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except TimeoutError:
+        raise AssertionError(f"the server did not close the connection: {b''.join(chunks)[:300]!r}") from None
+    finally:
+        sock.close()
+    return b"".join(chunks)
+
+
+def _request(method: str, path: str, body: bytes = b"", close: bool = True, **headers: str) -> bytes:
+    fields = {"Host": "x", **({"Content-Length": str(len(body))} if method != "GET" else {}), **headers}
+    if close:
+        fields["Connection"] = "close"
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items())
+    return head.encode() + b"\r\n" + body
+
+
+def _without_date(reply: bytes) -> bytes:
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return b"\r\n".join(line for line in head.split(b"\r\n") if not line.startswith(b"date:")) + b"\r\n\r\n" + body
+
+
+REQUESTS = {
+    "ping": lambda: _request("GET", "/ping"),
+    "status page route missing": lambda: _request("GET", "/nowhere"),
+    "method not allowed": lambda: _request("PUT", "/invocations", b"x"),
+    "unknown POST route": lambda: _request("POST", "/nowhere", b"x", Content_Type="image/png"),
+    "an image": lambda: _request("POST", "/invocations", support.random_png(seed=3), Content_Type="image/png"),
+    "not an image": lambda: _request("POST", "/invocations", b"not a png", Content_Type="image/png"),
+    "unsupported type": lambda: _request("POST", "/invocations", b"x", Content_Type="text/csv"),
+    "runtime API, an image": lambda: _request("POST", "/endpoints/scones-endpoint/invocations",
+                                              support.random_png(seed=4), Content_Type="image/png"),
+    "runtime API, ModelError": lambda: _request("POST", "/endpoints/scones-endpoint/invocations", b"junk",
+                                                Content_Type="image/png"),
+    "runtime API, unknown endpoint": lambda: _request("POST", "/endpoints/elsewhere/invocations", b"x",
+                                                      Content_Type="image/png"),
+    "runtime API, unknown variant": lambda: _request(
+        "POST", "/endpoints/scones-endpoint/invocations", support.random_png(seed=5), Content_Type="image/png",
+        X_Amzn_SageMaker_Target_Variant="Nope"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_a_whole_request_is_answered_as_the_asgi_call_answers_it(endpoint, monkeypatch, name):
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)  # answered on the loop either way
+    request = REQUESTS[name]()
+    at_once = _exchange(server, request)
+    monkeypatch.setattr(server, "answer_arrived", lambda scope, body: None)  # the ASGI call serves every request
+    through_asgi = _exchange(server, request)
+    assert at_once.startswith(b"HTTP/1.1 ") and b"\r\ndate: " in at_once, at_once[:200]
+    assert _without_date(at_once) == _without_date(through_asgi)
+
+
+def _counting_tasks(monkeypatch) -> list:
+    started = []
+    original = HttpToolsProtocol._start_asgi_task
+
+    def counted(self, cycle, app):
+        started.append(cycle.scope["path"])
+        original(self, cycle, app)
+
+    monkeypatch.setattr(HttpToolsProtocol, "_start_asgi_task", counted)
+    return started
+
+
+def test_a_request_that_arrives_whole_costs_no_asgi_task_and_one_in_pieces_gets_its_task(endpoint, monkeypatch):
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)
+    started = _counting_tasks(monkeypatch)
+    request = _request("POST", "/invocations", support.random_png(seed=6), Content_Type="image/png")
+    whole = _exchange(server, request)
+    assert whole.startswith(b"HTTP/1.1 200 ") and started == []
+    head, _, body = request.partition(b"\r\n\r\n")
+    in_pieces = _exchange(server, head + b"\r\n\r\n", body, pause=0.1)
+    assert _without_date(in_pieces) == _without_date(whole)
+    assert started == ["/invocations"], "a body still on its way is read by the ASGI call, under its deadline"
+
+
+def test_a_large_image_still_goes_to_a_worker(endpoint, monkeypatch):
+    """Only what the loop may answer is answered there: a big image is the ASGI call's, run on a worker."""
+    from common.imaging import encode_png
+
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)
+    started = _counting_tasks(monkeypatch)
+    big = encode_png(np.zeros((600, 600, 3), dtype=np.uint8))  # a few KB, arriving whole, over the inline pixels
+    reply = _exchange(server, _request("POST", "/invocations", big, Content_Type="image/png"))
+    assert reply.startswith(b"HTTP/1.1 200 ") and started == ["/invocations"]
+
+
+def test_keep_alive_and_pipelined_whole_requests_are_answered_in_order(endpoint, monkeypatch):
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)
+    image = support.random_png(seed=7)
+    requests = [_request("POST", "/invocations", image, close=False, Content_Type="image/png"),
+                _request("GET", "/ping", close=False),
+                _request("POST", "/invocations", b"junk", close=False, Content_Type="image/png"),
+                _request("GET", "/ping", close=True)]
+    one_by_one = _exchange(server, *requests, pause=0.05)
+    pipelined = _exchange(server, b"".join(requests))  # all four in one read
+    for reply in (one_by_one, pipelined):
+        assert [status for status, _ in _replies(reply)] == [200, 200, 400, 200], reply[:600]
+    assert [body for _, body in _replies(one_by_one)] == [body for _, body in _replies(pipelined)]
+
+
+def _replies(data: bytes) -> list[tuple[int, bytes]]:
+    """(status, body) of each reply in a connection's bytes, framed by Content-Length; nothing may be left over."""
+    replies = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.startswith(b"content-length")))
+        replies.append((int(head.split(b" ")[1]), rest[:length]))
+        data = rest[length:]
+    return replies
+
+
+def test_an_app_that_fails_to_answer_at_once_leaves_the_request_to_the_asgi_call(endpoint, monkeypatch):
+    server, _, _ = endpoint
+
+    def broken(scope, body):
+        raise RuntimeError("a bug in the quick path")
+
+    monkeypatch.setattr(server, "answer_arrived", broken)
+    reply = _exchange(server, _request("POST", "/invocations", support.random_png(seed=8), Content_Type="image/png"))
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
