@@ -1,6 +1,7 @@
 """The endpoint's capture written by a process of its own: the same records as the in-process writer, per
 variant, durable across a Ctrl-C meant for the endpoint, and a capture process that dies is replaced."""
 
+import base64
 import datetime as dt
 import json
 import os
@@ -98,17 +99,56 @@ def test_a_capture_line_is_the_record_as_json_dumps_writes_it(input_type, body, 
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a pipe's size is set with Linux's F_SETPIPE_SZ")
-def test_a_batch_bigger_than_a_default_pipe_goes_in_whole_while_the_capture_process_is_not_reading(capture):
-    """The sender's write completes with the capture process stopped (Linux's default pipe holds 64 KB): so a
-    SIGKILL of the endpoint cannot cut a batch in half, and the reader finds it whole when it resumes."""
+def test_records_go_into_the_pipe_at_once_while_the_capture_process_is_not_reading(capture):
+    """Each record is written into the pipe by the thread that recorded it (Linux's default pipe holds 64 KB; this
+    one 1 MB): nothing waits in the endpoint, so a SIGKILL of the endpoint loses none of them."""
     _record(capture, 0)
     capture.flush()
     os.kill(capture.pid, signal.SIGSTOP)
     try:
         for seed in range(1, 101):  # about 300 KB pickled
             _record(capture, seed)
-        assert capture._channel._gatherer.flush(5), "the sender is stuck in a write to a full pipe"
+        assert capture._channel.waiting_bytes == 0, "records held in the endpoint's memory"
     finally:
         os.kill(capture.pid, signal.SIGCONT)
     capture.flush()
     assert len(_lines(capture.folder)) == 101
+
+
+def test_records_beyond_the_pipes_room_wait_in_order_and_are_written_when_it_reads_again(capture):
+    _record(capture, 0)
+    capture.flush()
+    os.kill(capture.pid, signal.SIGSTOP)
+    big = os.urandom(200_000)  # incompressible: 2 MB in all, more than the pipe holds
+    try:
+        for seed in range(1, 11):
+            capture.record("image/png", big, "application/json", b"[0.5, 0.5]", eventId=f"event-{seed}")
+            _record(capture, 100 + seed)  # small ones behind the big ones must not overtake them
+        assert capture._channel.waiting_bytes > 0, "the pipe took more than it can hold"
+    finally:
+        os.kill(capture.pid, signal.SIGCONT)
+    for seed in range(200, 400):  # recorded while what waits is being sent: behind it, never into it
+        _record(capture, seed)
+    capture.flush(20)
+    events = [r["eventMetadata"]["eventId"] for r in _lines(capture.folder)]
+    assert events == ["event-0"] + [e for seed in range(1, 11) for e in (f"event-{seed}", f"event-{100 + seed}")] \
+        + [f"event-{seed}" for seed in range(200, 400)]
+    assert capture._channel.waiting_bytes == 0 and capture._channel.restarts == 0
+
+
+def test_a_record_cut_off_by_a_dying_capture_process_is_sent_whole_to_the_next(capture):
+    """A frame half in the pipe of a process that then dies goes again, whole, to its replacement."""
+    _record(capture, 0)
+    capture.flush()
+    first = capture.pid
+    os.kill(first, signal.SIGSTOP)
+    big = os.urandom(1_500_000)  # more than the pipe holds: part of it is written, the rest waits
+    capture.record("image/png", big, "application/json", b"[0.5, 0.5]", eventId="big")
+    _record(capture, 1)
+    assert 0 < capture._channel.waiting_bytes
+    os.kill(first, signal.SIGKILL)
+    capture.flush(20)
+    assert capture.pid != first and capture._channel.restarts == 1
+    lines = _lines(capture.folder)
+    assert [r["eventMetadata"]["eventId"] for r in lines][-2:] == ["big", "event-1"]
+    assert lines[-2]["captureData"]["endpointInput"]["data"] == base64.b64encode(big).decode()
