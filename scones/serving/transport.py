@@ -161,7 +161,8 @@ class DeadlineProtocol(HttpToolsProtocol):
         """
         answer = getattr(app, "answer_arrived", None)
         if answer is not None and not cycle.more_body and not cycle.waiting_for_100_continue \
-                and not self.transport.is_closing():
+                and not self.flow.write_paused and not self.transport.is_closing():
+            # (a client not reading its replies gets none written at once: the ASGI call waits for it to drain)
             try:
                 reply = answer(cycle.scope, bytes(cycle.body))
             except Exception:  # noqa: BLE001 - the ASGI call then serves it, and answers a 500 if it must
@@ -181,7 +182,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             content += (name, b": ", value, b"\r\n")
         if not cycle.keep_alive and (b"connection", b"close") not in headers:
             content.append(b"connection: close\r\n")
-        content += (b"\r\n", body)
+        content += (b"\r\n", body if cycle.scope["method"] != "HEAD" else b"")  # a HEAD reply's body is not sent
         cycle.response_started = cycle.response_complete = True
         cycle.message_event.set()
         self.transport.write_reply(b"".join(content))

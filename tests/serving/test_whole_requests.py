@@ -31,7 +31,7 @@ def _exchange(server, *parts: bytes, pause: float = 0.0, limit: float = 5.0) -> 
 
 
 def _request(method: str, path: str, body: bytes = b"", close: bool = True, **headers: str) -> bytes:
-    fields = {"Host": "x", **({"Content-Length": str(len(body))} if method != "GET" else {}), **headers}
+    fields = {"Host": "x", **({"Content-Length": str(len(body))} if method not in ("GET", "HEAD") else {}), **headers}
     if close:
         fields["Connection"] = "close"
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items())
@@ -46,6 +46,7 @@ def _without_date(reply: bytes) -> bytes:
 REQUESTS = {
     "ping": lambda: _request("GET", "/ping"),
     "status page route missing": lambda: _request("GET", "/nowhere"),
+    "HEAD": lambda: _request("HEAD", "/ping"),
     "method not allowed": lambda: _request("PUT", "/invocations", b"x"),
     "unknown POST route": lambda: _request("POST", "/nowhere", b"x", Content_Type="image/png"),
     "an image": lambda: _request("POST", "/invocations", support.random_png(seed=3), Content_Type="image/png"),
@@ -147,3 +148,76 @@ def test_an_app_that_fails_to_answer_at_once_leaves_the_request_to_the_asgi_call
     monkeypatch.setattr(server, "answer_arrived", broken)
     reply = _exchange(server, _request("POST", "/invocations", support.random_png(seed=8), Content_Type="image/png"))
     assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+
+
+class _Transport:
+    """A connection's transport that records what is written."""
+
+    def __init__(self):
+        self.written, self.closed = [], False
+
+    def write(self, data):
+        self.written.append(bytes(data))
+
+    def writelines(self, parts):
+        self.written.append(b"".join(parts))
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+class _App:
+    async def __call__(self, scope, receive, send):
+        raise AssertionError("not run in this test")
+
+    def answer_arrived(self, scope, body):
+        return 200, [(b"content-type", b"application/json"), (b"content-length", b"2")], b"[]"
+
+
+def _protocol(monkeypatch):
+    """The endpoint's protocol on a connection of its own, its app answering ``[]`` at once; (protocol, transport,
+    the paths of the ASGI tasks started)."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from scones.serving.transport import Limits, protocol_for
+
+    started = []
+    monkeypatch.setattr(HttpToolsProtocol, "_start_asgi_task", lambda self, cycle, app: started.append(cycle))
+    config = uvicorn.Config(_App(), http=protocol_for(Limits(read_timeout=5)), lifespan="off", ws="none",
+                            log_config=None, interface="asgi3", proxy_headers=False)
+    config.load()
+    loop = asyncio.new_event_loop()
+    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport, started, loop
+
+
+def test_a_client_that_does_not_read_its_replies_gets_none_written_at_once(monkeypatch):
+    """Replies to a client whose transport is paused for writing wait in the ASGI call (which waits for the
+    transport to drain), so a client that sends and never reads cannot grow the endpoint's write buffer."""
+    protocol, transport, started, loop = _protocol(monkeypatch)
+    try:
+        request = _request("GET", "/ping", close=False)
+        protocol.data_received(request)
+        assert transport.written[-1].endswith(b"\r\n\r\n[]") and started == [], "answered at once"
+        protocol.pause_writing()
+        protocol.data_received(request)
+        assert len(transport.written) == 1 and len(started) == 1, "left to the ASGI call"
+    finally:
+        loop.close()
