@@ -429,8 +429,8 @@ class EndpointServer:
             self._last_done = time.monotonic()
 
     def _admit(self, body: bytes, headers: dict[str, str], runtime_api: bool) -> Reply | Fleet:
-        """The fleet a whole request runs on, or its refusal: throttled, busy, an unknown TargetVariant, or
-        no model yet (a 503 from the handler's side, answered where it runs)."""
+        """The fleet a whole request runs on, or its reply: refused (throttled, busy, an unknown TargetVariant),
+        or, with no model deployed yet, the handler's 503 (nothing to run: answered on the spot)."""
         if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
             return self._throttled(runtime_api)
         if self._in_flight >= self.capacity:
