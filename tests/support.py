@@ -13,6 +13,34 @@ from PIL import Image
 from common.imaging import encode_png
 
 
+class RecordingTransport:
+    """An asyncio transport that records each write (``writelines`` as one), for a protocol under test."""
+
+    def __init__(self):
+        self.sends, self.closed = [], False
+
+    def write(self, data):
+        self.sends.append(bytes(data))
+
+    def writelines(self, parts):
+        self.sends.append(b"".join(parts))
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests import support
+
 PING = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
@@ -236,8 +238,6 @@ def test_endpoint_drains_a_refused_body_for_a_bounded_time(endpoint):
 
 def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(endpoint):
     """The reply's head is held until its body (one send per reply), but 100 Continue goes out at once."""
-    from tests import support
-
     server, _, _ = endpoint
     body = support.random_png()
     sock = _connect(server)
@@ -251,27 +251,10 @@ def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(endp
     assert _status(reply) == 200 and reply.rstrip().endswith(b"]")
 
 
-class _Recording:
-    def __init__(self):
-        self.sends, self.closed = [], False
-
-    def write(self, data):
-        self.sends.append(bytes(data))
-
-    def writelines(self, parts):
-        self.sends.append(b"".join(parts))
-
-    def close(self):
-        self.closed = True
-
-    def is_closing(self):
-        return self.closed
-
-
 def test_a_reply_is_one_send_and_a_held_head_is_not_lost_on_close():
     from scones.serving.transport import _OneSendPerReply
 
-    raw = _Recording()
+    raw = support.RecordingTransport()
     transport = _OneSendPerReply(raw)
     transport.hold_next()
     transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
@@ -291,8 +274,6 @@ def test_a_reply_is_one_send_and_a_held_head_is_not_lost_on_close():
 def test_a_png_cut_inside_its_header_is_the_handlers_400_not_a_crash(endpoint, length, monkeypatch):
     """The check for answering on the loop reads the PNG header's size in place; a body that ends inside it goes
     to the handler, which says what is wrong with it."""
-    from tests import support
-
     server, _, _ = endpoint
     # the check runs for a version known to be quick: made so here, as a loaded test machine may not measure it so
     monkeypatch.setattr(server, "_quick", lambda fleet: True)

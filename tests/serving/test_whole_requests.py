@@ -150,34 +150,6 @@ def test_an_app_that_fails_to_answer_at_once_leaves_the_request_to_the_asgi_call
     assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
 
 
-class _Transport:
-    """A connection's transport that records what is written."""
-
-    def __init__(self):
-        self.written, self.closed = [], False
-
-    def write(self, data):
-        self.written.append(bytes(data))
-
-    def writelines(self, parts):
-        self.written.append(b"".join(parts))
-
-    def is_closing(self):
-        return self.closed
-
-    def close(self):
-        self.closed = True
-
-    def get_extra_info(self, name, default=None):
-        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
-
-
 class _App:
     async def __call__(self, scope, receive, send):
         raise AssertionError("not run in this test")
@@ -203,7 +175,7 @@ def _protocol(monkeypatch):
     config.load()
     loop = asyncio.new_event_loop()
     protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
-    transport = _Transport()
+    transport = support.RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport, started, loop
 
@@ -215,9 +187,9 @@ def test_a_client_that_does_not_read_its_replies_gets_none_written_at_once(monke
     try:
         request = _request("GET", "/ping", close=False)
         protocol.data_received(request)
-        assert transport.written[-1].endswith(b"\r\n\r\n[]") and started == [], "answered at once"
+        assert transport.sends[-1].endswith(b"\r\n\r\n[]") and started == [], "answered at once"
         protocol.pause_writing()
         protocol.data_received(request)
-        assert len(transport.written) == 1 and len(started) == 1, "left to the ASGI call"
+        assert len(transport.sends) == 1 and len(started) == 1, "left to the ASGI call"
     finally:
         loop.close()
