@@ -39,6 +39,11 @@ KEEP_ALIVE_SECONDS = 60.0
 MAX_HEAD_BYTES = 64 * 1024
 #: Seconds a refused body is read and dropped for, after the reply has gone out.
 DRAIN_SECONDS = 5.0
+#: A request's body at most this large that has not arrived with its head is waited for, up to
+#: ``BODY_GRACE_SECONDS``, before its ASGI task starts (which then reads it under the body's deadline).
+#: As large as uvicorn reads before it pauses a connection (its HIGH_WATER_LIMIT).
+HOLD_BYTES = 64 * 1024
+BODY_GRACE_SECONDS = 0.002
 #: Set (True) in a request's scope once its whole body has arrived: the app reads it without arming a deadline.
 BODY_ARRIVED = "scones.body_arrived"
 
@@ -112,6 +117,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport = _OneSendPerReply(transport)  # the request cycles write through it
         self._parsing = False  # inside feed_data: a request's ASGI task waits for the chunk's end
         self._waiting: tuple | None = None  # (cycle, app) of the request whose task waits
+        self._body_timer: asyncio.TimerHandle | None = None  # how long it waits for a body still on its way
         self._head_bytes = 0
         self._reading_head = True
         self._head_timer: asyncio.TimerHandle | None = None
@@ -136,9 +142,8 @@ class DeadlineProtocol(HttpToolsProtocol):
             return
         finally:
             self._parsing = False
-            waiting, self._waiting = self._waiting, None
-            if waiting is not None:
-                self._answer_or_start(*waiting)
+            if self._waiting is not None:
+                self._answer_or_start()
         if counted and self._reading_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_head_bytes:
@@ -151,26 +156,47 @@ class DeadlineProtocol(HttpToolsProtocol):
             return
         super()._start_asgi_task(cycle, app)
 
-    def _answer_or_start(self, cycle, app) -> None:
-        """Answer a request whose body arrived with its head at once, if the app can (``answer_arrived``);
-        else start its ASGI task, as uvicorn does.
+    def _answer_or_start(self) -> None:
+        """Answer the waiting request, whose body has arrived, at once if the app can (``answer_arrived``);
+        else start its ASGI task, as uvicorn does. A small body still on its way is waited for, briefly.
 
-        Why: most requests arrive whole in one read. uvicorn starts each one's task when its head is
-        parsed, before its body; here the task waits until the chunk is parsed, and a whole request
-        the app answers on the spot costs no task, event or ASGI messages.
+        Why: most requests arrive whole in one read, or in two close together (http.client, and so
+        botocore, write a request's head and its body separately). uvicorn starts each one's task
+        when its head is parsed, before its body; here the task waits until the body is in, and a
+        whole request the app answers on the spot costs no task, event or ASGI messages.
         """
+        cycle, app = self._waiting
         answer = getattr(app, "answer_arrived", None)
-        if answer is not None and not cycle.more_body and not cycle.waiting_for_100_continue \
-                and not self.flow.write_paused and not self.transport.is_closing():
+        if answer is not None and not cycle.waiting_for_100_continue and not self.flow.write_paused \
+                and not self.transport.is_closing():
             # (a client not reading its replies gets none written at once: the ASGI call waits for it to drain)
-            try:
-                reply = answer(cycle.scope, bytes(cycle.body))
-            except Exception:  # noqa: BLE001 - the ASGI call then serves it, and answers a 500 if it must
-                reply = None
-            if reply is not None:
-                self._write_reply(cycle, *reply)
+            if cycle.more_body and _small_body(cycle.scope["headers"]):
+                if self._body_timer is None:
+                    self._body_timer = self.loop.call_later(BODY_GRACE_SECONDS, self._start_waiting)
                 return
-        super()._start_asgi_task(cycle, app)
+            if not cycle.more_body:
+                try:
+                    reply = answer(cycle.scope, bytes(cycle.body))
+                except Exception:  # noqa: BLE001 - the ASGI call then serves it, and answers a 500 if it must
+                    reply = None
+                if reply is not None:
+                    self._waiting = None
+                    self._cancel_body_timer()
+                    self._write_reply(cycle, *reply)
+                    return
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        """Start the waiting request's ASGI task (its body did not arrive within the grace: read under its deadline)."""
+        self._cancel_body_timer()
+        if self._waiting is not None:
+            (cycle, app), self._waiting = self._waiting, None
+            super()._start_asgi_task(cycle, app)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
     def _write_reply(self, cycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """What uvicorn's cycle writes for ``http.response.start`` and ``.body``, as one write."""
@@ -230,16 +256,24 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.transport.close()  # as nginx does on client_header_timeout: no reply to a client that is not there
 
     def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._drain_timer):
+        for timer in (self._head_timer, self._drain_timer, self._body_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._drain_timer = None
+        self._head_timer = self._drain_timer = self._body_timer = None
 
     def _refuse(self, status: int, reason: str, error: str, message: str) -> None:
         self._cancel_timers()
         if not self.transport.is_closing():
             self.transport.write(_json_reply(status, reason, error, message))
             self.transport.close()
+
+
+def _small_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """The request's Content-Length (as the parser accepted it) is at most HOLD_BYTES; False without one."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) <= HOLD_BYTES
+    return False
 
 
 def protocol_for(limits: Limits) -> type[DeadlineProtocol]:

@@ -101,6 +101,26 @@ def test_a_request_that_arrives_whole_costs_no_asgi_task_and_one_in_pieces_gets_
     assert started == ["/invocations"], "a body still on its way is read by the ASGI call, under its deadline"
 
 
+def test_a_small_body_that_arrives_after_its_head_is_waited_for_and_then_answered_at_once(endpoint, monkeypatch):
+    """http.client (so botocore) writes a request's head and body separately: the body, close behind, is waited
+    for (here a long grace, so the test does not race it), and the request costs no ASGI task."""
+    from scones.serving import transport
+
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_quick", lambda fleet: True)
+    monkeypatch.setattr(transport, "BODY_GRACE_SECONDS", 5.0)
+    started = _counting_tasks(monkeypatch)
+    head, _, body = _request("POST", "/invocations", support.random_png(seed=6), Content_Type="image/png") \
+        .partition(b"\r\n\r\n")
+    reply = _exchange(server, head + b"\r\n\r\n", body[:100], body[100:], pause=0.1)
+    assert reply.startswith(b"HTTP/1.1 200 ") and started == []
+    large = support.random_png(size=160)  # over the hold (but one the loop may answer): its task starts at once
+    assert len(large) > transport.HOLD_BYTES
+    head, _, body = _request("POST", "/invocations", large, Content_Type="image/png").partition(b"\r\n\r\n")
+    reply = _exchange(server, head + b"\r\n\r\n", body, pause=0.1)
+    assert reply.startswith(b"HTTP/1.1 200 ") and started == ["/invocations"]
+
+
 def test_a_large_image_still_goes_to_a_worker(endpoint, monkeypatch):
     """Only what the loop may answer is answered there: a big image is the ASGI call's, run on a worker."""
     from common.imaging import encode_png
