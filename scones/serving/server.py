@@ -342,14 +342,15 @@ class EndpointServer:
         if reply is not None:
             await _send(send, reply)
 
-    def answer_arrived(self, scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        """The reply (status, headers, body) to a request whose body the transport holds whole, when it
-        needs no worker; None when it does (the ASGI call then serves it, as any other request).
+    def answer_arrived(self, scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | asyncio.Future:
+        """The reply (status, headers, body) to a request whose body the transport holds whole: at once, or
+        as a future of the loop when a worker runs it.
 
         Why: a small image answered on the loop spends as long in the ASGI cycle around it (a task, an
-        event, the messages and their checks) as in the model's forward pass. The transport asks
-        here first (:meth:`scones.serving.transport.DeadlineProtocol.data_received`); what is
-        refused or answered is what ``__call__`` would refuse or answer.
+        event, the messages and their checks) as in the model's forward pass, and one run by a worker
+        pays the same around its thread hand-over. The transport asks here first
+        (:meth:`scones.serving.transport.DeadlineProtocol.data_received`); what is refused or answered
+        is what ``__call__`` would refuse or answer.
         """
         method, path = scope["method"], scope["path"]
         if method != "POST":
@@ -368,9 +369,21 @@ class EndpointServer:
                     reply = self._admit(body, headers, runtime_api)
                     if isinstance(reply, Fleet):
                         if not self._inline(reply, body, headers):
-                            return None
+                            return self._on_worker(reply, body, headers, runtime_api)
                         reply = self._invoke_counted(reply, body, headers, runtime_api)
-        return reply.status, _fields(reply), reply.body
+        return _wire(reply)
+
+    def _on_worker(self, fleet: Fleet, body: bytes, headers: dict[str, str], runtime_api: bool) -> asyncio.Future:
+        """The wire reply of :meth:`_invoke` run by a worker, as a future of the loop (counted in flight till done)."""
+        self._in_flight += 1
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: _wire(self._invoke(fleet, body, headers, runtime_api)))
+        future.add_done_callback(self._worker_done)
+        return future
+
+    def _worker_done(self, _future) -> None:
+        self._in_flight -= 1
+        self._last_done = time.monotonic()
 
     def _not_post(self, method: str, path: str) -> Reply:
         if method == "GET":
@@ -625,6 +638,11 @@ def _content_length(headers: dict[str, str]) -> int:
     if value is None:
         raise _FramingError(LengthRequired("Content-Length header is required"))
     return int(value)  # the parser has already refused a malformed or negative one with a 400
+
+
+def _wire(reply: Reply) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, header fields, body): a reply as the transport writes it."""
+    return reply.status, _fields(reply), reply.body
 
 
 def _fields(reply: Reply) -> list[tuple[bytes, bytes]]:

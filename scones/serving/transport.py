@@ -20,6 +20,7 @@ for a server facing hostile clients is added in :class:`DeadlineProtocol`:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import resource
@@ -157,8 +158,9 @@ class DeadlineProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     def _answer_or_start(self) -> None:
-        """Answer the waiting request, whose body has arrived, at once if the app can (``answer_arrived``);
-        else start its ASGI task, as uvicorn does. A small body still on its way is waited for, briefly.
+        """Answer the waiting request, whose body has arrived, through the app's ``answer_arrived`` (a reply, or
+        a future of one); else start its ASGI task, as uvicorn does. A small body still on its way is waited
+        for, briefly.
 
         Why: most requests arrive whole in one read, or in two close together (http.client, and so
         botocore, write a request's head and its body separately). uvicorn starts each one's task
@@ -182,9 +184,22 @@ class DeadlineProtocol(HttpToolsProtocol):
                 if reply is not None:
                     self._waiting = None
                     self._cancel_body_timer()
-                    self._write_reply(cycle, *reply)
+                    if isinstance(reply, asyncio.Future):  # run elsewhere: written when done
+                        reply.add_done_callback(functools.partial(self._write_when_done, cycle))
+                    else:
+                        self._write_reply(cycle, *reply)
                     return
         self._start_waiting()
+
+    def _write_when_done(self, cycle, future: asyncio.Future) -> None:
+        if cycle.disconnected or self.transport.is_closing():
+            return  # the client left: nothing to write to (as for an ASGI send)
+        try:
+            reply = future.result()
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the connection
+            body = json.dumps({"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}).encode()
+            reply = 500, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())], body
+        self._write_reply(cycle, *reply)
 
     def _start_waiting(self) -> None:
         """Start the waiting request's ASGI task (its body did not arrive within the grace: read under its deadline)."""

@@ -1,6 +1,7 @@
 """Requests that arrive whole in one read are answered by the transport at once, as the ASGI call answers them."""
 
 import socket
+import threading
 import time
 
 import numpy as np
@@ -121,16 +122,77 @@ def test_a_small_body_that_arrives_after_its_head_is_waited_for_and_then_answere
     assert reply.startswith(b"HTTP/1.1 200 ") and started == ["/invocations"]
 
 
-def test_a_large_image_still_goes_to_a_worker(endpoint, monkeypatch):
-    """Only what the loop may answer is answered there: a big image is the ASGI call's, run on a worker."""
+def _invocations_on(server, monkeypatch) -> list[str]:
+    """The names of the threads the server's invocations run on, from now on."""
+    threads, invoke = [], server._invoke
+
+    def recorded(*args):
+        threads.append(threading.current_thread().name)
+        return invoke(*args)
+
+    monkeypatch.setattr(server, "_invoke", recorded)
+    return threads
+
+
+def test_a_large_image_goes_to_a_worker_and_its_reply_is_written_when_done(endpoint, monkeypatch):
+    """Only what the loop may answer is answered there: a big image runs on a worker, still without an ASGI task."""
     from common.imaging import encode_png
 
     server, _, _ = endpoint
     monkeypatch.setattr(server, "_quick", lambda fleet: True)
     started = _counting_tasks(monkeypatch)
+    threads = _invocations_on(server, monkeypatch)
     big = encode_png(np.zeros((600, 600, 3), dtype=np.uint8))  # a few KB, arriving whole, over the inline pixels
     reply = _exchange(server, _request("POST", "/invocations", big, Content_Type="image/png"))
-    assert reply.startswith(b"HTTP/1.1 200 ") and started == ["/invocations"]
+    assert reply.startswith(b"HTTP/1.1 200 ") and started == []
+    assert len(threads) == 1 and threads[0].startswith("endpoint-worker")
+    small = _exchange(server, _request("POST", "/invocations", support.random_png(seed=9), Content_Type="image/png"))
+    assert small.startswith(b"HTTP/1.1 200 ") and not threads[1].startswith("endpoint-worker"), \
+        "the worker's request was counted out of flight when done: the next small one is answered on the loop again"
+
+
+def test_a_client_that_leaves_while_a_worker_runs_its_request_costs_nothing_after(endpoint, monkeypatch):
+    server, _, _ = endpoint
+    release = threading.Event()
+    invoke = server._invoke
+
+    def slow(*args):
+        release.wait(5)
+        return invoke(*args)
+
+    monkeypatch.setattr(server, "_invoke", slow)
+    monkeypatch.setattr(server, "_inline", lambda *args: False)
+    sock = socket.create_connection(server.server_address[:2], timeout=5)
+    sock.sendall(_request("POST", "/invocations", support.random_png(seed=10), Content_Type="image/png"))
+    time.sleep(0.2)
+    sock.close()  # gone before its reply
+    release.set()
+    reply = _exchange(server, _request("POST", "/invocations", support.random_png(seed=11), Content_Type="image/png"))
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    deadline = time.monotonic() + 5
+    while server._in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server._in_flight == 0
+
+
+def test_a_worker_that_fails_to_reply_costs_its_request_a_500_and_the_connection_serves_on(endpoint, monkeypatch):
+    server, _, _ = endpoint
+    monkeypatch.setattr(server, "_inline", lambda *args: False)
+    invoke = server._invoke
+    calls = []
+
+    def broken_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug past the handler's own catch")
+        return invoke(*args)
+
+    monkeypatch.setattr(server, "_invoke", broken_once)
+    image = support.random_png(seed=12)
+    reply = _exchange(server, _request("POST", "/invocations", image, close=False, Content_Type="image/png"),
+                      _request("POST", "/invocations", image, Content_Type="image/png"), pause=0.2)
+    assert [status for status, _ in _replies(reply)] == [500, 200]
+    assert b"RuntimeError" in _replies(reply)[0][1]
 
 
 def test_keep_alive_and_pipelined_whole_requests_are_answered_in_order(endpoint, monkeypatch):
