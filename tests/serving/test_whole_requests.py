@@ -77,16 +77,21 @@ def test_a_whole_request_is_answered_as_the_asgi_call_answers_it(endpoint, monke
     assert _without_date(at_once) == _without_date(through_asgi)
 
 
+def _recorded(monkeypatch, owner, name: str, note) -> list:
+    """Wrap ``owner.name`` so that each call first appends ``note(*its arguments)`` to the list returned."""
+    notes, original = [], getattr(owner, name)
+
+    def wrapper(*args):
+        notes.append(note(*args))
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return notes
+
+
 def _counting_tasks(monkeypatch) -> list:
-    started = []
-    original = HttpToolsProtocol._start_asgi_task
-
-    def counted(self, cycle, app):
-        started.append(cycle.scope["path"])
-        original(self, cycle, app)
-
-    monkeypatch.setattr(HttpToolsProtocol, "_start_asgi_task", counted)
-    return started
+    """The paths of the ASGI tasks started from now on."""
+    return _recorded(monkeypatch, HttpToolsProtocol, "_start_asgi_task", lambda self, cycle, app: cycle.scope["path"])
 
 
 def test_a_request_that_arrives_whole_costs_no_asgi_task_and_one_in_pieces_gets_its_task(endpoint, monkeypatch):
@@ -124,14 +129,7 @@ def test_a_small_body_that_arrives_after_its_head_is_waited_for_and_then_answere
 
 def _invocations_on(server, monkeypatch) -> list[str]:
     """The names of the threads the server's invocations run on, from now on."""
-    threads, invoke = [], server._invoke
-
-    def recorded(*args):
-        threads.append(threading.current_thread().name)
-        return invoke(*args)
-
-    monkeypatch.setattr(server, "_invoke", recorded)
-    return threads
+    return _recorded(monkeypatch, server, "_invoke", lambda *args: threading.current_thread().name)
 
 
 def test_a_large_image_goes_to_a_worker_and_its_reply_is_written_when_done(endpoint, monkeypatch):
