@@ -336,11 +336,13 @@ class EndpointServer:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["method"] == "POST":
-            reply = await self._post(scope["path"], scope, receive)
+            answer = await self._post(scope["path"], scope, receive)
         else:
-            reply = self._not_post(scope["method"], scope["path"])
-        if reply is not None:
-            await _send(send, reply)
+            answer = _wire(self._not_post(scope["method"], scope["path"]))
+        if isinstance(answer, asyncio.Future):
+            answer = await answer
+        if answer is not None:
+            await _send(send, *answer)
 
     def answer_arrived(self, scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | asyncio.Future:
         """The reply (status, headers, body) to a request whose body the transport holds whole: at once, or
@@ -350,28 +352,31 @@ class EndpointServer:
         event, the messages and their checks) as in the model's forward pass, and one run by a worker
         pays the same around its thread hand-over. The transport asks here first
         (:meth:`scones.serving.transport.DeadlineProtocol.data_received`); what is refused or answered
-        is what ``__call__`` would refuse or answer.
+        is what ``__call__`` would refuse or answer: both end in :meth:`_answer_whole`.
         """
         method, path = scope["method"], scope["path"]
         if method != "POST":
-            reply = self._not_post(method, path)
-        else:
-            runtime_api, reply = self._route(path)
-            if reply is None:
-                headers = _headers(scope)
-                try:
-                    _check_length(headers, len(body))
-                except _FramingError as error:
-                    reply = self._error(error.error, runtime_api, front_end=True, close=True)
-                except inference.InferenceError as error:
-                    reply = self._error(error, runtime_api, front_end=True)
-                else:
-                    reply = self._admit(body, headers, runtime_api)
-                    if isinstance(reply, Fleet):
-                        if not self._inline(reply, body, headers):
-                            return self._on_worker(reply, body, headers, runtime_api)
-                        reply = self._invoke_counted(reply, body, headers, runtime_api)
-        return _wire(reply)
+            return _wire(self._not_post(method, path))
+        runtime_api, refusal = self._route(path)
+        if refusal is not None:
+            return _wire(refusal)
+        headers = _headers(scope)
+        try:
+            _check_length(headers, len(body))
+        except (_FramingError, inference.InferenceError) as error:
+            return _wire(self._body_refused(error, runtime_api))
+        return self._answer_whole(body, headers, runtime_api)
+
+    def _answer_whole(self, body: bytes, headers: dict[str, str], runtime_api: bool):
+        """A whole POST's reply on the wire: refused, answered on the loop, or a future of a worker's answer."""
+        admitted = self._admit(body, headers, runtime_api)
+        if not isinstance(admitted, Fleet):
+            return _wire(admitted)
+        if self._inline(admitted, body, headers):
+            # alone, small and known to be quick: answer on the loop itself; handing it to a worker and back
+            # costs two thread switches, more than the model's forward pass, and nothing else waits for the loop
+            return _wire(self._invoke_counted(admitted, body, headers, runtime_api))
+        return self._on_worker(admitted, body, headers, runtime_api)
 
     def _on_worker(self, fleet: Fleet, body: bytes, headers: dict[str, str], runtime_api: bool) -> asyncio.Future:
         """The wire reply of :meth:`_invoke` run by a worker, as a future of the loop (counted in flight till done)."""
@@ -413,33 +418,26 @@ class EndpointServer:
             return True, Reply(status, body, headers=(("x-amzn-ErrorType", f"{kind}:"),))
         return runtime_api, None
 
-    async def _post(self, path: str, scope, receive) -> Reply | None:
+    async def _post(self, path: str, scope, receive):
+        """A POST whose body is read here (it was not whole on arrival): its reply on the wire, a future of
+        one, or None when the client left."""
         runtime_api, refusal = self._route(path)
         if refusal is not None:
-            return refusal
+            return _wire(refusal)
         headers = _headers(scope)
         try:
-            body = await self._read_body(headers, receive, scope.get(transport.BODY_ARRIVED, False))
-        except _FramingError as error:
-            return self._error(error.error, runtime_api, front_end=True, close=True)
-        except inference.InferenceError as error:
-            return self._error(error, runtime_api, front_end=True)
+            body = await self._read_body(headers, receive)
+        except (_FramingError, inference.InferenceError) as error:
+            return _wire(self._body_refused(error, runtime_api))
         if body is None:
             return None  # the client left
-        admitted = self._admit(body, headers, runtime_api)
-        if not isinstance(admitted, Fleet):
-            return admitted
-        if self._inline(admitted, body, headers):
-            # alone, small and known to be quick: answer on the loop itself; handing it to a worker and back
-            # costs two thread switches, more than the model's forward pass, and nothing else waits for the loop
-            return self._invoke_counted(admitted, body, headers, runtime_api)
-        self._in_flight += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._invoke, admitted, body, headers, runtime_api)
-        finally:
-            self._in_flight -= 1
-            self._last_done = time.monotonic()
+        return self._answer_whole(body, headers, runtime_api)
+
+    def _body_refused(self, error: Exception, runtime_api: bool) -> Reply:
+        """The reply to a body refused before it reaches the handler; after a framing error the connection closes."""
+        if isinstance(error, _FramingError):
+            return self._error(error.error, runtime_api, front_end=True, close=True)
+        return self._error(error, runtime_api, front_end=True)
 
     def _admit(self, body: bytes, headers: dict[str, str], runtime_api: bool) -> Reply | Fleet:
         """The fleet a whole request runs on, or its reply: refused (throttled, busy, an unknown TargetVariant),
@@ -486,32 +484,24 @@ class EndpointServer:
         return Reply(429, json.dumps({"error": "throttled", "message": message}).encode(),
                      headers=(("Retry-After", "1"),))
 
-    async def _read_body(self, headers: dict[str, str], receive, arrived: bool = False) -> bytes | None:
-        """The body, whole; raises a 4xx for framing SageMaker refuses, and 408 when it stalls.
-
-        ``arrived``: the transport already holds all of it (:data:`transport.BODY_ARRIVED`), so it is
-        read without arming a deadline (6 µs of timer per request, on the loop).
-        """
+    async def _read_body(self, headers: dict[str, str], receive) -> bytes | None:
+        """The body, whole; raises a 4xx for framing SageMaker refuses, and 408 when it stalls."""
         length = _declared_length(headers)  # a refusal here is answered before the body is read (then drained)
         chunks = []
-        more = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + BODY_SECONDS
-        while more:
-            if arrived:  # nothing to wait for, so no deadline to arm
-                arrived = False
-                message = await receive()
-            else:
-                try:
-                    async with asyncio.timeout_at(min(deadline, loop.time() + self.limits.read_timeout)):
-                        message = await receive()
-                except TimeoutError:
-                    raise _FramingError(RequestTimeout(
-                        f"the request body stalled: {sum(map(len, chunks)):,} of {length:,} bytes arrived")) from None
+        while True:
+            try:
+                async with asyncio.timeout_at(min(deadline, loop.time() + self.limits.read_timeout)):
+                    message = await receive()
+            except TimeoutError:
+                raise _FramingError(RequestTimeout(
+                    f"the request body stalled: {sum(map(len, chunks)):,} of {length:,} bytes arrived")) from None
             if message["type"] == "http.disconnect":
                 return None
             chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+            if not message.get("more_body", False):
+                break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         _check_length(headers, len(body), length)
         return body
@@ -655,9 +645,10 @@ def _fields(reply: Reply) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _send(send, reply: Reply) -> None:
-    await send({"type": "http.response.start", "status": reply.status, "headers": _fields(reply)})
-    await send({"type": "http.response.body", "body": reply.body})
+async def _send(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """A reply on the wire (:func:`_wire`) as ASGI messages."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class NotFound(inference.InferenceError):
