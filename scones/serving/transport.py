@@ -45,8 +45,6 @@ DRAIN_SECONDS = 5.0
 #: As large as uvicorn reads before it pauses a connection (its HIGH_WATER_LIMIT).
 HOLD_BYTES = 64 * 1024
 BODY_GRACE_SECONDS = 0.002
-#: Set (True) in a request's scope once its whole body has arrived: the app reads it without arming a deadline.
-BODY_ARRIVED = "scones.body_arrived"
 
 
 @dataclass
@@ -59,8 +57,12 @@ class Limits:
     drain_seconds: float = DRAIN_SECONDS
 
 
+def _json_error(error: str, message: str) -> bytes:
+    return json.dumps({"error": error, "message": message}).encode()
+
+
 def _json_reply(status: int, reason: str, error: str, message: str) -> bytes:
-    body = json.dumps({"error": error, "message": message}).encode()
+    body = _json_error(error, message)
     return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n").encode() + body
 
@@ -159,8 +161,8 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _answer_or_start(self) -> None:
         """Answer the waiting request, whose body has arrived, through the app's ``answer_arrived`` (a reply, or
-        a future of one); else start its ASGI task, as uvicorn does. A small body still on its way is waited
-        for, briefly.
+        a future of one; None leaves it to the ASGI call); else start its ASGI task, as uvicorn does. A small
+        body still on its way is waited for, briefly.
 
         Why: most requests arrive whole in one read, or in two close together (http.client, and so
         botocore, write a request's head and its body separately). uvicorn starts each one's task
@@ -169,27 +171,28 @@ class DeadlineProtocol(HttpToolsProtocol):
         """
         cycle, app = self._waiting
         answer = getattr(app, "answer_arrived", None)
-        if answer is not None and not cycle.waiting_for_100_continue and not self.flow.write_paused \
-                and not self.transport.is_closing():
+        if answer is None or cycle.waiting_for_100_continue or self.flow.write_paused or self.transport.is_closing():
             # (a client not reading its replies gets none written at once: the ASGI call waits for it to drain)
-            if cycle.more_body and _small_body(cycle.scope["headers"]):
-                if self._body_timer is None:
-                    self._body_timer = self.loop.call_later(BODY_GRACE_SECONDS, self._start_waiting)
+            self._start_waiting()
+        elif cycle.more_body:
+            if not _small_body(cycle.scope["headers"]):
+                self._start_waiting()
+            elif self._body_timer is None:
+                self._body_timer = self.loop.call_later(BODY_GRACE_SECONDS, self._start_waiting)
+        else:
+            try:
+                reply = answer(cycle.scope, bytes(cycle.body))
+            except Exception:  # noqa: BLE001 - the ASGI call then serves it, and answers a 500 if it must
+                reply = None
+            if reply is None:
+                self._start_waiting()
                 return
-            if not cycle.more_body:
-                try:
-                    reply = answer(cycle.scope, bytes(cycle.body))
-                except Exception:  # noqa: BLE001 - the ASGI call then serves it, and answers a 500 if it must
-                    reply = None
-                if reply is not None:
-                    self._waiting = None
-                    self._cancel_body_timer()
-                    if isinstance(reply, asyncio.Future):  # run elsewhere: written when done
-                        reply.add_done_callback(functools.partial(self._write_when_done, cycle))
-                    else:
-                        self._write_reply(cycle, *reply)
-                    return
-        self._start_waiting()
+            self._waiting = None
+            self._cancel_body_timer()
+            if isinstance(reply, asyncio.Future):  # run elsewhere: written when done
+                reply.add_done_callback(functools.partial(self._write_when_done, cycle))
+            else:
+                self._write_reply(cycle, *reply)
 
     def _write_when_done(self, cycle, future: asyncio.Future) -> None:
         if cycle.disconnected or self.transport.is_closing():
@@ -197,7 +200,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         try:
             reply = future.result()
         except Exception as exc:  # noqa: BLE001 - a bug must cost one request a 500, never the connection
-            body = json.dumps({"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}).encode()
+            body = _json_error("internal_error", f"{type(exc).__name__}: {exc}")
             reply = 500, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())], body
         self._write_reply(cycle, *reply)
 
@@ -251,9 +254,6 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._drain_timer.cancel()
             self._drain_timer = None
         super().on_message_complete()
-        cycle = self.cycle  # the request whose body just ended (a pipelined one has its own cycle and scope)
-        if cycle is not None and not cycle.more_body:
-            cycle.scope[BODY_ARRIVED] = True
 
     def on_response_complete(self) -> None:
         cycle = self.cycle
