@@ -79,13 +79,13 @@ _CLOSE = object()
 
 
 class _Gatherer:
-    """The thread both writers share: wakes on the first record, lingers, hands over what gathered."""
+    """:class:`CaptureWriter`'s thread: wakes on the first record, lingers, hands over what gathered."""
 
-    def __init__(self, handle_batch, name: str = "data-capture"):
+    def __init__(self, handle_batch):
         self._handle_batch = handle_batch  # (records, closing) -> None, called on this thread
         self._queue: queue.Queue = queue.Queue()
         self._now = threading.Event()  # a flush cuts the linger short
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
         self._thread.start()
 
     def put(self, item) -> None:
@@ -246,9 +246,7 @@ class _Channel:
         """Bytes of ``data`` the pipe took now (0 when full, or when the process is gone: the sender sees to it)."""
         try:
             return os.write(self._fd, data)
-        except BlockingIOError:
-            return 0
-        except OSError:  # BrokenPipeError: the capture process died
+        except OSError:  # BlockingIOError: the pipe is full; BrokenPipeError: the capture process died
             return 0
 
     # -- the sender thread --------------------------------------------------------------------------------
