@@ -74,20 +74,33 @@ def test_batch_is_a_map_over_s3_keys_returning_no_image_bytes():
 
 
 def test_moto_private_hooks_still_exist():
-    """scones.workflow.runtime replaces these; if moto moves them this must fail loudly."""
+    """scones.workflow.moto_hooks replaces these; if moto moves them this must fail loudly."""
+    import copy
+    import importlib
+    import threading
+
     from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.utils import TMP_THREADS
     from moto.stepfunctions.responses import get_backend
 
+    from scones.workflow.moto_hooks import _STATE_COPIERS
+
     assert callable(lambda_eval_utils._invoke_lambda_function)
     assert callable(json_path.parse) and callable(result_path.parse)
     assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
     assert callable(BaseExecutionWorkerCommunication.terminated)
     assert isinstance(TMP_THREADS, list)
+    assert all(importlib.import_module(name).copy is copy for name in _STATE_COPIERS)
+    assert execute_state.Thread is threading.Thread and callable(execute_state.ExecutionState._evaluate_with_timeout)
+    assert TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS == 99999999
+    assert callable(event_manager.iso_8601_datetime_with_milliseconds)
     backend = get_backend("123456789012", "us-east-1")  # the runner starts, stops and reads executions through it
     assert callable(backend.start_execution) and callable(backend.stop_execution)
 
@@ -100,7 +113,7 @@ def test_the_interpreter_starts_without_mocks_it_does_not_use_and_batch_still_wo
 
     script = """
 import sys
-from scones.workflow.runtime import defer_moto_batch
+from scones.workflow.moto_hooks import defer_moto_batch
 defer_moto_batch()
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 assert "moto.ec2" not in sys.modules, "the interpreter loaded EC2"
