@@ -51,6 +51,7 @@ from inference_workflow.tasks import Task
 from inference_workflow.workflow_config import REVIEW_ERROR, WorkflowConfig
 from scones.review import item_id
 from scones.workflow.moto_hooks import forget_finished_threads, local_run_hooks, wait_for_end
+from scones.workflow.world_s3 import WorldS3
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Any, Any], Any]
@@ -126,11 +127,13 @@ def workflow_handlers(config: WorkflowConfig, target: EndpointTarget, region: st
 
     Each handler is its module's ``make_handler(env, clients)`` (the module named by the row's
     ``handler``, the same string the template gives Lambda as ``Handler``), with the settings the
-    row lists and clients for this world: the runtime client points at the local endpoint, and
-    with ``images`` the serializer reads that bucket through its client. A handler and its
-    clients are made when its task first runs (inside the runner's moto world), then kept.
+    row lists and clients for this world: the runtime client points at the local endpoint; with
+    ``images`` the serializer reads that bucket through its client, and without, the runner's own
+    bucket through :class:`~scones.workflow.world_s3.WorldS3` (boto3's client, a plain read answered
+    from moto's store). A handler and its clients are made when its task first runs (inside the
+    runner's moto world), then kept.
     """
-    clients = Clients({"s3": images.client} if images else None, region=region,
+    clients = Clients({"s3": images.client if images else WorldS3(region)}, region=region,
                       endpoint_urls={"sagemaker-runtime": target.url})
     settings = local_settings(target, review_queue, review_sample, capture_uri)
 

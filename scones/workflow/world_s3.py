@@ -1,0 +1,149 @@
+"""The S3 client the serializer gets in the local world: boto3's, whose plain GetObject reads moto's store.
+
+Why: the serializer reads every image with one ranged GetObject, and through boto3 into moto's S3
+that request is rebuilt three times (botocore's signed HTTP request, werkzeug's request for moto,
+moto's XML answer parsed back by botocore): 4-5 ms of CPU on 2 cores, the largest single cost of a
+Map item. Here the plain case -- an object of the default storage class in a bucket with no policy,
+read whole or by a ``bytes=N-`` / ``bytes=N-M`` range that it satisfies -- is answered from moto's
+store, with the headers moto's ``get_object`` writes, parsed by botocore's own parser for the
+operation. Everything else (any other parameter, an error to answer, a versioned or archived
+object, a policy to enforce) goes through the boto3 client unchanged, so it is refused and
+answered as moto answers it. ``tests/inference_workflow/test_world_s3.py`` holds the two side by
+side, field for field.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import re
+from typing import Any
+
+from common.clients import CLIENT_CONFIG
+
+#: Bucket and key as the direct path takes them: anything else (a key that URL-encoding, dot segments or
+#: botocore's bucket checks could change or refuse) goes through boto3.
+_PLAIN_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)*")
+_PLAIN_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+
+
+def _http_date(value: str) -> Any:
+    """botocore's timestamp for an HTTP date header (``Thu, 03 Dec 2026 18:20:14 GMT``), without dateutil."""
+    from botocore.utils import parse_timestamp
+    from dateutil.tz import tzutc
+
+    if value.endswith(" GMT"):
+        return email.utils.parsedate_to_datetime(value).replace(tzinfo=tzutc())
+    return parse_timestamp(value)
+
+
+class WorldS3:
+    """boto3's S3 client for this region, made on first use (inside the runner's moto world); ``get_object``
+    answers the plain case from moto's store and hands everything else to that client."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self._client = None
+        self._parser = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client("s3", region_name=self.region, config=Config(**CLIENT_CONFIG))
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_object(self, **params: Any) -> dict:
+        answer = self._from_store(params)
+        return answer if answer is not None else self.client.get_object(**params)
+
+    def _from_store(self, params: dict) -> dict | None:
+        """GetObject's answer for the plain case, or None for boto3 to answer."""
+        if not params.keys() <= {"Bucket", "Key", "Range"}:
+            return None
+        bucket_name, key_name, wanted = params.get("Bucket"), params.get("Key"), params.get("Range")
+        if not (isinstance(bucket_name, str) and _PLAIN_BUCKET.fullmatch(bucket_name)
+                and isinstance(key_name, str) and _PLAIN_KEY.fullmatch(key_name)):
+            return None
+        span = _PLAIN_RANGE.fullmatch(wanted) if isinstance(wanted, str) else None
+        if wanted is not None and span is None:
+            return None
+        key = self._plain_object(bucket_name, key_name)
+        if key is None:
+            return None
+        headers = {**key.response_dict, **self._checksum(key), **key.metadata, "Accept-Ranges": "bytes"}
+        value = key.value
+        status = 200
+        if span is not None:
+            begin, end, last = int(span[1]), int(span[2]) if span[2] else None, len(value) - 1
+            if begin > last or (end is not None and end < begin):
+                return None  # moto refuses it (InvalidRange) or answers it whole: boto3 says which
+            end = last if end is None else min(end, last)
+            if begin or end < last:  # a part of the object comes without the object's checksum
+                headers = {name: v for name, v in headers.items() if not name.startswith("x-amz-checksum-")}
+            value = value[begin:end + 1]
+            headers.update({"content-range": f"bytes {begin}-{end}/{last + 1}", "content-length": str(len(value))})
+            status = 206
+        return self._parsed(status, headers, value)
+
+    def _checksum(self, key: Any) -> dict[str, str]:
+        """The checksum headers moto answers with when asked (boto3 asks by default: ChecksumMode=ENABLED)."""
+        if self.client.meta.config.response_checksum_validation != "when_supported" or not key.checksum_algorithm:
+            return {}
+        value = key.checksum_value
+        if key.checksum_type == "COMPOSITE":
+            value = f"{value}-{key.checksum_parts}"
+        headers = {f"x-amz-checksum-{key.checksum_algorithm.lower()}": value}
+        return {**headers, "x-amz-checksum-type": key.checksum_type} if key.checksum_type else headers
+
+    def _plain_object(self, bucket_name: str, key_name: str) -> Any:
+        """moto's record of the object when nothing but reading it is involved, else None."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import FakeKey, s3_backends
+        from moto.utilities.utils import get_partition
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID][get_partition(self.region)]
+        bucket = backend.buckets.get(bucket_name)
+        if bucket is None or bucket.policy or bucket.is_versioned or bucket.region_name != self.region:
+            return None
+        key = bucket.keys.get(key_name)
+        if not isinstance(key, FakeKey) or key.storage_class != "STANDARD" or key.version_id != "null":
+            return None
+        return key
+
+    def _parsed(self, status: int, headers: dict, body: bytes) -> dict:
+        """The answer as botocore makes it of moto's: its REST-XML parser over these headers and body."""
+        from botocore.awsrequest import HeadersDict
+        from botocore.parsers import RestXMLParser
+
+        if self._parser is None:
+            self._parser = RestXMLParser(timestamp_parser=_http_date)
+        operation = self.client.meta.service_model.operation_model("GetObject")
+        headers = HeadersDict(headers)
+        answer = self._parser.parse({"status_code": status, "headers": headers,
+                                     "body": self._checked(operation, headers, body)}, operation.output_shape)
+        answer["ResponseMetadata"]["RetryAttempts"] = 0
+        return answer
+
+    @staticmethod
+    def _checked(operation: Any, headers: Any, body: bytes) -> Any:
+        """The body as botocore hands it over: checked against the answer's checksum as it is read, when there
+        is one botocore can check (``botocore.httpchecksum.handle_checksum_body``)."""
+        from botocore import httpchecksum
+        from botocore.response import StreamingBody
+
+        raw = io.BytesIO(body)
+        request = {"context": {}}
+        httpchecksum.resolve_response_checksum_algorithms(request, operation, {"ChecksumMode": "ENABLED"})
+        for algorithm in request["context"].get("checksum", {}).get("response_algorithms", []):
+            expected = headers.get(f"x-amz-checksum-{algorithm}")
+            if expected is not None and "-" not in expected:
+                return httpchecksum.StreamingChecksumBody(raw, headers.get("content-length"),
+                                                          httpchecksum._CHECKSUM_CLS[algorithm](), expected)
+        return StreamingBody(raw, len(body))

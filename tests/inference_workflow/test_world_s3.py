@@ -1,0 +1,126 @@
+"""The local world's S3 client answers GetObject exactly as boto3 into moto does, field for field."""
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ParamValidationError
+from moto import mock_aws
+
+from scones.workflow.world_s3 import WorldS3
+
+BUCKET = "scones-images"
+DATA = bytes(range(256)) * 12  # 3,072 bytes
+
+
+@pytest.fixture
+def world(monkeypatch):
+    """(the world's client, boto3's client, the list of requests the world's client handed to boto3)."""
+    with mock_aws():
+        real = boto3.client("s3", region_name="us-east-1")
+        real.create_bucket(Bucket=BUCKET)
+        real.put_object(Bucket=BUCKET, Key="inputs/run/00001-photo.png", Body=DATA)
+        world = WorldS3("us-east-1")
+        handed = []
+        through_boto3 = world.client.get_object
+        monkeypatch.setattr(world.client, "get_object", lambda **params: (handed.append(params),
+                                                                          through_boto3(**params))[1])
+        yield world, real, handed
+
+
+def _same_answer(world_answer: dict, boto3_answer: dict) -> None:
+    world_body, boto3_body = world_answer.pop("Body"), boto3_answer.pop("Body")
+    assert type(world_body) is type(boto3_body), "checked against its checksum as boto3 checks it, or not"
+    assert world_body.read() == boto3_body.read()
+    world_meta, boto3_meta = world_answer.pop("ResponseMetadata"), boto3_answer.pop("ResponseMetadata")
+    assert world_meta["HTTPStatusCode"] == boto3_meta["HTTPStatusCode"]
+    assert world_answer == boto3_answer
+    assert {type(value) for value in world_answer.values()} == {type(value) for value in boto3_answer.values()}
+
+
+@pytest.mark.parametrize("wanted", [None, "bytes=0-184320", "bytes=10-20", "bytes=100-", "bytes=3071-3071",
+                                    "bytes=0-0"])
+def test_a_plain_read_is_answered_from_the_store_as_boto3_answers_it(world, wanted):
+    world, real, handed = world
+    params = {"Bucket": BUCKET, "Key": "inputs/run/00001-photo.png", **({"Range": wanted} if wanted else {})}
+    _same_answer(world.get_object(**params), real.get_object(**params))
+    assert handed == [], "answered from moto's store"
+
+
+def test_content_type_metadata_tags_and_encryption_come_back_as_boto3_gives_them(world):
+    world, real, handed = world
+    real.put_object(Bucket=BUCKET, Key="tagged.jpg", Body=b"jpeg", ContentType="image/jpeg",
+                    Metadata={"camera": "phone"}, Tagging="team=waste", ServerSideEncryption="AES256",
+                    CacheControl="no-cache", ContentDisposition="inline")
+    params = {"Bucket": BUCKET, "Key": "tagged.jpg", "Range": "bytes=0-184320"}
+    _same_answer(world.get_object(**params), real.get_object(**params))
+    assert handed == []
+
+
+@pytest.mark.parametrize("params", [
+    {"Key": "missing.png"},                                     # NoSuchKey
+    {"Key": "empty.png", "Range": "bytes=0-184320"},            # InvalidRange
+    {"Key": "inputs/run/00001-photo.png", "Range": "bytes=5000-"},  # past the end: InvalidRange
+    {"Key": "inputs/run/00001-photo.png", "Range": "bytes=20-10"},  # backwards: moto answers it whole
+    {"Key": "inputs/run/00001-photo.png", "Range": "bytes=-100"},   # a suffix range
+    {"Key": "a photo (1).png"},                                 # a key URL-encoding changes
+    {"Key": "inputs/run/00001-photo.png", "IfMatch": "nope"},   # a parameter the store does not read
+])
+def test_anything_else_goes_through_boto3_and_is_answered_as_boto3_answers(world, params):
+    world, real, handed = world
+    real.put_object(Bucket=BUCKET, Key="empty.png", Body=b"")
+    real.put_object(Bucket=BUCKET, Key="a photo (1).png", Body=b"spaced")
+    params = {"Bucket": BUCKET, **params}
+    try:
+        expected = real.get_object(**params)
+    except ClientError as exc:
+        with pytest.raises(ClientError) as raised:
+            world.get_object(**params)
+        assert raised.value.response["Error"] == exc.response["Error"]
+    else:
+        _same_answer(world.get_object(**params), expected)
+    assert handed == [params]
+
+
+def test_a_missing_bucket_a_versioned_bucket_and_an_archived_object_go_through_boto3(world):
+    world, real, handed = world
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        world.get_object(Bucket="no-such-bucket", Key="a.png")
+    real.create_bucket(Bucket="versioned")
+    real.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    real.put_object(Bucket="versioned", Key="a.png", Body=b"v1")
+    _same_answer(world.get_object(Bucket="versioned", Key="a.png"), real.get_object(Bucket="versioned", Key="a.png"))
+    real.put_object(Bucket=BUCKET, Key="cold.png", Body=b"cold", StorageClass="GLACIER")
+    with pytest.raises(ClientError, match="InvalidObjectState"):
+        world.get_object(Bucket=BUCKET, Key="cold.png")
+    assert [p["Bucket"] for p in handed] == ["no-such-bucket", "versioned", BUCKET]
+
+
+def test_bad_parameters_are_refused_as_boto3_refuses_them(world):
+    world, real, _ = world
+    for params in ({"Bucket": BUCKET}, {"Bucket": BUCKET, "Key": "a.png", "Range": 5},
+                   {"Bucket": "Bad/Bucket", "Key": "a.png"}, {"Bucket": BUCKET, "Key": "a.png", "Rnage": "x"}):
+        with pytest.raises(ParamValidationError) as expected:
+            real.get_object(**params)
+        with pytest.raises(ParamValidationError) as raised:
+            world.get_object(**params)
+        assert str(raised.value) == str(expected.value)
+
+
+def test_every_other_operation_is_boto3s(world):
+    world, real, _ = world
+    assert world.head_object(Bucket=BUCKET, Key="inputs/run/00001-photo.png")["ContentLength"] == len(DATA)
+    assert world.meta.region_name == "us-east-1"
+
+
+def test_a_bucket_policy_is_enforced_as_moto_enforces_it(world):
+    import json
+
+    world, real, handed = world
+    real.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
+    params = {"Bucket": BUCKET, "Key": "inputs/run/00001-photo.png"}
+    with pytest.raises(ClientError) as expected:
+        real.get_object(**params)
+    with pytest.raises(ClientError) as raised:
+        world.get_object(**params)
+    assert raised.value.response["Error"] == expected.value.response["Error"]
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403 and handed == [params]
