@@ -1,5 +1,7 @@
 """The local world's S3 client answers GetObject exactly as boto3 into moto does, field for field."""
 
+import io
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
@@ -124,3 +126,54 @@ def test_a_bucket_policy_is_enforced_as_moto_enforces_it(world):
         world.get_object(**params)
     assert raised.value.response["Error"] == expected.value.response["Error"]
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403 and handed == [params]
+
+
+#: What differs between two objects stored a moment apart under two names.
+_MOMENT = {"name", "last_modified", "_time_progressed", "_value_buffer", "lock", "_metadata"}
+
+
+def _stored(key) -> dict:
+    return {**{n: v for n, v in vars(key).items() if n not in _MOMENT}, "value": key.value,
+            "metadata": dict(key.metadata)}
+
+
+def test_a_plain_put_stores_the_object_boto3_would_and_answers_as_boto3(world):
+    from moto.s3.models import s3_backends
+
+    world, real, handed = world
+    body = bytes(range(256)) * 7
+    put_world = world.put_object(Bucket=BUCKET, Key="inputs/run/00002-world.png", Body=body)
+    put_boto3 = real.put_object(Bucket=BUCKET, Key="inputs/run/00002-boto3.png", Body=body)
+    assert put_world.pop("ResponseMetadata")["HTTPStatusCode"] == put_boto3.pop("ResponseMetadata")["HTTPStatusCode"]
+    assert put_world == put_boto3
+    backend = s3_backends["123456789012"]["aws"]
+    keys = backend.buckets[BUCKET].keys
+    by_world, by_boto3 = keys["inputs/run/00002-world.png"], keys["inputs/run/00002-boto3.png"]
+    assert _stored(by_world) == _stored(by_boto3)
+    assert backend.tagger.get_tag_dict_for_resource(by_world.arn) == backend.tagger.get_tag_dict_for_resource(
+        by_boto3.arn)
+    for wanted in (None, "bytes=0-184320", "bytes=7-9"):
+        params = {"Range": wanted} if wanted else {}
+        got_world = real.get_object(Bucket=BUCKET, Key="inputs/run/00002-world.png", **params)
+        got_boto3 = real.get_object(Bucket=BUCKET, Key="inputs/run/00002-boto3.png", **params)
+        got_world.pop("LastModified"), got_boto3.pop("LastModified")
+        _same_answer(got_world, got_boto3)
+    assert handed == []
+
+
+@pytest.mark.parametrize("params", [
+    {"Key": "a.png", "Body": b"x", "ContentType": "image/png"},   # a parameter the plain put does not set
+    {"Key": "a.png", "Body": io.BytesIO(b"x")},                    # a stream, not bytes
+    {"Key": "a photo.png", "Body": b"x"},                          # a key URL-encoding changes
+    {"Key": "a.png"},                                              # no body
+])
+def test_any_other_put_goes_through_boto3(world, params, monkeypatch):
+    world, real, _ = world
+    handed = []
+    through_boto3 = world.client.put_object
+    monkeypatch.setattr(world.client, "put_object", lambda **p: (handed.append(p), through_boto3(**p))[1])
+    world.put_object(Bucket=BUCKET, **params)
+    assert len(handed) == 1
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        world.put_object(Bucket="no-such-bucket", Key="a.png", Body=b"x")
+    assert len(handed) == 2
