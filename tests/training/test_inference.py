@@ -169,3 +169,57 @@ def test_a_truncated_image_late_in_a_large_batch_is_named_and_its_pixels_given_b
     with pytest.raises(inference.InvalidImage, match=rf"instances\[{2 * inference.CHUNK + 5}\]: .*truncated"):
         inference.handle(body, "application/json", "application/json", model)
     assert inference.DECODE_BUDGET.used == before
+
+
+def _batch_body(images: list[bytes]) -> str:
+    return json.dumps({"instances": [base64.b64encode(i).decode() for i in images]})
+
+
+def test_a_batchs_chunks_are_decoded_on_the_pool_one_per_core_not_on_the_callers_thread(model, monkeypatch):
+    import threading
+
+    threads, fit = set(), inference.fitted_pixels
+    monkeypatch.setattr(inference, "fitted_pixels",
+                        lambda image, size: (threads.add(threading.current_thread().name), fit(image, size))[1])
+    inference.handle(_batch_body(_mixed_batch(4 * inference.CHUNK)), "application/json", "application/json", model)
+    assert threads and all(name.startswith("forward") for name in threads), threads
+
+
+def test_of_two_bad_images_in_a_batch_the_first_in_order_is_named(model, monkeypatch):
+    import time
+
+    chunk = inference.Batch.chunk
+    monkeypatch.setattr(inference.Batch, "chunk", lambda batch, start, size, count: (
+        time.sleep(0.3 if start == 0 else 0), chunk(batch, start, size, count))[1])  # the second chunk fails first
+    images = _mixed_batch(3 * inference.CHUNK)
+    images[inference.CHUNK - 1] = support.truncated_png()
+    images[inference.CHUNK] = support.truncated_png()
+    with pytest.raises(inference.InvalidImage, match=rf"instances\[{inference.CHUNK - 1}\]: "):
+        inference.handle(_batch_body(images), "application/json", "application/json", model)
+
+
+def test_after_a_bad_image_no_chunk_is_still_decoding_once_the_budget_is_given_back(model, monkeypatch):
+    """A chunk already decoding when another fails cannot be cancelled: the error waits for it, so the pixels
+    given back to the budget are no longer being written."""
+    import time
+
+    if inference._FORWARDS._max_workers < 2:
+        pytest.skip("one core: the second chunk never starts while the first is decoded")
+    before, fit, finished = inference.DECODE_BUDGET.used, inference.fitted_pixels, []
+
+    def slow_fit(image, size):
+        if image.size == (40, 33):  # the second chunk's JPEG, reached while the first chunk fails
+            time.sleep(0.3)
+            finished.append(time.monotonic())
+        return fit(image, size)
+
+    images = _mixed_batch(2 * inference.CHUNK)
+    images[0] = support.truncated_png()
+    images[inference.CHUNK + 1] = support.jpeg_bytes((40, 33), seed=1)
+    monkeypatch.setattr(inference, "fitted_pixels", slow_fit)
+    with pytest.raises(inference.InvalidImage, match=r"instances\[0\]: "):
+        inference.handle(_batch_body(images), "application/json", "application/json", model)
+    raised = time.monotonic()
+    time.sleep(0.5)
+    assert len(finished) == 1 and finished[0] <= raised, "the slow chunk ended before the error was raised"
+    assert inference.DECODE_BUDGET.used == before
