@@ -7,10 +7,10 @@ Map item. Here the plain case -- an object of the default storage class in a buc
 read whole or by a ``bytes=N-`` / ``bytes=N-M`` range that it satisfies -- is answered from moto's
 store, with the headers moto's ``get_object`` writes, parsed by botocore's own parser for the
 operation. The runner's uploads (one PutObject per photo, 3.7 ms each through boto3) are stored as
-moto stores what boto3 sends: the same object, metadata, ACL and CRC32 checksum. Everything else (any other parameter, an error to answer, a versioned or archived
-object, a policy to enforce) goes through the boto3 client unchanged, so it is refused and
-answered as moto answers it. ``tests/inference_workflow/test_world_s3.py`` holds the two side by
-side, field for field.
+moto stores what boto3 sends: the same object, metadata, ACL and CRC32 checksum. Everything else
+(any other parameter, an error to answer, a versioned or archived object, a policy to enforce) goes
+through the boto3 client unchanged, so it is refused and answered as moto answers it.
+``tests/inference_workflow/test_world_s3.py`` holds the two side by side, field for field.
 """
 
 from __future__ import annotations
