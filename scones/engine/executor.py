@@ -315,7 +315,7 @@ class LocalPipelineExecutor:
         record.save()
         self.reporter.execution_started(record)
         self._run_all(ctx, nodes)
-        if record.status == EXECUTING:
+        if record.status in (EXECUTING, STOPPING):
             record.status = STOPPED if _stop_requested(record) else SUCCEEDED
         record.ended = time.time()
         record.save()
@@ -395,7 +395,9 @@ class LocalPipelineExecutor:
         if attempts > 1:
             step.summary = f"{step.summary} (attempt {attempts})".strip()
         if _stop_requested(record) and step.status == FAILED:  # however the job ended, its execution stopped it
-            step.status, record.status, record.failure_reason = STOPPED, STOPPED, ""
+            # Stopping, as SageMaker says while the other steps end: Stopped only once every step has its final
+            # status (a reader polling for the end must not see a Stopped run with a step still Pending)
+            step.status, record.status, record.failure_reason = STOPPED, STOPPING, ""
         step.ended = time.time()
         record.save()
         self.reporter.step_finished(step)

@@ -90,6 +90,22 @@ def test_a_stop_request_stops_the_running_job_and_runs_nothing_after_it(engine):
                                                                              "the execution was stopped")
 
 
+def test_a_stopped_execution_is_saved_stopped_only_once_every_step_has_ended(engine, monkeypatch):
+    """`scones pipeline stop` polls the saved record and returns at the first final status: a Stopped record
+    with a step still Pending would be its answer (it was, once in a CI run). While its steps end it is
+    Stopping, as SageMaker says."""
+    saved, save = [], ExecutionRecord.save
+    monkeypatch.setattr(ExecutionRecord, "save", lambda record: (
+        saved.append((record.status, [step.status for step in record.steps])), save(record))[1])
+    definition = two_steps()
+    definition["Steps"][0] = processing("First", {"Get": "Parameters.Source"}, code=SLEEP)
+    threading.Timer(1.0, STOP.request).start()
+    assert engine.start(definition, "P").status == "Stopped"
+    for status, steps in saved:
+        assert status != "Stopped" or set(steps) <= {"Stopped", "NotExecuted"}, (status, steps)
+    assert ("Stopping", ["Stopped", "Pending"]) in saved
+
+
 def test_a_failed_execution_is_retried_from_its_failed_step(engine, tmp_path):
     flag = tmp_path / "broken"
     flag.write_text("x")
