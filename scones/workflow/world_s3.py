@@ -23,9 +23,10 @@ from typing import Any
 from common.clients import CLIENT_CONFIG
 
 #: Bucket and key as the direct path takes them: anything else (a key that URL-encoding, dot segments or
-#: botocore's bucket checks could change or refuse) goes through boto3.
+#: botocore's bucket checks could change or refuse) goes through boto3. A key's last part, the photo's own
+#: name, may also hold spaces and parentheses (``Screenshot 2024-01-01 at 12.00.00.png``, ``photo (1).jpg``).
 _PLAIN_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)*")
+_PLAIN_KEY = re.compile(r"([A-Za-z0-9_\-][A-Za-z0-9_.\-]*/)*[A-Za-z0-9_\-]([A-Za-z0-9_.\-() ]*[A-Za-z0-9_.\-()])?")
 _PLAIN_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 
 

@@ -63,13 +63,13 @@ def test_content_type_metadata_tags_and_encryption_come_back_as_boto3_gives_them
     {"Key": "inputs/run/00001-photo.png", "Range": "bytes=5000-"},  # past the end: InvalidRange
     {"Key": "inputs/run/00001-photo.png", "Range": "bytes=20-10"},  # backwards: moto answers it whole
     {"Key": "inputs/run/00001-photo.png", "Range": "bytes=-100"},   # a suffix range
-    {"Key": "a photo (1).png"},                                 # a key URL-encoding changes
+    {"Key": "a+b=c.png"},                                       # a key URL-encoding changes
     {"Key": "inputs/run/00001-photo.png", "IfMatch": "nope"},   # a parameter the store does not read
 ])
 def test_anything_else_goes_through_boto3_and_is_answered_as_boto3_answers(world, params):
     world, real, handed = world
     real.put_object(Bucket=BUCKET, Key="empty.png", Body=b"")
-    real.put_object(Bucket=BUCKET, Key="a photo (1).png", Body=b"spaced")
+    real.put_object(Bucket=BUCKET, Key="a+b=c.png", Body=b"plus")
     params = {"Bucket": BUCKET, **params}
     try:
         expected = real.get_object(**params)
@@ -164,7 +164,7 @@ def test_a_plain_put_stores_the_object_boto3_would_and_answers_as_boto3(world):
 @pytest.mark.parametrize("params", [
     {"Key": "a.png", "Body": b"x", "ContentType": "image/png"},   # a parameter the plain put does not set
     {"Key": "a.png", "Body": io.BytesIO(b"x")},                    # a stream, not bytes
-    {"Key": "a photo.png", "Body": b"x"},                          # a key URL-encoding changes
+    {"Key": "a+b.png", "Body": b"x"},                              # a key URL-encoding changes
     {"Key": "a.png"},                                              # no body
 ])
 def test_any_other_put_goes_through_boto3(world, params, monkeypatch):
@@ -177,3 +177,19 @@ def test_any_other_put_goes_through_boto3(world, params, monkeypatch):
     with pytest.raises(ClientError, match="NoSuchBucket"):
         world.put_object(Bucket="no-such-bucket", Key="a.png", Body=b"x")
     assert len(handed) == 2
+
+
+@pytest.mark.parametrize("name", ["a photo (1).png", "Screenshot 2024-01-01 at 12.00.00.png", "scan (2) .jpg"])
+def test_a_photos_own_name_with_spaces_and_parentheses_is_stored_and_read_as_boto3_does(world, name, monkeypatch):
+    from moto.s3.models import s3_backends
+
+    world, real, handed = world
+    monkeypatch.setattr(world.client, "put_object", lambda **params: pytest.fail(f"went through boto3: {params}"))
+    key = f"inputs/run/00003-{name}"
+    world.put_object(Bucket=BUCKET, Key=key, Body=b"photo bytes")
+    real.put_object(Bucket=BUCKET, Key=f"by-boto3/{name}", Body=b"photo bytes")
+    keys = s3_backends["123456789012"]["aws"].buckets[BUCKET].keys
+    assert _stored(keys[key]) == _stored(keys[f"by-boto3/{name}"])
+    params = {"Bucket": BUCKET, "Key": key, "Range": "bytes=0-184320"}
+    _same_answer(world.get_object(**params), real.get_object(**params))
+    assert handed == []
