@@ -261,7 +261,7 @@ class LocalWorkflowRunner:
                         for name in ("s3", "sns", "sqs", "stepfunctions")}
         if self.images is None:
             self.clients["s3"].create_bucket(Bucket=LOCAL_BUCKET)
-            self.images = ImageBucket(WorldS3(self.region), LOCAL_BUCKET)
+            self.images = ImageBucket(WorldS3(self.region, self.clients["s3"]), LOCAL_BUCKET)
         topic = self.clients["sns"].create_topic(Name=self.config.review_topic_arn.rsplit(":", 1)[-1])["TopicArn"]
         self.config = dataclasses.replace(self.config, review_topic_arn=topic)  # this account's ARN
         queue = self.clients["sqs"].create_queue(QueueName="scones-human-review-inbox")["QueueUrl"]

@@ -46,13 +46,14 @@ def _http_date(value: str) -> Any:
 
 
 class WorldS3:
-    """boto3's S3 client for this region, made on first use (inside the runner's moto world); ``get_object``
-    answers the plain case from moto's store and hands everything else to that client."""
+    """boto3's S3 client for this region (``client``, or one made on first use, inside the runner's moto world);
+    ``get_object`` and ``put_object`` handle the plain case in moto's store and hand everything else to it."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, client: Any = None):
         self.region = region
-        self._client = None
+        self._client = client
         self._parser = None
+        self._response_algorithms: list[str] | None = None
 
     @property
     def client(self) -> Any:
@@ -180,17 +181,18 @@ class WorldS3:
         answer["ResponseMetadata"]["RetryAttempts"] = 0
         return answer
 
-    @staticmethod
-    def _checked(operation: Any, headers: Any, body: bytes) -> Any:
+    def _checked(self, operation: Any, headers: Any, body: bytes) -> Any:
         """The body as botocore hands it over: checked against the answer's checksum as it is read, when there
         is one botocore can check (``botocore.httpchecksum.handle_checksum_body``)."""
         from botocore import httpchecksum
         from botocore.response import StreamingBody
 
+        if self._response_algorithms is None:  # the same for every GetObject: worked out once
+            request = {"context": {}}
+            httpchecksum.resolve_response_checksum_algorithms(request, operation, {"ChecksumMode": "ENABLED"})
+            self._response_algorithms = request["context"].get("checksum", {}).get("response_algorithms", [])
         raw = io.BytesIO(body)
-        request = {"context": {}}
-        httpchecksum.resolve_response_checksum_algorithms(request, operation, {"ChecksumMode": "ENABLED"})
-        for algorithm in request["context"].get("checksum", {}).get("response_algorithms", []):
+        for algorithm in self._response_algorithms:
             expected = headers.get(f"x-amz-checksum-{algorithm}")
             if expected is not None and "-" not in expected:
                 return httpchecksum.StreamingChecksumBody(raw, headers.get("content-length"),
