@@ -481,8 +481,8 @@ def _npy_batch(body: bytes) -> Batch:
 
 
 def predict_fn(data: Batch, model: LoadedModel) -> Prediction:
-    """Probabilities for a batch; from two chunks on, decoding and the forward pass overlap (see
-    :meth:`LoadedModel.logits_in_chunks`). Gives the batch's pixel reservation back."""
+    """Probabilities for a batch; from two chunks on, each chunk is decoded and passed forward on a core of
+    its own (see :meth:`LoadedModel.logits_in_chunks`). Gives the batch's pixel reservation back."""
     try:
         if len(data) >= 2 * CHUNK:
             probabilities = model.calibrated(model.logits_in_chunks(data, CHUNK))
@@ -504,7 +504,7 @@ def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, s
 
 def handle(request_body: bytes | str, content_type: str, accept: str, model: LoadedModel) -> tuple[bytes, str]:
     """One request, whole: ``input_fn`` -> ``predict_fn`` -> ``output_fn``, except that a batch's images are
-    decoded chunk by chunk beside the forward pass instead of all before it. Raises :class:`InferenceError`."""
+    decoded chunk by chunk, each with its forward pass, instead of all before it. Raises :class:`InferenceError`."""
     return output_fn(predict_fn(read_request(request_body, content_type), model), accept)
 
 
