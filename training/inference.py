@@ -41,6 +41,7 @@ from common.imaging import (
     inspect,
     load_image,
     normalize,
+    plain_png,
     to_pixels,
 )
 from training.calibration import softmax
@@ -498,14 +499,47 @@ def output_fn(prediction: Prediction, accept: str = JSON_TYPE) -> tuple[bytes, s
     kind = media_type(accept)
     if kind not in ("", "*/*", JSON_TYPE):
         raise UnsupportedContentType(f"accept type {accept!r} is not supported; use {JSON_TYPE}")
-    rows = [[round(float(p), 6) for p in row] for row in prediction.probabilities]
+    # tolist() gives each float32 as the double float() would, without a numpy scalar per probability
+    rows = [[round(p, 6) for p in row] for row in prediction.probabilities.tolist()]
     return json.dumps(rows[0] if prediction.single else rows).encode(), JSON_TYPE
 
 
 def handle(request_body: bytes | str, content_type: str, accept: str, model: LoadedModel) -> tuple[bytes, str]:
     """One request, whole: ``input_fn`` -> ``predict_fn`` -> ``output_fn``, except that a batch's images are
-    decoded chunk by chunk, each with its forward pass, instead of all before it. Raises :class:`InferenceError`."""
+    decoded chunk by chunk, each with its forward pass, instead of all before it, and that one plain PNG of
+    the model's input size is answered by :func:`_one_plain_png`. Raises :class:`InferenceError`."""
+    answer = _one_plain_png(request_body, content_type, accept, model)
+    if answer is not None:
+        return answer
     return output_fn(predict_fn(read_request(request_body, content_type), model), accept)
+
+
+def _one_plain_png(request_body: bytes | str, content_type: str, accept: str, model: LoadedModel) \
+        -> tuple[bytes, str] | None:
+    """The answer to a body that is one plain PNG (:class:`common.imaging.PlainPng`) of the model's input size,
+    the same bytes the general path gives; None for anything else, which the general path answers or refuses.
+
+    Why: that is what the endpoint is sent most (every image the ETL writes, every photo the workflow
+    serializes at its size), and the general path's batch around one image -- the request's reading, its
+    :class:`Batch`, the chunking, the fitting -- cost 37-49 µs of 304-397 (in-process, alternated request by
+    request with the general path). The image still takes its pixels from :data:`DECODE_BUDGET`.
+    """
+    if type(request_body) is not bytes or len(request_body) > MAX_PAYLOAD_BYTES \
+            or media_type(content_type) not in IMAGE_TYPES or media_type(accept) not in ("", "*/*", JSON_TYPE):
+        return None
+    image = plain_png(request_body)
+    size = model.input_size
+    if image is None or image.size != (size, size):
+        return None
+    DECODE_BUDGET.acquire(size * size, "this request")
+    try:
+        image.decode()
+        pixels = image.pixels
+    except ImageError:
+        return None  # the general path refuses it, naming the image
+    finally:
+        DECODE_BUDGET.release(size * size)
+    return output_fn(Prediction(model.predict(normalize(pixels)[None]), single=True))
 
 
 def transform_fn(model: LoadedModel, request_body, content_type: str, accept: str, context=None):

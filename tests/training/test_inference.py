@@ -1,5 +1,6 @@
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -223,3 +224,57 @@ def test_after_a_bad_image_no_chunk_is_still_decoding_once_the_budget_is_given_b
     time.sleep(0.5)
     assert len(finished) == 1 and finished[0] <= raised, "the slow chunk ended before the error was raised"
     assert inference.DECODE_BUDGET.used == before
+
+
+def _general_path(body: bytes, model) -> bytes:
+    return inference.output_fn(inference.predict_fn(inference.read_request(body, "image/png"), model))[0]
+
+
+def _corrupt_idat(png: bytes) -> bytes:
+    """The PNG with bytes inside its compressed pixels flipped: every chunk whole, the pixels undecodable."""
+    start = png.index(b"IDAT") + 4
+    return png[:start + 2] + bytes(b ^ 0xFF for b in png[start + 2:start + 40]) + png[start + 40:]
+
+
+def test_one_plain_png_at_the_input_size_is_answered_as_the_general_path_answers_it(model):
+    bodies = [support.random_png(seed=seed) for seed in range(6)] + [support.constant_png(0), support.constant_png(255)]
+    for body in bodies:
+        answer = inference._one_plain_png(body, "image/png", "application/json", model)
+        assert answer is not None, "a plain 32x32 RGB PNG takes the short path"
+        assert answer == (_general_path(body, model), "application/json")
+        assert inference.handle(body, "image/png", "application/json", model) == answer
+
+
+@pytest.mark.parametrize("body, content_type, accept", [
+    (support.random_png(mode="P"), "image/png", "application/json"),  # a palette: not plain
+    (support.random_png(size=48), "image/png", "application/json"),  # not the model's input size
+    (support.jpeg_bytes((32, 32)), "image/jpeg", "application/json"),
+    (support.random_png().decode("latin-1"), "image/png", "application/json"),  # text, not bytes
+    (support.random_png(), "text/csv", "application/json"),
+    (support.random_png(), "image/png", "text/csv"),
+    (_corrupt_idat(support.random_png()), "image/png", "application/json"),
+])
+def test_what_the_plain_png_path_does_not_take_the_general_path_answers_or_refuses(model, body, content_type, accept):
+    assert inference._one_plain_png(body, content_type, accept, model) is None
+    try:
+        expected = inference.output_fn(inference.predict_fn(inference.read_request(body, content_type), model), accept)
+    except inference.InferenceError as error:
+        with pytest.raises(type(error), match=re.escape(error.message)):
+            inference.handle(body, content_type, accept, model)
+    else:
+        assert inference.handle(body, content_type, accept, model) == expected
+
+
+def test_a_corrupt_plain_png_is_refused_naming_the_body(model):
+    with pytest.raises(inference.InvalidImage, match="^body: "):
+        inference.handle(_corrupt_idat(support.random_png()), "image/png", "application/json", model)
+
+
+def test_the_plain_png_path_takes_its_pixels_from_the_budget_and_gives_them_back(model, monkeypatch):
+    budget = inference.PixelBudget(32 * 32 - 1, wait_seconds=0.05)  # one pixel short of one image
+    monkeypatch.setattr(inference, "DECODE_BUDGET", budget)
+    with pytest.raises(inference.ServerBusy):
+        inference._one_plain_png(support.random_png(), "image/png", "application/json", model)
+    monkeypatch.setattr(inference, "DECODE_BUDGET", inference.PixelBudget(32 * 32, wait_seconds=0.05))
+    assert inference._one_plain_png(support.random_png(), "image/png", "application/json", model) is not None
+    assert inference.DECODE_BUDGET.used == 0
