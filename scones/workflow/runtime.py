@@ -193,6 +193,41 @@ def _freeze_heap(stack: contextlib.ExitStack) -> None:
     stack.callback(gc.unfreeze)
 
 
+class _FullCollections:
+    """Full garbage collections held off while any workflow execution runs, and allowed again when the last ends.
+
+    Why: moto keeps the history of the execution it runs, so during a long Map the heap grows and the
+    collector walks all of it every time it has grown by a quarter: four full passes of 120-145 ms in a
+    Map of 1,000 images, 0.5-0.6 ms per item, beside 0.15-0.2 ms for all the young collections together
+    (measured with ``gc.callbacks``). Young collections still run; a cycle that becomes garbage during an
+    execution is freed by the first full pass after it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._threshold = gc.get_threshold()
+
+    @contextlib.contextmanager
+    def postponed(self):
+        with self._lock:
+            if self._running == 0:
+                self._threshold = gc.get_threshold()
+                gc.set_threshold(self._threshold[0], self._threshold[1], _NEVER)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    gc.set_threshold(*self._threshold)
+
+
+#: A count of young-generation passes that is never reached: no full collection while it is set.
+_NEVER = 1 << 30
+_FULL_COLLECTIONS = _FullCollections()
+
 #: One moto world per process at a time (see the module docstring).
 _ACTIVE = threading.Lock()
 
@@ -306,10 +341,11 @@ class LocalWorkflowRunner:
         calls reach: the same machine lookup, input validation and execution record.
         """
         backend = _state_machines(machine_arn)
-        execution = backend.start_execution(machine_arn, uuid.uuid4().hex, json.dumps(payload))
-        if not wait_for_end(execution.exec_arn, timeout):
-            backend.stop_execution(execution.exec_arn)
-            raise TimeoutError(f"workflow execution {execution.exec_arn} still running after {timeout:.0f} s")
+        with _FULL_COLLECTIONS.postponed():
+            execution = backend.start_execution(machine_arn, uuid.uuid4().hex, json.dumps(payload))
+            if not wait_for_end(execution.exec_arn, timeout):
+                backend.stop_execution(execution.exec_arn)
+                raise TimeoutError(f"workflow execution {execution.exec_arn} still running after {timeout:.0f} s")
         forget_finished_threads()
         return _described(execution)
 

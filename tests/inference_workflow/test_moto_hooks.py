@@ -138,3 +138,31 @@ def test_s3_requests_in_a_run_route_without_reloading_motos_url_table(monkeypatc
         assert missing.value.response["Error"]["Code"] == "NoSuchKey"
         assert len(reloads) == at_start, "three requests, no reload"
     assert "urls" not in vars(models.S3Backend)
+
+
+def test_full_collections_wait_while_executions_run_and_come_back_when_the_last_ends():
+    from scones.workflow import runtime
+
+    seen: list[int] = []
+
+    def probe(event, context=None):
+        seen.append(gc.get_threshold()[2])
+        time.sleep(event.get("sleep", 0))
+        return event
+
+    before = gc.get_threshold()
+    gc.set_threshold(before[0], before[1], 7)
+    try:
+        with LocalWorkflowRunner({"probe": probe}) as runner:
+            arn = runner.create_machine(False, {"StartAt": "One", "States": {"One": _lambda_task("probe")}}, name="gc")
+            long = threading.Thread(target=runner.execute, args=(arn, {"sleep": 1.0}))
+            long.start()
+            while not seen:
+                time.sleep(0.01)
+            assert runner.execute(arn, {})["status"] == "SUCCEEDED"
+            assert gc.get_threshold()[2] == runtime._NEVER, "another execution still runs"
+            long.join()
+            assert seen == [runtime._NEVER, runtime._NEVER]
+            assert gc.get_threshold()[2] == 7, "the threshold as it was before the first execution"
+    finally:
+        gc.set_threshold(*before)
