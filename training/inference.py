@@ -519,10 +519,11 @@ def _one_plain_png(request_body: bytes | str, content_type: str, accept: str, mo
     """The answer to a body that is one plain PNG (:class:`common.imaging.PlainPng`) of the model's input size,
     the same bytes the general path gives; None for anything else, which the general path answers or refuses.
 
-    Why: that is what the endpoint is sent most (every image the ETL writes, every photo the workflow
-    serializes at its size), and the general path's batch around one image -- the request's reading, its
-    :class:`Batch`, the chunking, the fitting -- cost 37-49 µs of 304-397 (in-process, alternated request by
-    request with the general path). The image still takes its pixels from :data:`DECODE_BUDGET`.
+    Why: that is what the endpoint is sent most (every image the ETL writes is one, and so is a CIFAR-sized
+    photo the workflow sends), and the general path's batch around one image -- the request's reading, its
+    :class:`Batch`, the chunking, the fitting -- cost 24-49 µs of 304-397 µs per request (in-process,
+    alternated request by request with the general path). The image still takes its pixels from
+    :data:`DECODE_BUDGET`.
     """
     if type(request_body) is not bytes or len(request_body) > MAX_PAYLOAD_BYTES \
             or media_type(content_type) not in IMAGE_TYPES or media_type(accept) not in ("", "*/*", JSON_TYPE):

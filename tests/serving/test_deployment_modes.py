@@ -207,8 +207,8 @@ def test_serverless_throttles_beyond_max_concurrency_as_sagemaker_does(start, se
     assert server.capture is None, "a serverless endpoint has no data capture"
     from training import inference
 
-    real = inference.predict_fn
-    monkeypatch.setattr(inference, "predict_fn", lambda *a: (time.sleep(0.5), real(*a))[1])
+    real = inference.LoadedModel.predict  # every image's forward pass, on either path of inference.handle
+    monkeypatch.setattr(inference.LoadedModel, "predict", lambda *a: (time.sleep(0.5), real(*a))[1])
     quiet = runtime_client(server.url)  # no retries: botocore would retry a ThrottlingException
     results = []
 

@@ -197,7 +197,7 @@ def test_an_unexpected_failure_costs_one_request_a_500_not_the_server(endpoint, 
     def broken(*args, **kwargs):
         raise RuntimeError("bug in a handler")
 
-    monkeypatch.setattr(inference, "predict_fn", broken)
+    monkeypatch.setattr(inference.LoadedModel, "predict", broken)  # every image's, on either path of handle
     with pytest.raises(ClientError) as caught:
         _invoke(client, support.random_png())
     error = caught.value.response
